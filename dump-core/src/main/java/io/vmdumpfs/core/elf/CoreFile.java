@@ -1,0 +1,130 @@
+package io.vmdumpfs.core.elf;
+
+import io.vmdumpfs.core.BadCoreException;
+import io.vmdumpfs.core.BadCoreException.Kind;
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+
+/**
+ * The core file, opened read-only. All reads are positional ({@link FileChannel#read(ByteBuffer, long)}), so any
+ * number of threads may read at once without sharing a cursor, and the OS page cache does the caching.
+ *
+ * <p>The size is taken once at open: the core is treated as immutable. If it shrinks later, reads past the new end
+ * fail with {@link Kind#IO} rather than returning short data.
+ */
+public final class CoreFile implements Closeable {
+
+    private final Path path;
+    private final FileChannel channel;
+    private final long size;
+
+    private CoreFile(Path path, FileChannel channel, long size) {
+        this.path = path;
+        this.channel = channel;
+        this.size = size;
+    }
+
+    /**
+     * Opens {@code path} read-only. Refuses directories, FIFOs and devices up front: opening a FIFO for reading
+     * would block until a writer appears.
+     */
+    public static CoreFile open(Path path) {
+        BasicFileAttributes attrs;
+        try {
+            attrs = Files.readAttributes(path, BasicFileAttributes.class);
+        } catch (NoSuchFileException e) {
+            throw new BadCoreException(Kind.IO, path, "no such file");
+        } catch (AccessDeniedException e) {
+            throw new BadCoreException(Kind.IO, path, "permission denied");
+        } catch (IOException e) {
+            throw new BadCoreException(Kind.IO, path, "cannot read: " + e.getMessage(), e);
+        }
+        if (attrs.isDirectory()) {
+            throw new BadCoreException(Kind.IO, path, "is a directory, not a core file");
+        }
+        if (!attrs.isRegularFile()) {
+            throw new BadCoreException(Kind.IO, path, "not a regular file (FIFO, socket or device); copy the core to a file first");
+        }
+        try {
+            FileChannel ch = FileChannel.open(path, StandardOpenOption.READ);
+            return new CoreFile(path, ch, ch.size());
+        } catch (AccessDeniedException e) {
+            throw new BadCoreException(Kind.IO, path, "permission denied");
+        } catch (IOException e) {
+            throw new BadCoreException(Kind.IO, path, "cannot open: " + e.getMessage(), e);
+        }
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    /** Returns the file size as it was when opened. */
+    public long size() {
+        return size;
+    }
+
+    /**
+     * Reads exactly {@code dst.remaining()} bytes at {@code fileOffset}.
+     *
+     * @throws BadCoreException (IO) if the file ends early or the read fails
+     */
+    public void readFully(long fileOffset, ByteBuffer dst) {
+        long pos = fileOffset;
+        try {
+            while (dst.hasRemaining()) {
+                int n = channel.read(dst, pos);
+                if (n < 0) {
+                    throw new BadCoreException(Kind.IO, path,
+                            "ends at " + hex(pos) + " (expected data up to " + hex(fileOffset + dst.remaining() + (pos - fileOffset)) + "); was it truncated?");
+                }
+                pos += n;
+            }
+        } catch (IOException e) {
+            throw new BadCoreException(Kind.IO, path, "read failed at offset " + hex(pos) + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Returns a new little-endian buffer holding {@code length} bytes at {@code fileOffset}. */
+    public ByteBuffer read(long fileOffset, int length) {
+        ByteBuffer buf = ByteBuffer.allocate(length).order(ByteOrder.LITTLE_ENDIAN);
+        readFully(fileOffset, buf);
+        return buf.flip();
+    }
+
+    /** Returns the underlying channel, for zero-copy transfers. Do not change its position. */
+    public FileChannel channel() {
+        return channel;
+    }
+
+    /** Returns a key that identifies this file's content: device, inode, size and mtime (when the OS has them). */
+    public String identity() {
+        try {
+            Object ino = Files.getAttribute(path, "unix:ino", LinkOption.NOFOLLOW_LINKS);
+            Object dev = Files.getAttribute(path, "unix:dev", LinkOption.NOFOLLOW_LINKS);
+            Object mtime = Files.getAttribute(path, "unix:lastModifiedTime", LinkOption.NOFOLLOW_LINKS);
+            return dev + ":" + ino + ":" + size + ":" + mtime;
+        } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
+            return path.toAbsolutePath() + ":" + size;
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        channel.close();
+    }
+
+    static String hex(long v) {
+        return "0x" + Long.toHexString(v);
+    }
+}

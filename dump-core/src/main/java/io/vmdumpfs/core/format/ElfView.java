@@ -1,0 +1,75 @@
+package io.vmdumpfs.core.format;
+
+import io.vmdumpfs.core.BadCoreException;
+import io.vmdumpfs.core.BadCoreException.Kind;
+import io.vmdumpfs.core.guest.GuestDump;
+import io.vmdumpfs.core.guest.GuestMemory;
+import io.vmdumpfs.core.guest.GuestPhysBlock;
+import java.nio.ByteBuffer;
+
+/**
+ * vmcore.elf: the guest's memory as the ELF vmcore QEMU's {@code dump-guest-memory} (paging=false) would write,
+ * for crash and makedumpfile. {@link ElfLayout} has the layout and why.
+ *
+ * <p>The header bytes (ELF header, program headers, notes: a few hundred bytes for a real guest) are built once at
+ * construction; memory is read from the core on each call, straight into the caller's buffer. A read may span the
+ * header, any number of segments and the end of the file. Thread-safe: nothing changes after construction and every
+ * read is positional.
+ */
+public final class ElfView implements View {
+
+    private final GuestMemory memory;
+    private final ElfLayout layout;
+
+    /**
+     * Builds the header for {@code dump}.
+     *
+     * @throws BadCoreException (UNSUPPORTED) if the guest is not ELF64 or has too many blocks for one header
+     */
+    public ElfView(GuestDump dump) {
+        this.memory = dump.memory();
+        try {
+            this.layout = ElfLayout.of(memory.blocks(), dump.arch(),
+                    ElfLayout.notes(dump.vmcoreinfo(), dump.arch().byteOrder));
+        } catch (IllegalArgumentException | ArithmeticException e) {
+            throw new BadCoreException(Kind.UNSUPPORTED, dump.core().path(), "cannot build vmcore.elf: "
+                    + e.getMessage(), e);
+        }
+    }
+
+    /** Returns the layout: offsets of the notes and of each block's data. */
+    public ElfLayout layout() {
+        return layout;
+    }
+
+    @Override
+    public long size() {
+        return layout.size();
+    }
+
+    @Override
+    public int read(long offset, ByteBuffer dst) {
+        if (offset < 0) {
+            throw new IllegalArgumentException("negative offset " + offset);
+        }
+        long end = layout.size();
+        long headerEnd = layout.memoryOffset();
+        long pos = offset;
+        int copied = 0;
+        while (dst.hasRemaining() && pos < end) {
+            int n;
+            if (pos < headerEnd) {
+                n = (int) Math.min(dst.remaining(), headerEnd - pos);
+                layout.copyHeader((int) pos, n, dst);
+            } else {
+                int i = layout.segmentAt(pos);
+                GuestPhysBlock block = layout.blocks().get(i);
+                // GuestMemory.read stops at the block's end, which is this segment's end.
+                n = memory.read(block.guestPaddrStart() + (pos - layout.segmentOffset(i)), dst);
+            }
+            pos += n;
+            copied += n;
+        }
+        return copied;
+    }
+}

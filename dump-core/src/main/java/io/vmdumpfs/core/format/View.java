@@ -1,0 +1,25 @@
+package io.vmdumpfs.core.format;
+
+import java.nio.ByteBuffer;
+
+/**
+ * One virtual file: a pure function of (offset, length) over the immutable core.
+ *
+ * <p>Implementations are thread-safe and stateless per read: concurrent reads at any offsets are allowed and must
+ * return the same bytes a single sequential reader would get. Reads never allocate per call beyond what the
+ * format needs (compressed pages, which live in the cache).
+ */
+public interface View {
+
+    /** Returns the exact size of the file in bytes. May block while an index is being built (kdump files). */
+    long size();
+
+    /**
+     * Copies the bytes at {@code offset} into {@code dst}, up to {@code dst.remaining()} or end of file.
+     *
+     * @return the number of bytes copied; 0 when {@code offset >= size()}
+     * @throws IllegalArgumentException if offset is negative
+     * @throws io.vmdumpfs.core.BadCoreException if the core cannot provide those bytes (e.g. truncated since mount)
+     */
+    int read(long offset, ByteBuffer dst);
+}

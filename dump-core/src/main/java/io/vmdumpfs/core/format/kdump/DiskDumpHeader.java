@@ -1,0 +1,104 @@
+package io.vmdumpfs.core.format.kdump;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * The main header of a kdump-compressed file, block 0 (makedumpfile diskdump_mod.h; layout for a 64-bit target):
+ *
+ * <pre>
+ * struct disk_dump_header {
+ *     char               signature[8];     // 0   "KDUMP   "
+ *     int                header_version;   // 8
+ *     struct new_utsname utsname;          // 12  six char[65]: sysname, nodename, release, version, machine,
+ *                                          //     domainname; then 6 bytes of padding to align timestamp
+ *     struct timeval     timestamp;        // 408 tv_sec, tv_usec (two longs)
+ *     unsigned int       status;           // 424 DUMP_DH_COMPRESSED_* of the pages
+ *     int                block_size;       // 428 = page size
+ *     int                sub_hdr_size;     // 432 in blocks: kdump_sub_header plus the ELF notes
+ *     unsigned int       bitmap_blocks;    // 436 both bitmaps, in blocks
+ *     unsigned int       max_mapnr;        // 440 OBSOLETE 32-bit copy of max_mapnr_64
+ *     unsigned int       total_ram_blocks; // 444
+ *     unsigned int       device_blocks;    // 448
+ *     unsigned int       written_blocks;   // 452
+ *     unsigned int       current_cpu;      // 456
+ *     int                nr_cpus;          // 460
+ * };                                       // 464 bytes
+ * </pre>
+ *
+ * @param headerVersion  6: the sub-header has max_mapnr_64
+ * @param utsSysname     utsname.sysname
+ * @param utsRelease     utsname.release
+ * @param utsMachine     utsname.machine; crash checks it against the vmlinux ("x86_64")
+ * @param timestampSec   timestamp.tv_sec
+ * @param status         compression flags
+ * @param blockSize      block_size
+ * @param subHdrSize     sub_hdr_size, in blocks
+ * @param bitmapBlocks   bitmap_blocks
+ * @param maxMapnr       max_mapnr, clipped to 32 bits
+ * @param nrCpus         nr_cpus; crash warns when it is not positive
+ */
+public record DiskDumpHeader(int headerVersion, String utsSysname, String utsRelease, String utsMachine,
+        long timestampSec, int status, int blockSize, int subHdrSize, int bitmapBlocks, int maxMapnr, int nrCpus) {
+
+    /** makedumpfile KDUMP_SIGNATURE. */
+    public static final String SIGNATURE = "KDUMP   ";
+    /** sizeof(struct disk_dump_header) on 64-bit targets. */
+    public static final int SIZE = 464;
+    /** sizeof(utsname field): __NEW_UTS_LEN + 1. */
+    static final int UTS_FIELD = 65;
+    static final int OFF_UTSNAME = 12;
+    static final int OFF_TIMESTAMP = 408;
+    static final int OFF_STATUS = 424;
+
+    /** Returns the 464 header bytes in {@code order}. */
+    public byte[] toBytes(ByteOrder order) {
+        ByteBuffer b = ByteBuffer.allocate(SIZE).order(order);
+        b.put(0, SIGNATURE.getBytes(StandardCharsets.US_ASCII));
+        b.putInt(8, headerVersion);
+        putUts(b, 0, utsSysname);
+        putUts(b, 2, utsRelease);
+        putUts(b, 4, utsMachine);
+        b.putLong(OFF_TIMESTAMP, timestampSec);
+        b.putLong(OFF_TIMESTAMP + 8, 0);
+        b.putInt(OFF_STATUS, status);
+        b.putInt(428, blockSize);
+        b.putInt(432, subHdrSize);
+        b.putInt(436, bitmapBlocks);
+        b.putInt(440, maxMapnr);
+        // total_ram_blocks, device_blocks, written_blocks, current_cpu: 0, as makedumpfile and QEMU leave them
+        b.putInt(460, nrCpus);
+        return b.array();
+    }
+
+    /**
+     * Parses a header (for tests and validation).
+     *
+     * @throws IllegalArgumentException if the signature is not "KDUMP   "
+     */
+    public static DiskDumpHeader parse(ByteBuffer b) {
+        byte[] sig = new byte[8];
+        b.get(0, sig);
+        if (!SIGNATURE.equals(new String(sig, StandardCharsets.US_ASCII))) {
+            throw new IllegalArgumentException("disk_dump_header: signature is not \"KDUMP   \"");
+        }
+        return new DiskDumpHeader(b.getInt(8), getUts(b, 0), getUts(b, 2), getUts(b, 4), b.getLong(OFF_TIMESTAMP),
+                b.getInt(OFF_STATUS), b.getInt(428), b.getInt(432), b.getInt(436), b.getInt(440), b.getInt(460));
+    }
+
+    private static void putUts(ByteBuffer b, int field, String s) {
+        byte[] v = s.getBytes(StandardCharsets.US_ASCII);
+        b.put(OFF_UTSNAME + field * UTS_FIELD, v, 0, Math.min(v.length, UTS_FIELD - 1)); // keep the NUL
+    }
+
+    private static String getUts(ByteBuffer b, int field) {
+        byte[] v = new byte[UTS_FIELD];
+        b.get(OFF_UTSNAME + field * UTS_FIELD, v);
+        int n = 0;
+        while (n < v.length && v[n] != 0) {
+            n++;
+        }
+        return new String(v, 0, n, StandardCharsets.US_ASCII);
+    }
+}

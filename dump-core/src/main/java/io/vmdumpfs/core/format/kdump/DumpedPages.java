@@ -1,0 +1,197 @@
+package io.vmdumpfs.core.format.kdump;
+
+import io.vmdumpfs.core.BadCoreException;
+import io.vmdumpfs.core.BadCoreException.Kind;
+import io.vmdumpfs.core.guest.GuestMemory;
+import io.vmdumpfs.core.guest.GuestPhysBlock;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The guest pages a kdump file holds, in page frame number (pfn) order: every page that any {@link GuestPhysBlock}
+ * touches, as QEMU's {@code get_next_page()} walks them. The {@code i}-th dumped page is the {@code i}-th set bit
+ * of both bitmaps and has the {@code i}-th page descriptor.
+ *
+ * <p>Bytes of a page that lie outside every block (a block that starts or ends inside a page) read as zeros; pages
+ * in holes between blocks are not dumped and their bits stay clear in both bitmaps, so crash treats them as not RAM.
+ *
+ * <p>Limits: at most {@link Integer#MAX_VALUE} dumped pages (8 TiB of 4 KiB pages), because the index keeps one
+ * array slot per page. Immutable and thread-safe.
+ */
+final class DumpedPages {
+
+    private final GuestMemory memory;
+    private final int pageSize;
+    private final int pageShift;
+    /** Merged runs of dumped pfns: [runStartPfn[r], runEndPfn[r]), sorted, not touching. */
+    private final long[] runStartPfn;
+    private final long[] runEndPfn;
+    /** Index of the first dumped page of run r; runFirstPage[runs] = pageCount. */
+    private final long[] runFirstPage;
+    /** Block starts, for finding the next block after a hole. */
+    private final long[] blockStarts;
+
+    DumpedPages(GuestMemory memory, int pageSize) {
+        if (Integer.bitCount(pageSize) != 1 || pageSize < 512) {
+            throw new IllegalArgumentException("page size " + pageSize + " is not a power of two >= 512");
+        }
+        this.memory = memory;
+        this.pageSize = pageSize;
+        this.pageShift = Integer.numberOfTrailingZeros(pageSize);
+        List<long[]> runs = new ArrayList<>();
+        for (GuestPhysBlock b : memory.blocks()) {
+            long start = b.guestPaddrStart() >>> pageShift;
+            long end = ((b.guestPaddrEnd() - 1) >>> pageShift) + 1; // round up without overflowing at 2^64
+            long[] last = runs.isEmpty() ? null : runs.get(runs.size() - 1);
+            if (last != null && start <= last[1]) {
+                last[1] = Math.max(last[1], end); // a page shared by two blocks is dumped once
+            } else {
+                runs.add(new long[] {start, end});
+            }
+        }
+        int n = runs.size();
+        runStartPfn = new long[n];
+        runEndPfn = new long[n];
+        runFirstPage = new long[n + 1];
+        for (int r = 0; r < n; r++) {
+            runStartPfn[r] = runs.get(r)[0];
+            runEndPfn[r] = runs.get(r)[1];
+            runFirstPage[r + 1] = runFirstPage[r] + (runEndPfn[r] - runStartPfn[r]);
+        }
+        if (runFirstPage[n] > Integer.MAX_VALUE) {
+            throw new BadCoreException(Kind.UNSUPPORTED, memory.core().path(),
+                    "guest has " + runFirstPage[n] + " pages; kdump files are limited to " + Integer.MAX_VALUE);
+        }
+        blockStarts = memory.blocks().stream().mapToLong(GuestPhysBlock::guestPaddrStart).toArray();
+    }
+
+    GuestMemory memory() {
+        return memory;
+    }
+
+    int pageSize() {
+        return pageSize;
+    }
+
+    /** Returns the number of dumped pages (set bits in each bitmap, page descriptors). */
+    int pageCount() {
+        return (int) runFirstPage[runFirstPage.length - 1];
+    }
+
+    /** Returns max_mapnr: one past the highest dumped pfn (QEMU: pfn of the last block's end, rounded up). */
+    long maxMapnr() {
+        return runEndPfn.length == 0 ? 0 : runEndPfn[runEndPfn.length - 1];
+    }
+
+    /** Returns the pfn of dumped page {@code page}. */
+    long pfnOf(long page) {
+        int r = runOfPage(page);
+        return runStartPfn[r] + (page - runFirstPage[r]);
+    }
+
+    private int runOfPage(long page) {
+        // runs are never empty, so run starts are strictly increasing
+        int i = Arrays.binarySearch(runFirstPage, 0, runStartPfn.length, page);
+        return i >= 0 ? i : -i - 2;
+    }
+
+    /**
+     * Fills {@code dst[off, off + len)} with bitmap bytes {@code [byteOffset, byteOffset + len)}: bit {@code n & 7}
+     * of byte {@code n >> 3} is set when pfn {@code n} is dumped (crash diskdump.c {@code page_is_ram()}).
+     */
+    void fillBitmap(long byteOffset, byte[] dst, int off, int len) {
+        Arrays.fill(dst, off, off + len, (byte) 0);
+        long pfnLo = byteOffset << 3;
+        long pfnHi = (byteOffset + len) << 3;
+        int r = firstRunEndingAfter(pfnLo);
+        for (; r < runStartPfn.length && runStartPfn[r] < pfnHi; r++) {
+            long a = Math.max(runStartPfn[r], pfnLo) - pfnLo;
+            long b = Math.min(runEndPfn[r], pfnHi) - pfnLo;
+            // head bits up to a byte boundary, whole bytes, tail bits
+            while (a < b && (a & 7) != 0) {
+                dst[off + (int) (a >>> 3)] |= (byte) (1 << (a & 7));
+                a++;
+            }
+            if (b - a >= 8) {
+                int from = off + (int) (a >>> 3);
+                int to = off + (int) (b >>> 3);
+                Arrays.fill(dst, from, to, (byte) 0xFF);
+                a = b & ~7L;
+            }
+            while (a < b) {
+                dst[off + (int) (a >>> 3)] |= (byte) (1 << (a & 7));
+                a++;
+            }
+        }
+    }
+
+    private int firstRunEndingAfter(long pfn) {
+        int lo = 0;
+        int hi = runEndPfn.length;
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            if (runEndPfn[mid] > pfn) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        return lo;
+    }
+
+    /**
+     * Reads dumped pages {@code [firstPage, firstPage + count)} into {@code dst} from index 0, one page after the
+     * other; bytes outside every block are zero.
+     *
+     * @throws BadCoreException if the core cannot be read
+     */
+    void readPages(long firstPage, int count, byte[] dst) {
+        long page = firstPage;
+        long end = firstPage + count;
+        int pos = 0;
+        while (page < end) {
+            int r = runOfPage(page);
+            long pfn = runStartPfn[r] + (page - runFirstPage[r]);
+            long n = Math.min(end - page, runFirstPage[r + 1] - page); // pages contiguous in pfn space
+            readPaddr(pfn << pageShift, dst, pos, (int) (n << pageShift));
+            pos += (int) (n << pageShift);
+            page += n;
+        }
+    }
+
+    private void readPaddr(long paddr, byte[] dst, int off, int len) {
+        while (len > 0) {
+            int b = memory.blockIndexOf(paddr);
+            int n;
+            if (b >= 0) {
+                n = memory.read(paddr, ByteBuffer.wrap(dst, off, len));
+            } else {
+                // a hole inside a partially covered page: zeros up to the next block or the end of the request
+                int next = nextBlockAfter(paddr);
+                long gap = next < 0 ? len : Long.compareUnsigned(blockStarts[next] - paddr, len) < 0
+                        ? blockStarts[next] - paddr : len;
+                n = (int) gap;
+                Arrays.fill(dst, off, off + n, (byte) 0);
+            }
+            paddr += n;
+            off += n;
+            len -= n;
+        }
+    }
+
+    private int nextBlockAfter(long paddr) {
+        for (int lo = 0, hi = blockStarts.length; ; ) {
+            if (lo >= hi) {
+                return lo < blockStarts.length ? lo : -1;
+            }
+            int mid = (lo + hi) >>> 1;
+            if (Long.compareUnsigned(blockStarts[mid], paddr) > 0) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+    }
+}

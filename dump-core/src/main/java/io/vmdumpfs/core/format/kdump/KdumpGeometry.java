@@ -1,0 +1,219 @@
+package io.vmdumpfs.core.format.kdump;
+
+import io.vmdumpfs.core.BadCoreException;
+import io.vmdumpfs.core.BadCoreException.Kind;
+import io.vmdumpfs.core.guest.GuestDump;
+import io.vmdumpfs.core.guest.VmcoreInfo;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Everything of a kdump-compressed file that does not depend on compressed sizes: the header blocks and the
+ * offsets of the bitmaps, page descriptors and page data. Cheap to build (no page is read), so a mount can list
+ * the file before its index exists.
+ *
+ * <p>File layout (makedumpfile IMPLEMENTATION, QEMU dump.c {@code create_kdump_vmcore()}), P = block size = page size:
+ * <pre>
+ * 0                       disk_dump_header
+ * P                       kdump_sub_header (104 bytes), then the ELF notes
+ * (1 + sub_hdr_size) P    1st bitmap: pages that exist (RAM)
+ *   + bitmap_blocks P / 2 2nd bitmap: pages dumped; equal to the 1st, as we dump every RAM page
+ * (1 + sub_hdr_size + bitmap_blocks) P
+ *                         page descriptors, 24 bytes per dumped page
+ * + 24 N                  the shared zero page (P raw zero bytes, QEMU's pd_zero)
+ * + P                     data of the non-zero pages, in pfn order
+ * </pre>
+ *
+ * <p>Immutable and thread-safe.
+ */
+final class KdumpGeometry {
+
+    /** makedumpfile's header_version with max_mapnr_64 in the sub-header. */
+    static final int HEADER_VERSION = 6;
+    /**
+     * dump_level 0: no page is excluded (zero pages are kept, sharing one zero page). QEMU writes 1 here although it
+     * keeps zero pages too; 0 is what the file holds.
+     */
+    static final int DUMP_LEVEL = 0;
+
+    private final DumpedPages pages;
+    private final KdumpCodec codec;
+    private final ByteOrder order;
+    private final int blockSize;
+    private final byte[] headBlocks;
+    private final DiskDumpHeader header;
+    private final KdumpSubHeader subHeader;
+    private final long offsetBitmap1;
+    private final long bitmapLen;
+    private final long offsetDesc;
+    private final long offsetZeroPage;
+
+    private KdumpGeometry(DumpedPages pages, KdumpCodec codec, ByteOrder order, DiskDumpHeader header,
+            KdumpSubHeader subHeader, byte[] notes) {
+        this.pages = pages;
+        this.codec = codec;
+        this.order = order;
+        this.blockSize = header.blockSize();
+        this.header = header;
+        this.subHeader = subHeader;
+        this.headBlocks = new byte[(1 + header.subHdrSize()) * blockSize];
+        byte[] h = header.toBytes(order);
+        System.arraycopy(h, 0, headBlocks, 0, h.length);
+        byte[] sh = subHeader.toBytes(order);
+        System.arraycopy(sh, 0, headBlocks, blockSize, sh.length);
+        System.arraycopy(notes, 0, headBlocks, blockSize + KdumpSubHeader.SIZE, notes.length);
+        this.offsetBitmap1 = headBlocks.length;
+        this.bitmapLen = (long) header.bitmapBlocks() / 2 * blockSize;
+        this.offsetDesc = offsetBitmap1 + 2 * bitmapLen;
+        this.offsetZeroPage = offsetDesc + (long) PageDesc.SIZE * pages.pageCount();
+    }
+
+    /**
+     * Computes the geometry of {@code dump}'s kdump file.
+     *
+     * @param notes        the ELF note section to embed (VMCOREINFO among them), shared with vmcore.elf
+     * @param timestampSec disk_dump_header.timestamp.tv_sec
+     * @throws BadCoreException (MISSING) if the guest has no RAM, (UNSUPPORTED) for page sizes the index cannot hold
+     */
+    static KdumpGeometry of(GuestDump dump, KdumpCodec codec, byte[] notes, long timestampSec) {
+        int pageSize = dump.arch().pageSize;
+        if (pageSize > KdumpIndex.MAX_PAGE_SIZE) {
+            throw new BadCoreException(Kind.UNSUPPORTED, dump.core().path(),
+                    "page size " + pageSize + " is too large for kdump files (at most " + KdumpIndex.MAX_PAGE_SIZE + ")");
+        }
+        DumpedPages pages = new DumpedPages(dump.memory(), pageSize);
+        if (pages.pageCount() == 0) {
+            throw new BadCoreException(Kind.MISSING, dump.core().path(), "no guest RAM to put into a kdump file");
+        }
+        long maxMapnr = pages.maxMapnr();
+        // QEMU dump.c: len_dump_bitmap = DIV_ROUND_UP(DIV_ROUND_UP(max_mapnr, 8), page size) pages, twice
+        long bitmapBlocks = 2 * ((((maxMapnr + 7) >>> 3) + pageSize - 1) / pageSize);
+        if (bitmapBlocks > Integer.MAX_VALUE) {
+            throw new BadCoreException(Kind.UNSUPPORTED, dump.core().path(),
+                    "guest-physical addresses up to pfn 0x" + Long.toHexString(maxMapnr) + " need a bitmap too large for a kdump header");
+        }
+        // makedumpfile write_kdump_header(): sub_hdr_size = divideup(sizeof(kh) + size_note, block_size), and the
+        // notes follow the sub-header directly
+        int subHdrSize = (KdumpSubHeader.SIZE + notes.length + pageSize - 1) / pageSize;
+        long offsetNote = pageSize + KdumpSubHeader.SIZE;
+        long[] vmcoreinfo = findVmcoreinfoDesc(notes, dump.arch().byteOrder);
+        long offsetVmcoreinfo = vmcoreinfo == null ? 0 : offsetNote + vmcoreinfo[0];
+        long sizeVmcoreinfo = vmcoreinfo == null ? 0 : vmcoreinfo[1];
+
+        VmcoreInfo info = dump.vmcoreinfo().orElse(null);
+        // NUMBER(phys_base) is decimal (the kernel prints it with %ld); QEMU 7.2 parsed it as hex.
+        long physBase = info == null ? 0 : info.physBase().orElse(0);
+        String release = info == null || info.osRelease() == null ? "" : info.osRelease();
+        String sysname = info == null ? "" : "Linux"; // VMCOREINFO only exists in Linux guests
+        int nrCpus = Math.max(1, dump.vcpus().orElse(1));
+
+        DiskDumpHeader header = new DiskDumpHeader(HEADER_VERSION, sysname, release, dump.arch().utsMachine,
+                timestampSec, codec.flag, pageSize, subHdrSize, (int) bitmapBlocks,
+                (int) Math.min(maxMapnr, 0xFFFF_FFFFL), nrCpus);
+        KdumpSubHeader sub = new KdumpSubHeader(physBase, DUMP_LEVEL, offsetVmcoreinfo, sizeVmcoreinfo,
+                notes.length == 0 ? 0 : offsetNote, notes.length, maxMapnr);
+        return new KdumpGeometry(pages, codec, dump.arch().byteOrder, header, sub, notes);
+    }
+
+    /**
+     * Returns {offset, size} of the VMCOREINFO note's descriptor within {@code notes}, or null. Walks Elf64_Nhdr
+     * records (namesz, descsz, type; name and desc padded to 4 bytes) and stops at the first malformed one.
+     */
+    static long[] findVmcoreinfoDesc(byte[] notes, ByteOrder order) {
+        ByteBuffer b = ByteBuffer.wrap(notes).order(order);
+        byte[] want = VmcoreInfo.NOTE_NAME.getBytes(StandardCharsets.US_ASCII);
+        int pos = 0;
+        while (pos + 12 <= notes.length) {
+            long namesz = Integer.toUnsignedLong(b.getInt(pos));
+            long descsz = Integer.toUnsignedLong(b.getInt(pos + 4));
+            long nameOff = pos + 12L;
+            long descOff = nameOff + ((namesz + 3) & ~3L);
+            long next = descOff + ((descsz + 3) & ~3L);
+            if (next > notes.length) {
+                return null;
+            }
+            if (namesz >= want.length && (namesz == want.length || notes[(int) nameOff + want.length] == 0)) {
+                boolean match = true;
+                for (int i = 0; i < want.length; i++) {
+                    match &= notes[(int) nameOff + i] == want[i];
+                }
+                if (match) {
+                    return new long[] {descOff, descsz};
+                }
+            }
+            pos = (int) next;
+        }
+        return null;
+    }
+
+    DumpedPages pages() {
+        return pages;
+    }
+
+    KdumpCodec codec() {
+        return codec;
+    }
+
+    ByteOrder order() {
+        return order;
+    }
+
+    int blockSize() {
+        return blockSize;
+    }
+
+    DiskDumpHeader header() {
+        return header;
+    }
+
+    KdumpSubHeader subHeader() {
+        return subHeader;
+    }
+
+    long offsetBitmap1() {
+        return offsetBitmap1;
+    }
+
+    /** Returns the length of one bitmap in bytes. */
+    long bitmapLen() {
+        return bitmapLen;
+    }
+
+    /** Returns the offset of the first page descriptor; everything before it is metadata. */
+    long offsetDesc() {
+        return offsetDesc;
+    }
+
+    /** Returns the offset of the shared zero page. */
+    long offsetZeroPage() {
+        return offsetZeroPage;
+    }
+
+    /** Returns the offset of the first non-zero page's data. */
+    long offsetPageData() {
+        return offsetZeroPage + blockSize;
+    }
+
+    /**
+     * Copies metadata bytes {@code [offset, offset + len)} into {@code dst[off...]}; the range must end at or before
+     * {@link #offsetDesc()}.
+     */
+    void readMeta(long offset, byte[] dst, int off, int len) {
+        while (len > 0) {
+            int n;
+            if (offset < offsetBitmap1) {
+                n = (int) Math.min(len, offsetBitmap1 - offset);
+                System.arraycopy(headBlocks, (int) offset, dst, off, n);
+            } else {
+                long inBitmaps = offset - offsetBitmap1;
+                long within = inBitmaps % bitmapLen; // the 2nd bitmap equals the 1st
+                n = (int) Math.min(len, bitmapLen - within);
+                pages.fillBitmap(within, dst, off, n);
+            }
+            offset += n;
+            off += n;
+            len -= n;
+        }
+    }
+}

@@ -1,0 +1,146 @@
+package io.vmdumpfs.core.format.kdump;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/**
+ * The bytes of one kdump-compressed file as a pure function of (offset, length): header blocks and bitmaps from
+ * the {@link KdumpGeometry}, page descriptors from the {@link KdumpIndex}, page data from compressed chunks that a
+ * {@link ChunkSource} supplies (from the cache, or compressed again).
+ *
+ * <p>Thread-safe: it holds no cursor and no mutable state; concurrent reads at any offsets return what one
+ * sequential reader would get.
+ */
+public final class KdumpLayout {
+
+    /** Supplies the stored bytes of a chunk. */
+    @FunctionalInterface
+    public interface ChunkSource {
+        /**
+         * Returns chunk {@code c}'s stored bytes, exactly {@code index.chunkStart(c + 1) - index.chunkStart(c)} of
+         * them from position 0. The buffer may be shared: callers only use absolute gets.
+         */
+        ByteBuffer chunk(int c);
+    }
+
+    /** Descriptors generated per step of a descriptor-region read: 24 KiB of output. */
+    private static final int DESC_BATCH = 1024;
+    /** Metadata bytes generated per step (bitmaps can be large; don't allocate all of a big read at once). */
+    private static final int META_BATCH = 64 * 1024;
+
+    private final KdumpGeometry geometry;
+    private final KdumpIndex index;
+    private final ChunkSource chunks;
+    private final long size;
+
+    KdumpLayout(KdumpGeometry geometry, KdumpIndex index, ChunkSource chunks) {
+        if (index.pageCount() != geometry.pages().pageCount() || index.pageSize() != geometry.blockSize()) {
+            throw new IllegalArgumentException("index of " + index.pageCount() + " pages of " + index.pageSize()
+                    + " bytes does not fit a file of " + geometry.pages().pageCount() + " pages of "
+                    + geometry.blockSize());
+        }
+        this.geometry = geometry;
+        this.index = index;
+        this.chunks = chunks;
+        this.size = geometry.offsetPageData() + index.totalData();
+    }
+
+    /** Returns the file size. */
+    public long size() {
+        return size;
+    }
+
+    KdumpIndex index() {
+        return index;
+    }
+
+    KdumpGeometry geometry() {
+        return geometry;
+    }
+
+    /**
+     * Copies the bytes at {@code offset} into {@code dst}, up to {@code dst.remaining()} or the end of the file.
+     *
+     * @return bytes copied, 0 at or past the end
+     * @throws IllegalArgumentException if {@code offset} is negative
+     */
+    public int read(long offset, ByteBuffer dst) {
+        if (offset < 0) {
+            throw new IllegalArgumentException("negative offset " + offset);
+        }
+        if (offset >= size) {
+            return 0;
+        }
+        int total = (int) Math.min(dst.remaining(), size - offset);
+        int done = 0;
+        while (done < total) {
+            long pos = offset + done;
+            int want = total - done;
+            int n;
+            if (pos < geometry.offsetDesc()) {
+                n = readMeta(pos, (int) Math.min(want, geometry.offsetDesc() - pos), dst);
+            } else if (pos < geometry.offsetZeroPage()) {
+                n = readDescriptors(pos, (int) Math.min(want, geometry.offsetZeroPage() - pos), dst);
+            } else if (pos < geometry.offsetPageData()) {
+                n = (int) Math.min(want, geometry.offsetPageData() - pos);
+                for (int i = 0; i < n; i++) {
+                    dst.put((byte) 0);
+                }
+            } else {
+                n = readPageData(pos - geometry.offsetPageData(), want, dst);
+            }
+            done += n;
+        }
+        return total;
+    }
+
+    private int readMeta(long pos, int len, ByteBuffer dst) {
+        int n = Math.min(len, META_BATCH);
+        byte[] tmp = new byte[n];
+        geometry.readMeta(pos, tmp, 0, n);
+        dst.put(tmp);
+        return n;
+    }
+
+    private int readDescriptors(long pos, int len, ByteBuffer dst) {
+        long rel = pos - geometry.offsetDesc();
+        int first = (int) (rel / PageDesc.SIZE);
+        int skip = (int) (rel % PageDesc.SIZE);
+        int count = Math.min(DESC_BATCH, (skip + len + PageDesc.SIZE - 1) / PageDesc.SIZE);
+        count = Math.min(count, index.pageCount() - first);
+        ByteBuffer tmp = ByteBuffer.allocate(count * PageDesc.SIZE).order(geometry.order());
+        long dataOff = index.dataOffset(first);
+        int pageSize = geometry.blockSize();
+        int flag = geometry.codec().flag;
+        for (int i = 0; i < count; i++) {
+            int stored = index.storedSize(first + i);
+            if (stored == 0) {
+                PageDesc.put(tmp, i * PageDesc.SIZE, geometry.offsetZeroPage(), pageSize, 0);
+            } else {
+                PageDesc.put(tmp, i * PageDesc.SIZE, geometry.offsetPageData() + dataOff, stored,
+                        stored == pageSize ? 0 : flag);
+                dataOff += stored;
+            }
+        }
+        int n = Math.min(len, count * PageDesc.SIZE - skip);
+        dst.put(tmp.array(), skip, n);
+        return n;
+    }
+
+    private int readPageData(long rel, int len, ByteBuffer dst) {
+        int c = index.chunkAt(rel);
+        long chunkStart = index.chunkStart(c);
+        int chunkLen = (int) (index.chunkStart(c + 1) - chunkStart);
+        ByteBuffer chunk = chunks.chunk(c);
+        int within = (int) (rel - chunkStart);
+        int n = Math.min(len, chunkLen - within);
+        dst.put(dst.position(), chunk, within, n);
+        dst.position(dst.position() + n);
+        return n;
+    }
+
+    /** Returns the byte order of the target, for readers in tests. */
+    ByteOrder order() {
+        return geometry.order();
+    }
+}

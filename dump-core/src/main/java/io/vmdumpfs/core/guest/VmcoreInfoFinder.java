@@ -1,0 +1,145 @@
+package io.vmdumpfs.core.guest;
+
+import io.vmdumpfs.core.elf.Elf64Phdr;
+import io.vmdumpfs.core.elf.HostMemory;
+import io.vmdumpfs.core.elf.ProcessCore;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Finds the guest kernel's VMCOREINFO note. First the way QEMU's dump does: the vmcoreinfo device's state
+ * (the packed {@code FWCfgVMCoreInfo} inside {@code VMCoreInfoState}: host_format u16, guest_format u16, size u32,
+ * paddr u64 — as the guest's qemu_fw_cfg driver wrote it), located by its byte shape in
+ * QEMU's small writable mappings and confirmed by the note it points at. Failing that, by scanning guest RAM for the
+ * note at page starts (the kernel allocates it page-aligned).
+ */
+public final class VmcoreInfoFinder {
+
+    /** FW_CFG_VMCOREINFO_FORMAT_ELF. */
+    static final int FORMAT_ELF = 1;
+    static final byte[] NOTE_NAME = "VMCOREINFO\0\0".getBytes(StandardCharsets.ISO_8859_1);
+    /** Read guest RAM in chunks this big when scanning. */
+    static final int SCAN_CHUNK = 4 << 20;
+
+    private VmcoreInfoFinder() {
+    }
+
+    /**
+     * Returns the VMCOREINFO note, or empty when the guest never published one.
+     *
+     * @param near a host address near QEMU's heap (e.g. the AddressSpace found by discovery), to scan from
+     */
+    public static Optional<VmcoreInfo> find(ProcessCore core, GuestMemory guest, long near) {
+        Optional<VmcoreInfo> v = fromDevice(core, guest, near);
+        return v.isPresent() ? v : scanGuestRam(guest);
+    }
+
+    static Optional<VmcoreInfo> fromDevice(ProcessCore core, GuestMemory guest, long near) {
+        HostMemory mem = core.memory();
+        List<Integer> order = new ArrayList<>();
+        for (int i = 0; i < mem.segments().size(); i++) {
+            Elf64Phdr ph = mem.segments().get(i);
+            long len = mem.presentLength(i);
+            if (ph.writable() && len >= 16 && len <= RamDiscovery.MAX_SCANNED_SEGMENT) {
+                order.add(i);
+            }
+        }
+        // Device objects are malloc'ed from the main heap, which lies just above the executable (the AddressSpace
+        // we found is in its .bss): scan nearest first, so the common case reads a few MiB, not every arena.
+        order.sort(Comparator.comparingLong(i -> Math.abs(mem.segments().get(i).pVaddr() - near)));
+        for (int i : order) {
+            ByteBuffer b = mem.readSegment(i);
+            int last = b.limit() - 16;
+            for (int o = 0; o <= last; o++) {
+                // host_format = 0 (the guest's write clears it) or ELF, guest_format = ELF (little-endian u16s).
+                if (b.get(o + 2) != FORMAT_ELF || b.get(o + 3) != 0 || b.get(o + 1) != 0) {
+                    continue;
+                }
+                int hostFormat = b.get(o);
+                if (hostFormat != 0 && hostFormat != FORMAT_ELF) {
+                    continue;
+                }
+                long size = Integer.toUnsignedLong(b.getInt(o + 4));
+                long paddr = b.getLong(o + 8);
+                if (size < 24 || size > VmcoreInfo.MAX_NOTE_BYTES) {
+                    continue;
+                }
+                Optional<VmcoreInfo> v = noteAt(guest, paddr, (int) size, "vmcoreinfo device");
+                if (v.isPresent()) {
+                    return v;
+                }
+            }
+        }
+        return Optional.empty();
+    }
+
+    static Optional<VmcoreInfo> scanGuestRam(GuestMemory guest) {
+        ByteBuffer buf = ByteBuffer.allocate(SCAN_CHUNK).order(ByteOrder.LITTLE_ENDIAN);
+        for (GuestPhysBlock b : guest.blocks()) {
+            long firstPage = (b.guestPaddrStart() + RamDiscovery.PAGE - 1) & -RamDiscovery.PAGE;
+            for (long pa = firstPage; Long.compareUnsigned(pa, b.guestPaddrEnd()) < 0; pa += SCAN_CHUNK) {
+                buf.clear();
+                buf.limit((int) Math.min(SCAN_CHUNK, b.guestPaddrEnd() - pa));
+                guest.read(pa, buf);
+                for (int o = 0; o + 24 <= buf.position(); o += (int) RamDiscovery.PAGE) {
+                    if (buf.getInt(o) == 11 && buf.getInt(o + 8) == 0
+                            && Arrays.equals(buf.array(), o + 12, o + 24, NOTE_NAME, 0, 12)) {
+                        Optional<VmcoreInfo> v = noteAt(guest, pa + o, VmcoreInfo.MAX_NOTE_BYTES, "guest RAM scan");
+                        if (v.isPresent()) {
+                            return v;
+                        }
+                    }
+                }
+            }
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * Returns the note at {@code paddr} if it is a well-formed VMCOREINFO note within {@code maxSize} bytes whose
+     * text starts like the kernel's ("OSRELEASE=").
+     */
+    static Optional<VmcoreInfo> noteAt(GuestMemory guest, long paddr, int maxSize, String source) {
+        if (guest.blockIndexOf(paddr) < 0) {
+            return Optional.empty();
+        }
+        ByteBuffer h = ByteBuffer.allocate(24).order(ByteOrder.LITTLE_ENDIAN);
+        if (readAll(guest, paddr, h) < 24) {
+            return Optional.empty();
+        }
+        if (h.getInt(0) != 11 || h.getInt(8) != 0 || !Arrays.equals(h.array(), 12, 24, NOTE_NAME, 0, 12)) {
+            return Optional.empty();
+        }
+        long descsz = Integer.toUnsignedLong(h.getInt(4));
+        long total = 24 + ((descsz + 3) & ~3L);
+        if (descsz < 10 || total > maxSize) {
+            return Optional.empty();
+        }
+        ByteBuffer note = ByteBuffer.allocate((int) total).order(ByteOrder.LITTLE_ENDIAN);
+        if (readAll(guest, paddr, note) < total) {
+            return Optional.empty();
+        }
+        byte[] bytes = note.array();
+        if (!new String(bytes, 24, 10, StandardCharsets.ISO_8859_1).equals("OSRELEASE=")) {
+            return Optional.empty();
+        }
+        return Optional.of(new VmcoreInfo(bytes, paddr, source));
+    }
+
+    private static int readAll(GuestMemory guest, long paddr, ByteBuffer dst) {
+        long pa = paddr;
+        while (dst.hasRemaining()) {
+            if (guest.blockIndexOf(pa) < 0) {
+                break;
+            }
+            pa += guest.read(pa, dst);
+        }
+        return dst.position();
+    }
+}

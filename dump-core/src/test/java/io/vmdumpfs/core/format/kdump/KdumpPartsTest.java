@@ -1,0 +1,280 @@
+package io.vmdumpfs.core.format.kdump;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.vmdumpfs.core.BadCoreException;
+import io.vmdumpfs.core.testing.SyntheticGuest;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+import java.util.zip.Inflater;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** The pieces of the kdump writer: codecs, the page map and bitmaps, the index and its file, the header records. */
+class KdumpPartsTest {
+
+    @TempDir
+    Path tmp;
+
+    private static byte[] textPage() {
+        byte[] p = new byte[4096];
+        byte[] line = "VMDUMPFS-PATTERN-0123456789abcdef-00000001-..........\n".getBytes(StandardCharsets.US_ASCII);
+        for (int i = 0; i < p.length; i++) {
+            p[i] = line[i % line.length];
+        }
+        return p;
+    }
+
+    @ParameterizedTest
+    @EnumSource(KdumpCodec.class)
+    void compress_textPage_smallerThanPage(KdumpCodec codec) {
+        try (KdumpCodec.PageCompressor c = codec.newCompressor(4096)) {
+            byte[] out = new byte[c.outSize()];
+            int n = c.compress(textPage(), 0, out);
+            assertTrue(n > 0 && n < 1000, codec + ": " + n);
+            // deterministic: the persisted index relies on it
+            byte[] again = new byte[c.outSize()];
+            assertEquals(n, c.compress(textPage(), 0, again));
+            assertArrayEquals(Arrays.copyOf(out, n), Arrays.copyOf(again, n));
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(KdumpCodec.class)
+    void compress_randomPage_notSmaller(KdumpCodec codec) {
+        byte[] page = new byte[4096];
+        new Random(1).nextBytes(page);
+        try (KdumpCodec.PageCompressor c = codec.newCompressor(4096)) {
+            assertEquals(-1, c.compress(page, 0, new byte[c.outSize()]));
+        }
+    }
+
+    @Test
+    void compress_zlib_hasZlibWrapperAsCompress2() throws Exception {
+        try (KdumpCodec.PageCompressor c = KdumpCodec.ZLIB.newCompressor(4096)) {
+            byte[] out = new byte[c.outSize()];
+            int n = c.compress(textPage(), 0, out);
+            assertEquals(0x78, out[0] & 0xff, "CMF: deflate, 32 KiB window");
+            assertEquals(0, ((out[0] & 0xff) * 256 + (out[1] & 0xff)) % 31, "FCHECK");
+            Inflater inf = new Inflater(false); // uncompress() expects the wrapper and its adler32
+            inf.setInput(out, 0, n);
+            byte[] back = new byte[4096];
+            assertEquals(4096, inf.inflate(back));
+            assertTrue(inf.finished());
+            assertArrayEquals(textPage(), back);
+        }
+    }
+
+    @Test
+    void fingerprint_stableAndDistinctPerCodec() {
+        assertEquals(KdumpCodec.ZLIB.fingerprint(), KdumpCodec.ZLIB.fingerprint());
+        assertEquals(4, Arrays.stream(KdumpCodec.values()).map(KdumpCodec::fingerprint).distinct().count());
+    }
+
+    @Test
+    void fillBitmap_runsAcrossByteBoundaries_setExactlyTheirBits() throws Exception {
+        try (SyntheticGuest g = SyntheticGuest.builder(tmp).blocks("3000 5000 a\n10000 13000 b\n 40000 1000 c").build()) {
+            DumpedPages p = new DumpedPages(g.dump().memory(), 4096);
+            assertEquals(5 + 0x13 + 1, p.pageCount());
+            assertEquals(0x41, p.maxMapnr());
+            byte[] all = new byte[16];
+            p.fillBitmap(0, all, 0, 16);
+            for (int pfn = 0; pfn < 128; pfn++) {
+                boolean want = pfn >= 3 && pfn < 8 || pfn >= 0x10 && pfn < 0x23 || pfn == 0x40;
+                assertEquals(want, (all[pfn >> 3] & (1 << (pfn & 7))) != 0, "pfn " + pfn);
+            }
+            for (int off = 0; off < 16; off++) {
+                for (int len = 1; off + len <= 16; len++) {
+                    byte[] part = new byte[len + 2];
+                    Arrays.fill(part, (byte) 0x5a);
+                    p.fillBitmap(off, part, 1, len);
+                    assertArrayEquals(Arrays.copyOfRange(all, off, off + len), Arrays.copyOfRange(part, 1, len + 1));
+                    assertEquals(0x5a, part[0]);
+                    assertEquals(0x5a, part[len + 1]);
+                }
+            }
+            assertEquals(0x40, p.pfnOf(p.pageCount() - 1));
+            assertEquals(0x10, p.pfnOf(5));
+        }
+    }
+
+    @Test
+    void of_noPages_missing() throws Exception {
+        try (SyntheticGuest g = SyntheticGuest.builder(tmp).blocks("0 1000 a").build()) {
+            var empty = new io.vmdumpfs.core.guest.GuestDump(
+                    new io.vmdumpfs.core.guest.GuestMemory(g.dump().core(), java.util.List.of()),
+                    g.dump().arch(), java.util.Optional.empty(), java.util.Optional.empty(),
+                    java.util.OptionalInt.empty(), "empty");
+            BadCoreException e = assertThrows(BadCoreException.class,
+                    () -> KdumpView.open(empty, io.vmdumpfs.core.format.FormatContext.uncached(), KdumpCodec.ZLIB));
+            assertEquals(BadCoreException.Kind.MISSING, e.kind());
+        }
+    }
+
+    @Test
+    void chunkAt_emptyChunksBetween_findsTheChunkHoldingTheOffset() {
+        char[] sizes = new char[5 * KdumpIndex.CHUNK_PAGES + 3];
+        sizes[0] = 100;                                 // chunk 0: 100 bytes
+        sizes[3 * KdumpIndex.CHUNK_PAGES + 1] = 4096;   // chunks 1, 2 empty; chunk 3: 4096
+        sizes[5 * KdumpIndex.CHUNK_PAGES + 2] = 7;      // chunk 4 empty; chunk 5: 7
+        KdumpIndex idx = new KdumpIndex(4096, sizes);
+        assertEquals(6, idx.chunkCount());
+        assertEquals(0, idx.chunkAt(0));
+        assertEquals(0, idx.chunkAt(99));
+        assertEquals(3, idx.chunkAt(100));
+        assertEquals(3, idx.chunkAt(4195));
+        assertEquals(5, idx.chunkAt(4196));
+        assertEquals(5, idx.chunkAt(4202));
+        assertEquals(4203, idx.totalData());
+        assertEquals(100, idx.dataOffset(3 * KdumpIndex.CHUNK_PAGES + 1));
+        assertEquals(4196, idx.dataOffset(5 * KdumpIndex.CHUNK_PAGES + 2));
+    }
+
+    @Test
+    void index_sizeAbovePageSize_rejected() {
+        char[] sizes = {4097};
+        assertThrows(IllegalArgumentException.class, () -> new KdumpIndex(4096, sizes));
+    }
+
+    private static KdumpIndex sampleIndex() {
+        char[] sizes = new char[1000];
+        for (int i = 0; i < sizes.length; i++) {
+            sizes[i] = (char) (i % 7 == 0 ? 0 : i % 5 == 0 ? 4096 : 100 + i);
+        }
+        return new KdumpIndex(4096, sizes);
+    }
+
+    private static final byte[] KEY = new byte[32];
+
+    static {
+        KEY[0] = 42;
+    }
+
+    @Test
+    void indexFile_roundTrip() throws Exception {
+        Path f = KdumpIndexFile.path(tmp.resolve("idx"), KdumpCodec.ZLIB, KEY);
+        assertTrue(f.getFileName().toString().matches("kdump-zlib-2a0{30}\\.idx"), f.toString());
+        KdumpIndex idx = sampleIndex();
+        KdumpIndexFile.write(f, KEY, idx);
+        KdumpIndexFile.Loaded l = KdumpIndexFile.read(f, KEY, 4096, 1000);
+        assertEquals(KdumpIndexFile.Status.OK, l.status());
+        assertArrayEquals(idx.sizes(), l.index().sizes());
+        assertEquals(idx.totalData(), l.index().totalData());
+        try (var s = Files.list(f.getParent())) {
+            assertEquals(1, s.count(), "no temporary file left behind");
+        }
+    }
+
+    @Test
+    void indexFile_absent_isAbsent() {
+        assertEquals(KdumpIndexFile.Status.ABSENT, KdumpIndexFile.read(tmp.resolve("none.idx"), KEY, 4096, 1).status());
+    }
+
+    private KdumpIndexFile.Loaded readCorrupted(java.util.function.Consumer<ByteBuffer> damage, int pageCount)
+            throws Exception {
+        Path f = tmp.resolve("x.idx");
+        KdumpIndexFile.write(f, KEY, sampleIndex());
+        ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(f)).order(ByteOrder.LITTLE_ENDIAN);
+        damage.accept(b);
+        Files.write(f, Arrays.copyOf(b.array(), b.limit()));
+        return KdumpIndexFile.read(f, KEY, 4096, pageCount);
+    }
+
+    @Test
+    void indexFile_badMagic_corrupt() throws Exception {
+        var l = readCorrupted(b -> b.put(0, (byte) 'X'), 1000);
+        assertEquals(KdumpIndexFile.Status.CORRUPT, l.status());
+        assertEquals("bad magic", l.problem());
+    }
+
+    @Test
+    void indexFile_otherKeyInside_corrupt() throws Exception {
+        var l = readCorrupted(b -> b.put(30, (byte) 1), 1000);
+        assertEquals(KdumpIndexFile.Status.CORRUPT, l.status());
+        assertTrue(l.problem().contains("key"), l.problem());
+    }
+
+    @Test
+    void indexFile_otherPageCount_corrupt() throws Exception {
+        assertEquals(KdumpIndexFile.Status.CORRUPT, readCorrupted(b -> { }, 999).status());
+    }
+
+    @Test
+    void indexFile_sizeAbovePage_corrupt() throws Exception {
+        var l = readCorrupted(b -> b.putChar(KdumpIndexFile.HEADER + 2 * 3, (char) 5000), 1000);
+        assertEquals(KdumpIndexFile.Status.CORRUPT, l.status());
+        assertTrue(l.problem().contains("page 3"), l.problem());
+    }
+
+    @Test
+    void indexFile_flippedBit_checksumMismatch() throws Exception {
+        var l = readCorrupted(b -> b.put(KdumpIndexFile.HEADER + 42, (byte) (b.get(KdumpIndexFile.HEADER + 42) ^ 4)),
+                1000);
+        assertEquals(KdumpIndexFile.Status.CORRUPT, l.status());
+        assertEquals("checksum mismatch", l.problem());
+    }
+
+    @Test
+    void indexFile_truncated_corrupt() throws Exception {
+        var l = readCorrupted(b -> b.limit(b.limit() - 1), 1000);
+        assertEquals(KdumpIndexFile.Status.CORRUPT, l.status());
+        assertTrue(l.problem().startsWith("size"), l.problem());
+    }
+
+    @Test
+    void indexFile_otherVersion_corrupt() throws Exception {
+        assertEquals(KdumpIndexFile.Status.CORRUPT, readCorrupted(b -> b.putInt(8, 2), 1000).status());
+    }
+
+    @Test
+    void key_dependsOnCodecAndBlocks() throws Exception {
+        try (SyntheticGuest a = SyntheticGuest.builder(tmp).blocks("0 10000 a").build();
+                SyntheticGuest b = SyntheticGuest.builder(tmp).blocks("0 11000 a").build()) {
+            assertArrayEquals(KdumpIndexFile.key(a.dump(), KdumpCodec.ZLIB), KdumpIndexFile.key(a.dump(), KdumpCodec.ZLIB));
+            assertNotEquals(ByteBuffer.wrap(KdumpIndexFile.key(a.dump(), KdumpCodec.ZLIB)),
+                    ByteBuffer.wrap(KdumpIndexFile.key(a.dump(), KdumpCodec.LZO)));
+            assertNotEquals(ByteBuffer.wrap(KdumpIndexFile.key(a.dump(), KdumpCodec.ZLIB)),
+                    ByteBuffer.wrap(KdumpIndexFile.key(b.dump(), KdumpCodec.ZLIB)));
+        }
+    }
+
+    @Test
+    void diskDumpHeader_roundTripAndBadSignature() {
+        DiskDumpHeader h = new DiskDumpHeader(6, "Linux", "6.1.0", "x86_64", 1234, 0x20, 4096, 1, 64, 0x100000, 2);
+        byte[] b = h.toBytes(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(DiskDumpHeader.SIZE, b.length);
+        assertEquals(h, DiskDumpHeader.parse(ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN)));
+        // offsets from makedumpfile's struct: status at 424 (after the 6-byte pad and the 16-byte timeval)
+        assertEquals(0x20, ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).getInt(424));
+        assertEquals(2, ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).getInt(460));
+        b[0] = 'D';
+        assertThrows(IllegalArgumentException.class,
+                () -> DiskDumpHeader.parse(ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN)));
+    }
+
+    @Test
+    void findVmcoreinfoDesc_skipsOtherNotesAndStopsAtMalformed() {
+        byte[] other = SyntheticGuest.vmcoreinfoNote("x");
+        other[12] = 'W'; // "WMCOREINFO"
+        byte[] vmci = SyntheticGuest.vmcoreinfoNote("OSRELEASE=1\n");
+        byte[] both = new byte[other.length + vmci.length];
+        System.arraycopy(other, 0, both, 0, other.length);
+        System.arraycopy(vmci, 0, both, other.length, vmci.length);
+        long[] d = KdumpGeometry.findVmcoreinfoDesc(both, ByteOrder.LITTLE_ENDIAN);
+        assertEquals(other.length + 12 + 12, d[0]);
+        assertEquals(12, d[1]);
+        ByteBuffer.wrap(both).order(ByteOrder.LITTLE_ENDIAN).putInt(4, 1 << 20); // descsz past the end
+        assertEquals(null, KdumpGeometry.findVmcoreinfoDesc(both, ByteOrder.LITTLE_ENDIAN));
+    }
+}

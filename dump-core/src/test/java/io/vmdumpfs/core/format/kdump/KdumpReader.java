@@ -1,0 +1,108 @@
+package io.vmdumpfs.core.format.kdump;
+
+import com.github.luben.zstd.Zstd;
+import io.airlift.compress.lzo.LzoDecompressor;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.zip.DataFormatException;
+import java.util.zip.Inflater;
+import org.xerial.snappy.Snappy;
+
+/**
+ * A small kdump-compressed reader for tests, written from makedumpfile's IMPLEMENTATION and crash's diskdump.c
+ * rather than from our writer: it finds the bitmaps at (1 + sub_hdr_size) blocks, takes the 2nd bitmap when
+ * bitmap_blocks covers two (crash {@code dump_is_partial()}), counts set bits to find a page's descriptor (crash
+ * {@code pfn_to_pos()}) and decompresses by the descriptor's flags.
+ */
+final class KdumpReader {
+
+    final byte[] file;
+    final ByteBuffer buf;
+    final DiskDumpHeader header;
+    final KdumpSubHeader sub;
+    final int blockSize;
+    final long maxMapnr;
+    final long bitmapLen;
+    final int bitmap1;
+    final int bitmap2;
+    final int descOffset;
+
+    KdumpReader(byte[] file) {
+        this.file = file;
+        this.buf = ByteBuffer.wrap(file).order(ByteOrder.LITTLE_ENDIAN);
+        this.header = DiskDumpHeader.parse(buf);
+        this.blockSize = header.blockSize();
+        this.sub = KdumpSubHeader.parse(buf.slice(blockSize, KdumpSubHeader.SIZE).order(ByteOrder.LITTLE_ENDIAN));
+        this.maxMapnr = header.headerVersion() >= 6 ? sub.maxMapnr64() : Integer.toUnsignedLong(header.maxMapnr());
+        this.bitmapLen = (long) header.bitmapBlocks() * blockSize / 2;
+        this.bitmap1 = (1 + header.subHdrSize()) * blockSize;
+        this.bitmap2 = (int) (bitmap1 + bitmapLen);
+        this.descOffset = (1 + header.subHdrSize() + header.bitmapBlocks()) * blockSize;
+    }
+
+    boolean inBitmap1(long pfn) {
+        return (file[bitmap1 + (int) (pfn >>> 3)] & (1 << (pfn & 7))) != 0;
+    }
+
+    boolean inBitmap2(long pfn) {
+        return (file[bitmap2 + (int) (pfn >>> 3)] & (1 << (pfn & 7))) != 0;
+    }
+
+    /** Returns the descriptor index of {@code pfn}: the number of dumped pages before it. */
+    int descIndex(long pfn) {
+        int n = 0;
+        for (long p = 0; p < pfn; p++) {
+            if (inBitmap2(p)) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    PageDesc desc(int index) {
+        return PageDesc.parse(buf, descOffset + index * PageDesc.SIZE);
+    }
+
+    /** Returns the page's bytes, decompressed, checking sizes as crash's cache_page() does. */
+    byte[] page(PageDesc pd) {
+        if (pd.size() > blockSize || pd.size() <= 0) {
+            throw new AssertionError("page_desc size " + pd.size());
+        }
+        byte[] stored = new byte[pd.size()];
+        System.arraycopy(file, (int) pd.offset(), stored, 0, pd.size());
+        byte[] out = new byte[blockSize];
+        int n;
+        try {
+            if ((pd.flags() & KdumpCodec.ZLIB.flag) != 0) {
+                Inflater inf = new Inflater(false);
+                inf.setInput(stored);
+                n = inf.inflate(out);
+                if (!inf.finished()) {
+                    throw new AssertionError("zlib stream not finished");
+                }
+                inf.end();
+            } else if ((pd.flags() & KdumpCodec.LZO.flag) != 0) {
+                n = new LzoDecompressor().decompress(stored, 0, stored.length, out, 0, out.length);
+            } else if ((pd.flags() & KdumpCodec.SNAPPY.flag) != 0) {
+                n = Snappy.uncompress(stored, 0, stored.length, out, 0);
+            } else if ((pd.flags() & KdumpCodec.ZSTD.flag) != 0) {
+                n = (int) Zstd.decompressByteArray(out, 0, out.length, stored, 0, stored.length);
+            } else {
+                if (pd.size() != blockSize) {
+                    throw new AssertionError("raw page of " + pd.size() + " bytes");
+                }
+                return stored;
+            }
+        } catch (DataFormatException e) {
+            throw new AssertionError("zlib: " + e.getMessage(), e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        if (n != blockSize) {
+            throw new AssertionError("page decompressed to " + n + " bytes");
+        }
+        return out;
+    }
+}

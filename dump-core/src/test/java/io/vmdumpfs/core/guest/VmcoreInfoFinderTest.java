@@ -1,0 +1,138 @@
+package io.vmdumpfs.core.guest;
+
+import static io.vmdumpfs.core.testing.SyntheticCore.KiB;
+import static io.vmdumpfs.core.testing.SyntheticCore.MiB;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.vmdumpfs.core.elf.ProcessCore;
+import io.vmdumpfs.core.testing.SyntheticCore;
+import io.vmdumpfs.core.testing.SyntheticCore.Flag;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.OptionalLong;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** VmcoreInfoFinder on synthetic QEMU cores: through the vmcoreinfo device's struct, else by scanning guest RAM. */
+@Timeout(value = 10, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+class VmcoreInfoFinderTest {
+
+    @TempDir
+    Path dir;
+
+    private static Optional<VmcoreInfo> find(SyntheticCore c) {
+        try (ProcessCore pc = ProcessCore.open(c.path())) {
+            RamDiscovery.Result r = RamDiscovery.discover(pc);
+            GuestMemory g = new GuestMemory(pc.file(), r.blocks());
+            return VmcoreInfoFinder.find(pc, g, r.addressSpaceVaddr());
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    private static SyntheticCore.Builder guest() {
+        return SyntheticCore.qemu().ram("pc.ram", 0, 2 * MiB).ram("pc.bios", 0xfffc0000L, 256 * KiB, Flag.ROM);
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 1})
+    void find_viaDevice(int hostFormat) {
+        SyntheticCore c = guest().vmcoreinfo(true).vmcoreinfoHostFormat(hostFormat).write(dir.resolve("core"));
+        VmcoreInfo v = find(c).orElseThrow();
+        assertEquals("vmcoreinfo device", v.source());
+        assertEquals(c.vmcoreinfoPaddr(), v.guestPaddr());
+        assertEquals(SyntheticCore.VMCOREINFO_TEXT, v.text());
+        assertEquals("6.1.0-test", v.osRelease());
+        assertEquals(4096, v.pageSize(0));
+        assertEquals(OptionalLong.of(0x1a000000L), v.kernelOffset());
+        assertEquals(OptionalLong.of(-201326592L), v.physBase());
+        assertEquals(OptionalLong.of(0xffffffff82c1a4e0L), v.symbol("init_uts_ns"));
+    }
+
+    @Test
+    void find_noteBytesAreTheKernelsNote() {
+        SyntheticCore c = guest().vmcoreinfo(true).write(dir.resolve("core"));
+        VmcoreInfo v = find(c).orElseThrow();
+        byte[] text = SyntheticCore.VMCOREINFO_TEXT.getBytes(StandardCharsets.US_ASCII);
+        assertEquals(24 + ((text.length + 3) & ~3), v.note().length);
+        assertArrayEquals("VMCOREINFO\0".getBytes(StandardCharsets.US_ASCII),
+                java.util.Arrays.copyOfRange(v.note(), 12, 23));
+    }
+
+    @Test
+    void find_withoutDevice_viaRamScan() {
+        SyntheticCore c = guest().vmcoreinfo(true).vmcoreinfoDevice(false).write(dir.resolve("core"));
+        VmcoreInfo v = find(c).orElseThrow();
+        assertEquals("guest RAM scan", v.source());
+        assertEquals(c.vmcoreinfoPaddr(), v.guestPaddr());
+        assertEquals("6.1.0-test", v.osRelease());
+    }
+
+    @Test
+    void find_noteInSecondBlock_viaRamScan() {
+        SyntheticCore c = guest().vmcoreinfo(true).vmcoreinfoDevice(false).vmcoreinfoAt(0xfffc0000L + 0x3000)
+                .write(dir.resolve("core"));
+        VmcoreInfo v = find(c).orElseThrow();
+        assertEquals(0xfffc3000L, v.guestPaddr());
+    }
+
+    @Test
+    void find_devicePointsAtGarbage_fallsBackToRamScan() {
+        SyntheticCore c = guest().vmcoreinfo(true).write(dir.resolve("core"));
+        c.putU64(c.vmcoreinfoDevice().at(8), 0x1000);   // paddr: a page of plain RAM
+        VmcoreInfo v = find(c).orElseThrow();
+        assertEquals("guest RAM scan", v.source());
+        assertEquals(c.vmcoreinfoPaddr(), v.guestPaddr());
+    }
+
+    @Test
+    void find_devicePointsOutsideRam_fallsBackToRamScan() {
+        SyntheticCore c = guest().vmcoreinfo(true).write(dir.resolve("core"));
+        c.putU64(c.vmcoreinfoDevice().at(8), 0x7fff_ffff_f000L);
+        assertEquals("guest RAM scan", find(c).orElseThrow().source());
+    }
+
+    @Test
+    void find_notPageAligned_foundByDeviceOnly() {
+        SyntheticCore c = guest().vmcoreinfo(true).vmcoreinfoAt(0x10040).write(dir.resolve("core"));
+        assertEquals(0x10040, find(c).orElseThrow().guestPaddr());
+        SyntheticCore noDevice = guest().vmcoreinfo(true).vmcoreinfoDevice(false).vmcoreinfoAt(0x10040)
+                .write(dir.resolve("core2"));
+        assertTrue(find(noDevice).isEmpty(), "the scan looks at page starts only");
+    }
+
+    @Test
+    void find_noNote_empty() {
+        assertTrue(find(guest().write(dir.resolve("core"))).isEmpty());
+    }
+
+    @Test
+    void find_noteTextNotKernels_empty() {
+        SyntheticCore c = guest().vmcoreinfo(true).write(dir.resolve("core"));
+        c.putBytes(c.vmcoreinfoNote().at(24), "OSRELEASE:".getBytes(StandardCharsets.US_ASCII));
+        assertTrue(find(c).isEmpty());
+    }
+
+    @Test
+    void find_noteDescszHuge_empty() {
+        SyntheticCore c = guest().vmcoreinfo(true).write(dir.resolve("core"));
+        c.putU32(c.vmcoreinfoNote().at(4), 0xfffffff0L);
+        assertTrue(find(c).isEmpty());
+    }
+
+    @Test
+    void find_noteRunsOffTheEndOfRam_empty() {
+        // The note starts on the last page of pc.ram and its text would run past the block.
+        SyntheticCore c = SyntheticCore.qemu().ram("pc.ram", 0, 2 * MiB).vmcoreinfo(true)
+                .vmcoreinfoAt(2 * MiB - 4096).write(dir.resolve("core"));
+        c.putU32(c.vmcoreinfoNote().at(4), 8000);
+        assertTrue(find(c).isEmpty());
+    }
+}

@@ -1,0 +1,929 @@
+package io.vmdumpfs.core.testing;
+
+import static org.junit.jupiter.api.Assertions.assertAll;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.vmdumpfs.core.BadCoreException;
+import io.vmdumpfs.core.BadCoreException.Kind;
+import io.vmdumpfs.core.guest.GuestPhysBlock;
+import io.vmdumpfs.core.guest.QemuLayout;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.function.Executable;
+
+/**
+ * A small ELF64 x86_64 process core (ET_CORE) written from a few lines of spec, and where each structure in it landed
+ * so that tests can damage single fields afterwards.
+ *
+ * <pre>
+ * SyntheticCore core = SyntheticCore.qemu()
+ *         .ram("pc.ram", 0, 2 * MiB)
+ *         .ram("pc.bios", 0xfffc0000L, 256 * KiB, Flag.ROM)
+ *         .vmcoreinfo(true)
+ *         .write(dir.resolve("core"));
+ * core.putU64(core.ramBlock("pc.ram").at(L.rbMr()), 0);   // break the back-pointer
+ * </pre>
+ *
+ * <p>Three starting points: {@link #elf()} is an empty core (only the segments and notes you add),
+ * {@link #process(String)} adds what the kernel writes for any process (executable text and data, heap, stack,
+ * NT_PRSTATUS, NT_PRPSINFO, NT_AUXV with AT_ENTRY, NT_FILE), and {@link #qemu()} adds QEMU's memory map laid out
+ * with {@link QemuLayout#QEMU_6_2_TO_10}: the AddressSpace "memory" in the executable's data segment (next to a
+ * decoy "I/O" one), its FlatView, FlatRanges, MemoryRegions and RAMBlocks in the heap, and one PT_LOAD per RAMBlock
+ * filled with {@link #ramWord}.
+ *
+ * <p>File layout: ELF header, program headers (PT_NOTE first, then PT_LOADs in the order added; the process
+ * segments ascending), section header 0 when {@link Builder#extendedNumbering()}, notes, then each PT_LOAD's present
+ * bytes at the next page boundary. Segments added one after the other are therefore file-contiguous when their
+ * present sizes are page multiples.
+ *
+ * <p>Limits: segments start 8-aligned; content is the pattern plus the bytes poked into it, written in 1 MiB chunks,
+ * so a 64 MiB guest costs 64 MiB of disk but little heap. Not thread-safe; a written core is a plain file.
+ */
+public final class SyntheticCore {
+
+    public static final long KiB = 1024;
+    public static final long MiB = 1024 * KiB;
+    public static final long GiB = 1024 * MiB;
+    /** The layout the QEMU structures are written with. */
+    public static final QemuLayout L = QemuLayout.QEMU_6_2_TO_10;
+
+    /** Elf64_Ehdr field offsets, for damaging a written header. */
+    public static final int EI_CLASS = 4;
+    public static final int EI_DATA = 5;
+    public static final int E_TYPE = 16;
+    public static final int E_MACHINE = 18;
+    public static final int E_PHOFF = 32;
+    public static final int E_SHOFF = 40;
+    public static final int E_PHENTSIZE = 54;
+    public static final int E_PHNUM = 56;
+    /** Elf64_Phdr field offsets. */
+    public static final int P_OFFSET = 8;
+    public static final int P_VADDR = 16;
+    public static final int P_FILESZ = 32;
+    public static final int P_MEMSZ = 40;
+    /** Elf64_Nhdr.n_descsz. */
+    public static final int N_DESCSZ = 4;
+    /** Elf64_Shdr.sh_info, where PN_XNUM cores keep the real program header count. */
+    public static final int SH_INFO = 44;
+
+    public static final int PF_X = 1;
+    public static final int PF_W = 2;
+    public static final int PF_R = 4;
+    public static final int RW = PF_R | PF_W;
+    public static final int RX = PF_R | PF_X;
+
+    /** Where {@link #process} maps things: a PIE executable, its heap, QEMU's RAM and the stack, as on x86_64. */
+    public static final long EXE_TEXT = 0x555555554000L;
+    public static final long EXE_TEXT_SIZE = 0x10000;
+    public static final long EXE_DATA = EXE_TEXT + EXE_TEXT_SIZE;
+    public static final long EXE_DATA_SIZE = 0x10000;
+    public static final long HEAP = 0x555556000000L;
+    public static final long HEAP_SIZE = MiB;
+    /** RAMBlock k is mapped at RAM_BASE + k * RAM_STRIDE unless {@link Builder#hostAt} says otherwise. */
+    public static final long RAM_BASE = 0x7f0000000000L;
+    public static final long RAM_STRIDE = 4 * GiB;
+    public static final long STACK = 0x7ffffffde000L;
+    public static final long STACK_SIZE = 0x21000;
+    /** AT_ENTRY: inside the executable's text, which is how RamDiscovery tells the executable in NT_FILE. */
+    public static final long ENTRY = EXE_TEXT + 0x6040;
+    public static final String QEMU_EXE = "/usr/bin/qemu-system-x86_64";
+    /** pr_fname holds the 15-character comm, so "qemu-system-x86_64" appears cut like this. */
+    public static final String QEMU_COMM = "qemu-system-x86";
+
+    /** The VMCOREINFO text of the synthetic guest kernel. */
+    public static final String VMCOREINFO_TEXT = "OSRELEASE=6.1.0-test\n"
+            + "PAGESIZE=4096\n"
+            + "SYMBOL(init_uts_ns)=ffffffff82c1a4e0\n"
+            + "SYMBOL(swapper_pg_dir)=ffffffff82c0a000\n"
+            + "KERNELOFFSET=1a000000\n"
+            + "NUMBER(phys_base)=-201326592\n"
+            + "CRASHTIME=1700000000\n";
+    /** FWCfgVMCoreInfo.size as the guest driver writes it: the note's reserved size, a page plus headers. */
+    public static final int VMCOREINFO_NOTE_SIZE = 4096 + 36;
+
+    static final int NT_PRSTATUS = 1;
+    static final int NT_PRPSINFO = 3;
+    static final int NT_AUXV = 6;
+    static final int NT_FILE = 0x46494c45;
+    static final long PAGE = 4096;
+    private static final int CHUNK = (int) MiB;
+
+    /** What a region is, beyond plain RAM (QEMU's MemoryRegion flags). */
+    public enum Flag {
+        /** readonly: a ROM. Still RAM, still dumped. */
+        ROM,
+        /** nonvolatile (NVDIMM): RAM, but QEMU's dump leaves it out. */
+        NONVOLATILE,
+        /** ram_device (a VFIO BAR): RAM, but QEMU's dump leaves it out. */
+        RAM_DEVICE
+    }
+
+    /** Where a structure landed: its host-virtual address in the dumped process and its offset in the core file. */
+    public record Spot(long hostVaddr, long fileOffset) {
+
+        /** Returns the file offset of the field at {@code fieldOffset} bytes into the structure. */
+        public long at(int fieldOffset) {
+            return fileOffset + fieldOffset;
+        }
+
+        /** Returns the host-virtual address of the field at {@code fieldOffset}. */
+        public long vaddr(int fieldOffset) {
+            return hostVaddr + fieldOffset;
+        }
+    }
+
+    /** One PT_LOAD as written. */
+    public record Segment(long hostVaddr, long memsz, long filesz, int flags, long fileOffset) {
+    }
+
+    private final Path path;
+    private final List<Segment> segments;
+    private final Map<String, Spot> spots;
+    private final int phnum;
+    private final long notesOffset;
+    private final long vmcoreinfoPaddr;
+
+    private SyntheticCore(Path path, List<Segment> segments, Map<String, Spot> spots, int phnum, long notesOffset,
+            long vmcoreinfoPaddr) {
+        this.path = path;
+        this.segments = List.copyOf(segments);
+        this.spots = spots;
+        this.phnum = phnum;
+        this.notesOffset = notesOffset;
+        this.vmcoreinfoPaddr = vmcoreinfoPaddr;
+    }
+
+    /** Returns an empty core: an ELF header and only the segments and notes added. */
+    public static Builder elf() {
+        return new Builder(Mode.ELF, null);
+    }
+
+    /** Returns a core of a process called {@code comm} (NT_PRPSINFO) with the usual mappings and notes. */
+    public static Builder process(String comm) {
+        return new Builder(Mode.PROCESS, comm);
+    }
+
+    /** Returns a core of qemu-system-x86_64; add guest RAM with {@link Builder#ram}. */
+    public static Builder qemu() {
+        return new Builder(Mode.QEMU, QEMU_COMM);
+    }
+
+    // ---------------------------------------------------------------- the written core
+
+    public Path path() {
+        return path;
+    }
+
+    /** Returns the PT_LOADs in file order. */
+    public List<Segment> segments() {
+        return segments;
+    }
+
+    /** Returns the number of program headers (the PT_NOTE is number 0). */
+    public int phnum() {
+        return phnum;
+    }
+
+    /** Returns the file offset of program header {@code index}; 0 is the PT_NOTE, then the PT_LOADs in file order. */
+    public long phdr(int index) {
+        return 64L + index * 56L;
+    }
+
+    /** Returns the file offset of the first note header. */
+    public long notesOffset() {
+        return notesOffset;
+    }
+
+    /** Returns the file offset of host address {@code hostVaddr}, which must be in a present part of a segment. */
+    public long fileOffsetOf(long hostVaddr) {
+        for (Segment s : segments) {
+            if (Long.compareUnsigned(hostVaddr, s.hostVaddr()) >= 0
+                    && Long.compareUnsigned(hostVaddr - s.hostVaddr(), s.filesz()) < 0) {
+                return s.fileOffset() + (hostVaddr - s.hostVaddr());
+            }
+        }
+        throw new IllegalArgumentException("host 0x" + Long.toHexString(hostVaddr) + " is not present in " + path);
+    }
+
+    /** Returns address_space_memory (in the executable's data segment). */
+    public Spot addressSpace() {
+        return spot("as");
+    }
+
+    /** Returns the "memory\0" string the AddressSpace's name points at. */
+    public Spot addressSpaceName() {
+        return spot("as.name");
+    }
+
+    /** Returns the AddressSpace's current FlatView. */
+    public Spot flatView() {
+        return spot("fv");
+    }
+
+    /** Returns FlatRange {@code index} of the FlatView, in guest-physical order. */
+    public Spot flatRange(int index) {
+        return spot("fr" + index);
+    }
+
+    /** Returns the MemoryRegion of region {@code name}. */
+    public Spot memoryRegion(String name) {
+        return spot("mr:" + name);
+    }
+
+    /** Returns the RAMBlock of region {@code name}. */
+    public Spot ramBlock(String name) {
+        return spot("rb:" + name);
+    }
+
+    /** Returns the start of region {@code name}'s RAM (RAMBlock.host) and its file offset (if present). */
+    public Spot ram(String name) {
+        return spot("ram:" + name);
+    }
+
+    /** Returns the packed FWCfgVMCoreInfo struct inside the vmcoreinfo device's state. */
+    public Spot vmcoreinfoDevice() {
+        return spot("vmci.dev");
+    }
+
+    /** Returns the VMCOREINFO note in guest RAM (host side). */
+    public Spot vmcoreinfoNote() {
+        return spot("vmci.note");
+    }
+
+    /** Returns the guest-physical address of the VMCOREINFO note, or -1 when there is none. */
+    public long vmcoreinfoPaddr() {
+        return vmcoreinfoPaddr;
+    }
+
+    /**
+     * Returns the block discovery should report for {@code size} bytes of region {@code name} at guest-physical
+     * {@code guestPaddr}, {@code offsetInRegion} bytes into the region.
+     */
+    public GuestPhysBlock block(String name, long guestPaddr, long offsetInRegion, long size) {
+        Spot r = ram(name);
+        return new GuestPhysBlock(guestPaddr, guestPaddr + size, r.hostVaddr() + offsetInRegion,
+                r.fileOffset() + offsetInRegion, name);
+    }
+
+    private Spot spot(String key) {
+        Spot s = spots.get(key);
+        if (s == null) {
+            throw new IllegalArgumentException("no " + key + " in this synthetic core; have " + spots.keySet());
+        }
+        return s;
+    }
+
+    /** Overwrites one byte at {@code fileOffset}. */
+    public SyntheticCore putU8(long fileOffset, int value) {
+        return put(fileOffset, 1, value);
+    }
+
+    /** Overwrites a little-endian u16 at {@code fileOffset}. */
+    public SyntheticCore putU16(long fileOffset, int value) {
+        return put(fileOffset, 2, value);
+    }
+
+    /** Overwrites a little-endian u32 at {@code fileOffset}. */
+    public SyntheticCore putU32(long fileOffset, long value) {
+        return put(fileOffset, 4, value);
+    }
+
+    /** Overwrites a little-endian u64 at {@code fileOffset}. */
+    public SyntheticCore putU64(long fileOffset, long value) {
+        return put(fileOffset, 8, value);
+    }
+
+    /** Overwrites bytes at {@code fileOffset}. */
+    public SyntheticCore putBytes(long fileOffset, byte[] bytes) {
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(bytes), fileOffset);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return this;
+    }
+
+    private SyntheticCore put(long fileOffset, int width, long value) {
+        ByteBuffer b = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, value);
+        byte[] bytes = new byte[width];
+        b.get(0, bytes);
+        return putBytes(fileOffset, bytes);
+    }
+
+    /** Cuts the file to {@code size} bytes. */
+    public SyntheticCore truncate(long size) {
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.WRITE)) {
+            ch.truncate(size);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return this;
+    }
+
+    /** Returns the file's current size. */
+    public long size() {
+        return path.toFile().length();
+    }
+
+    // ---------------------------------------------------------------- content patterns
+
+    /** Returns the 8 bytes at {@code offsetInBlock} (a multiple of 8) of RAMBlock {@code idstr}. */
+    public static long ramWord(String idstr, long offsetInBlock) {
+        return mix((offsetInBlock >>> 3) + 0x9E3779B97F4A7C15L * (Integer.toUnsignedLong(idstr.hashCode()) + 1));
+    }
+
+    /** Returns {@code length} bytes of RAMBlock {@code idstr} from {@code offsetInBlock} (any alignment). */
+    public static byte[] ramBytes(String idstr, long offsetInBlock, int length) {
+        return bytes(v -> ramWord(idstr, v), offsetInBlock, length);
+    }
+
+    /** Returns the 8 bytes at 8-aligned {@code hostVaddr} of a segment added with {@link Builder#segment}. */
+    public static long hostWord(long hostVaddr) {
+        return mix(hostVaddr >>> 3);
+    }
+
+    /** Returns {@code length} bytes of {@link Builder#segment} content from {@code hostVaddr}. */
+    public static byte[] hostBytes(long hostVaddr, int length) {
+        return bytes(SyntheticCore::hostWord, hostVaddr, length);
+    }
+
+    private static byte[] bytes(Filler f, long from, int length) {
+        byte[] out = new byte[length];
+        for (int i = 0; i < length; i++) {
+            long v = from + i;
+            out[i] = (byte) (f.wordAt(v & ~7L) >>> (8 * (v & 7)));
+        }
+        return out;
+    }
+
+    /** splitmix64's finaliser: cheap, and no two nearby inputs give related outputs. */
+    private static long mix(long z) {
+        z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
+        z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
+        return z ^ (z >>> 31);
+    }
+
+    // ---------------------------------------------------------------- assertions
+
+    /**
+     * Asserts that {@code call} throws a {@link BadCoreException} of {@code kind} whose message is one line, starts
+     * with {@code file} and contains {@code phrase}; returns it.
+     */
+    public static BadCoreException assertBadCore(Kind kind, Path file, String phrase, Executable call) {
+        BadCoreException e = assertThrows(BadCoreException.class, call);
+        String m = e.getMessage();
+        assertAll(m,
+                () -> assertEquals(kind, e.kind(), "kind"),
+                () -> assertTrue(m.startsWith(file + ": "), "names the file"),
+                () -> assertFalse(m.contains("\n"), "one line"),
+                () -> assertTrue(m.contains(phrase), "mentions '" + phrase + "'"));
+        return e;
+    }
+
+    // ---------------------------------------------------------------- the builder
+
+    private enum Mode { ELF, PROCESS, QEMU }
+
+    @FunctionalInterface
+    private interface Filler {
+        /** Returns the 8 bytes at 8-aligned {@code vaddr}. */
+        long wordAt(long vaddr);
+    }
+
+    private static final Filler ZERO = v -> 0;
+
+    private record Poke(long hostVaddr, byte[] bytes) {
+    }
+
+    private static final class Seg {
+        final long vaddr;
+        final long memsz;
+        final long filesz;
+        final int flags;
+        final Filler filler;
+        final List<Poke> pokes = new ArrayList<>();
+        long fileOffset;
+
+        Seg(long vaddr, long memsz, long filesz, int flags, Filler filler) {
+            if ((vaddr & 7) != 0) {
+                throw new IllegalArgumentException("segment start must be 8-aligned: 0x" + Long.toHexString(vaddr));
+            }
+            this.vaddr = vaddr;
+            this.memsz = memsz;
+            this.filesz = filesz;
+            this.flags = flags;
+            this.filler = filler;
+        }
+
+        boolean holds(long v, long len) {
+            return Long.compareUnsigned(v, vaddr) >= 0 && Long.compareUnsigned(v - vaddr + len, memsz) <= 0;
+        }
+    }
+
+    private record Note(String name, int type, byte[] desc) {
+    }
+
+    private record Region(String name, long size, boolean ram, EnumSet<Flag> flags) {
+    }
+
+    private record Range(String region, long guestPaddr, long offsetInRegion, long size) {
+    }
+
+    /** The spec. Every method returns this builder; nothing is checked until {@link #write}. */
+    public static final class Builder {
+        private final Mode mode;
+        private String comm;
+        private final List<Seg> userSegs = new ArrayList<>();
+        private final List<Poke> userPokes = new ArrayList<>();
+        private final List<Note> userNotes = new ArrayList<>();
+        private boolean xnum;
+        private boolean fileNote = true;
+        private final LinkedHashMap<String, Region> regions = new LinkedHashMap<>();
+        private final List<Range> ranges = new ArrayList<>();
+        private final Map<String, Long> hostAt = new HashMap<>();
+        private final List<String> absent = new ArrayList<>();
+        private int mrSizeOffset = 112;
+        private boolean vmcoreinfo;
+        private boolean vmcoreinfoDevice = true;
+        private int vmcoreinfoHostFormat = 1;
+        private long vmcoreinfoPaddr = -1;
+
+        private Builder(Mode mode, String comm) {
+            this.mode = mode;
+            this.comm = comm;
+        }
+
+        /**
+         * Adds a PT_LOAD of {@code size} bytes at {@code hostVaddr} whose first {@code present} bytes are in the file
+         * (p_filesz), filled with {@link #hostWord}. Overlaps and odd sizes are written as given.
+         */
+        public Builder segment(long hostVaddr, long size, int flags, long present) {
+            userSegs.add(new Seg(hostVaddr, size, present, flags, SyntheticCore::hostWord));
+            return this;
+        }
+
+        /** Writes {@code bytes} at {@code hostVaddr}, which must lie in a segment. */
+        public Builder poke(long hostVaddr, byte[] bytes) {
+            userPokes.add(new Poke(hostVaddr, bytes.clone()));
+            return this;
+        }
+
+        /** Adds an ELF note. */
+        public Builder note(String name, int type, byte[] desc) {
+            userNotes.add(new Note(name, type, desc.clone()));
+            return this;
+        }
+
+        /** Sets the program name in NT_PRPSINFO (added to {@link #elf()} cores only when called). */
+        public Builder programName(String comm) {
+            this.comm = comm;
+            return this;
+        }
+
+        /** Writes e_phnum = PN_XNUM and the real count in section header 0's sh_info, as for > 65534 mappings. */
+        public Builder extendedNumbering() {
+            this.xnum = true;
+            return this;
+        }
+
+        /** Leaves out NT_FILE, so the executable's data segment cannot be told from the other mappings. */
+        public Builder withoutFileNote() {
+            this.fileNote = false;
+            return this;
+        }
+
+        /** Adds a RAM region {@code name} of {@code size} bytes mapped whole at guest-physical {@code guestPaddr}. */
+        public Builder ram(String name, long guestPaddr, long size, Flag... flags) {
+            return region(name, size, flags).map(name, guestPaddr, 0, size);
+        }
+
+        /** Adds a RAM region (a MemoryRegion with its RAMBlock) without mapping it; see {@link #map}. */
+        public Builder region(String name, long size, Flag... flags) {
+            EnumSet<Flag> f = EnumSet.noneOf(Flag.class);
+            f.addAll(List.of(flags));
+            return addRegion(new Region(name, size, true, f));
+        }
+
+        /** Adds a non-RAM region (MMIO: ram = 0, no RAMBlock) mapped at {@code guestPaddr}. */
+        public Builder io(String name, long guestPaddr, long size) {
+            addRegion(new Region(name, size, false, EnumSet.noneOf(Flag.class)));
+            return map(name, guestPaddr, 0, size);
+        }
+
+        private Builder addRegion(Region r) {
+            if (regions.putIfAbsent(r.name(), r) != null) {
+                throw new IllegalArgumentException("region " + r.name() + " added twice");
+            }
+            return this;
+        }
+
+        /** Adds a FlatRange: {@code size} bytes of region {@code name} from {@code offsetInRegion}, at {@code guestPaddr}. */
+        public Builder map(String name, long guestPaddr, long offsetInRegion, long size) {
+            ranges.add(new Range(name, guestPaddr, offsetInRegion, size));
+            return this;
+        }
+
+        /** Places region {@code name}'s RAM at {@code hostVaddr} instead of RAM_BASE + k * RAM_STRIDE. */
+        public Builder hostAt(String name, long hostVaddr) {
+            hostAt.put(name, hostVaddr);
+            return this;
+        }
+
+        /** Writes region {@code name}'s RAM segment with p_filesz = 0, as with dump-guest-core=off. */
+        public Builder absent(String name) {
+            absent.add(name);
+            return this;
+        }
+
+        /** Puts MemoryRegion.size at {@code offset} (one of the layout's candidates: 96, 112, 128). */
+        public Builder mrSizeOffset(int offset) {
+            this.mrSizeOffset = offset;
+            return this;
+        }
+
+        /** Adds the guest kernel's VMCOREINFO note in guest RAM and the vmcoreinfo device's struct pointing at it. */
+        public Builder vmcoreinfo(boolean on) {
+            this.vmcoreinfo = on;
+            return this;
+        }
+
+        /** Puts the VMCOREINFO note at {@code guestPaddr} instead of halfway into the first plain RAM range. */
+        public Builder vmcoreinfoAt(long guestPaddr) {
+            this.vmcoreinfoPaddr = guestPaddr;
+            return this;
+        }
+
+        /** With false, writes the note but no FWCfgVMCoreInfo struct (no -device vmcoreinfo). */
+        public Builder vmcoreinfoDevice(boolean on) {
+            this.vmcoreinfoDevice = on;
+            return this;
+        }
+
+        /** Sets FWCfgVMCoreInfo.host_format (QEMU leaves 1 = ELF, a guest write may leave 0). */
+        public Builder vmcoreinfoHostFormat(int format) {
+            this.vmcoreinfoHostFormat = format;
+            return this;
+        }
+
+        /** Writes the core to {@code path}, replacing it, and returns where everything landed. */
+        public SyntheticCore write(Path path) {
+            return new Writer(this).write(path);
+        }
+    }
+
+    /** Lays out one Builder's spec and writes it. */
+    private static final class Writer {
+        private final Builder b;
+        private final List<Seg> segs = new ArrayList<>();
+        private final List<Note> notes = new ArrayList<>();
+        private final Map<String, Long> vaddrs = new LinkedHashMap<>();
+        private long heapNext = HEAP + 0x1000;
+        private long vmcoreinfoPaddr = -1;
+
+        Writer(Builder b) {
+            this.b = b;
+        }
+
+        SyntheticCore write(Path path) {
+            if (b.mode != Mode.ELF) {
+                addProcess();
+            } else if (b.comm != null) {
+                notes.add(prpsinfo(b.comm));
+            }
+            if (b.mode == Mode.QEMU) {
+                addQemu();
+            }
+            segs.addAll(b.userSegs);
+            for (Poke p : b.userPokes) {
+                poke(p.hostVaddr(), p.bytes());
+            }
+            notes.addAll(b.userNotes);
+            return emit(path);
+        }
+
+        // ------------------------------------------------------------ process
+
+        private void addProcess() {
+            // Only the first page of text is dumped (the kernel keeps ELF headers for build-id lookups).
+            segs.add(new Seg(EXE_TEXT, EXE_TEXT_SIZE, PAGE, RX, ZERO));
+            segs.add(new Seg(EXE_DATA, EXE_DATA_SIZE, EXE_DATA_SIZE, RW, ZERO));
+            segs.add(new Seg(HEAP, HEAP_SIZE, HEAP_SIZE, RW, ZERO));
+            segs.add(new Seg(STACK, STACK_SIZE, STACK_SIZE, RW, ZERO));
+            String exe = b.mode == Mode.QEMU ? QEMU_EXE : "/usr/bin/" + b.comm;
+
+            ByteBuffer prstatus = le(336);
+            prstatus.putInt(32, 4242); // pr_pid
+            notes.add(new Note("CORE", NT_PRSTATUS, prstatus.array()));
+            notes.add(prpsinfo(b.comm));
+            ByteBuffer auxv = le(16 * 3);
+            auxv.putLong(0, 6).putLong(8, PAGE);      // AT_PAGESZ
+            auxv.putLong(16, 9).putLong(24, ENTRY);   // AT_ENTRY
+            notes.add(new Note("CORE", NT_AUXV, auxv.array()));    // AT_NULL ends it
+            if (b.fileNote) {
+                byte[] name = (exe + "\0").getBytes(StandardCharsets.UTF_8);
+                ByteBuffer f = le(16 + 2 * 24 + 2 * name.length);
+                f.putLong(0, 2).putLong(8, PAGE);
+                f.putLong(16, EXE_TEXT).putLong(24, EXE_TEXT + EXE_TEXT_SIZE).putLong(32, 0);
+                f.putLong(40, EXE_DATA).putLong(48, EXE_DATA + EXE_DATA_SIZE).putLong(56, EXE_TEXT_SIZE / PAGE);
+                f.put(64, name).put(64 + name.length, name);
+                notes.add(new Note("CORE", NT_FILE, f.array()));
+            }
+        }
+
+        private static Note prpsinfo(String comm) {
+            ByteBuffer d = le(136);
+            byte[] c = comm.getBytes(StandardCharsets.ISO_8859_1);
+            d.put(40, c, 0, Math.min(15, c.length));   // pr_fname[16]
+            d.put(56, c, 0, Math.min(79, c.length));   // pr_psargs[80]
+            return new Note("CORE", NT_PRPSINFO, d.array());
+        }
+
+        // ------------------------------------------------------------ QEMU
+
+        private void addQemu() {
+            Map<String, Long> host = new HashMap<>();
+            int k = 0;
+            List<Seg> ram = new ArrayList<>();
+            for (Region r : b.regions.values()) {
+                if (!r.ram()) {
+                    continue;
+                }
+                long h = b.hostAt.getOrDefault(r.name(), RAM_BASE + k++ * RAM_STRIDE);
+                host.put(r.name(), h);
+                String id = r.name();
+                ram.add(new Seg(h, r.size(), b.absent.contains(id) ? 0 : r.size(), RW, v -> ramWord(id, v - h)));
+                vaddrs.put("ram:" + id, h);
+            }
+            ram.sort(Comparator.comparingLong(s -> s.vaddr));
+            // Heap before RAM and stack in address order, as the kernel writes them.
+            segs.addAll(segs.size() - 1, ram);
+
+            long memoryName = string("memory");
+            long ioName = string("I/O");
+            long root = alloc(256);   // "system": a container, size 2^64
+            poke8(root + b.mrSizeOffset + 8, 1);
+            long ioRoot = alloc(256);
+            long ioView = alloc(64);
+            poke8(ioView + L.fvRoot(), ioRoot);
+
+            Map<String, Long> mrs = new LinkedHashMap<>();
+            long ramAddr = 0;
+            for (Region r : b.regions.values()) {
+                long mr = alloc(256);
+                mrs.put(r.name(), mr);
+                vaddrs.put("mr:" + r.name(), mr);
+                int sz = b.mrSizeOffset;
+                poke8(mr + sz, r.size());
+                poke1(mr + sz + 40, 1);                                      // terminates
+                if (!r.ram()) {
+                    continue;
+                }
+                poke1(mr + L.mrRam(), 1);
+                poke1(mr + 43, r.flags().contains(Flag.ROM) ? 1 : 0);         // readonly
+                poke1(mr + L.mrNonvolatile(), r.flags().contains(Flag.NONVOLATILE) ? 1 : 0);
+                poke1(mr + sz + 41, r.flags().contains(Flag.RAM_DEVICE) ? 1 : 0); // ram_device
+                long rb = alloc(L.rbIdstr() + QemuLayout.IDSTR_LEN);
+                vaddrs.put("rb:" + r.name(), rb);
+                poke8(mr + L.mrRamBlock(), rb);
+                poke8(rb + L.rbMr(), mr);
+                poke8(rb + L.rbHost(), host.get(r.name()));
+                poke8(rb + 40, ramAddr);                                      // offset in ram_addr_t space
+                poke8(rb + L.rbUsedLength(), r.size());
+                poke8(rb + L.rbMaxLength(), r.size());
+                poke(rb + L.rbIdstr(), (r.name() + "\0").getBytes(StandardCharsets.ISO_8859_1));
+                ramAddr += (r.size() + 0x7fffffL) & ~0x7fffffL;
+            }
+
+            List<Range> sorted = new ArrayList<>(b.ranges);
+            sorted.sort((x, y) -> Long.compareUnsigned(x.guestPaddr(), y.guestPaddr()));
+            long frs = alloc(Math.max(1, sorted.size()) * L.frStride());
+            for (int i = 0; i < sorted.size(); i++) {
+                Range r = sorted.get(i);
+                Long mr = mrs.get(r.region());
+                if (mr == null) {
+                    throw new IllegalArgumentException("map of unknown region " + r.region());
+                }
+                long fr = frs + (long) i * L.frStride();
+                vaddrs.put("fr" + i, fr);
+                poke8(fr, mr);
+                poke8(fr + L.frOffsetInRegion(), r.offsetInRegion());
+                poke8(fr + L.frStart(), r.guestPaddr());
+                poke8(fr + L.frSize(), r.size());
+                poke1(fr + 50, b.regions.get(r.region()).flags().contains(Flag.ROM) ? 1 : 0); // readonly
+            }
+            long fv = alloc(64);
+            vaddrs.put("fv", fv);
+            poke8(fv + L.fvRanges(), frs);
+            poke4(fv + L.fvNr(), sorted.size());
+            poke4(fv + L.fvNr() + 4, sorted.size());                          // nr_allocated
+            poke8(fv + L.fvRoot(), root);
+
+            // address_space_io just before address_space_memory, as in QEMU's physmem.c.
+            long ioAs = EXE_DATA + 0x2100;
+            poke8(ioAs + L.asName(), ioName);
+            poke8(ioAs + L.asRoot(), ioRoot);
+            poke8(ioAs + L.asCurrentMap(), ioView);
+            long as = EXE_DATA + 0x2180;
+            vaddrs.put("as", as);
+            vaddrs.put("as.name", memoryName);
+            poke8(as + L.asName(), memoryName);
+            poke8(as + L.asRoot(), root);
+            poke8(as + L.asCurrentMap(), fv);
+
+            if (b.vmcoreinfo) {
+                addVmcoreinfo(sorted, host);
+            }
+        }
+
+        private void addVmcoreinfo(List<Range> sorted, Map<String, Long> host) {
+            long pa = b.vmcoreinfoPaddr;
+            Range in = null;
+            for (Range r : sorted) {
+                Region reg = b.regions.get(r.region());
+                if (pa < 0 && reg.ram() && reg.flags().isEmpty() && r.size() >= 2 * PAGE) {
+                    pa = (r.guestPaddr() + r.size() / 2) & -PAGE;
+                }
+                if (pa >= 0 && Long.compareUnsigned(pa - r.guestPaddr(), r.size()) < 0 && reg.ram()) {
+                    in = r;
+                    break;
+                }
+            }
+            if (in == null) {
+                throw new IllegalArgumentException("no RAM range for the VMCOREINFO note at 0x" + Long.toHexString(pa));
+            }
+            vmcoreinfoPaddr = pa;
+            byte[] text = VMCOREINFO_TEXT.getBytes(StandardCharsets.US_ASCII);
+            ByteBuffer note = le(12 + 12 + ((text.length + 3) & ~3));
+            note.putInt(0, 11).putInt(4, text.length).putInt(8, 0);
+            note.put(12, "VMCOREINFO".getBytes(StandardCharsets.US_ASCII));
+            note.put(24, text);
+            long noteHost = host.get(in.region()) + in.offsetInRegion() + (pa - in.guestPaddr());
+            poke(noteHost, note.array());
+            vaddrs.put("vmci.note", noteHost);
+            if (b.vmcoreinfoDevice) {
+                // VMCoreInfoState: DeviceState (160 bytes), bool has_vmcoreinfo, then the packed struct, unaligned.
+                long state = alloc(192);
+                poke1(state + 160, 1);
+                long dev = state + 161;
+                ByteBuffer s = le(16);
+                s.putShort(0, (short) b.vmcoreinfoHostFormat).putShort(2, (short) 1);
+                s.putInt(4, VMCOREINFO_NOTE_SIZE).putLong(8, pa);
+                poke(dev, s.array());
+                vaddrs.put("vmci.dev", dev);
+            }
+        }
+
+        private long alloc(long size) {
+            long at = heapNext;
+            heapNext = (heapNext + size + 63) & ~63L;
+            if (heapNext > HEAP + HEAP_SIZE) {
+                throw new IllegalStateException("synthetic heap full");
+            }
+            return at;
+        }
+
+        private long string(String s) {
+            byte[] bytes = (s + "\0").getBytes(StandardCharsets.ISO_8859_1);
+            long at = alloc(bytes.length);
+            poke(at, bytes);
+            return at;
+        }
+
+        private void poke1(long v, int x) {
+            poke(v, new byte[] {(byte) x});
+        }
+
+        private void poke4(long v, long x) {
+            poke(v, le(4).putInt(0, (int) x).array());
+        }
+
+        private void poke8(long v, long x) {
+            poke(v, le(8).putLong(0, x).array());
+        }
+
+        private void poke(long hostVaddr, byte[] bytes) {
+            for (Seg s : segs) {
+                if (s.holds(hostVaddr, bytes.length)) {
+                    s.pokes.add(new Poke(hostVaddr, bytes));
+                    return;
+                }
+            }
+            throw new IllegalArgumentException("poke at 0x" + Long.toHexString(hostVaddr) + " is in no segment");
+        }
+
+        // ------------------------------------------------------------ the file
+
+        private SyntheticCore emit(Path path) {
+            int phnum = 1 + segs.size();
+            long shoff = 64L + phnum * 56L;
+            long notesOff = shoff + (b.xnum ? 64 : 0);
+            ByteBuffer nb = le(notes.stream().mapToInt(n -> 12 + pad4(n.name().length() + 1) + pad4(n.desc().length))
+                    .sum());
+            for (Note n : notes) {
+                byte[] name = n.name().getBytes(StandardCharsets.ISO_8859_1);
+                nb.putInt(name.length + 1).putInt(n.desc().length).putInt(n.type());
+                nb.put(name).position(nb.position() + pad4(name.length + 1) - name.length);
+                nb.put(n.desc()).position(nb.position() + pad4(n.desc().length) - n.desc().length);
+            }
+            long off = (notesOff + nb.capacity() + PAGE - 1) & -PAGE;
+            List<Segment> written = new ArrayList<>();
+            for (Seg s : segs) {
+                s.fileOffset = off;
+                written.add(new Segment(s.vaddr, s.memsz, s.filesz, s.flags, off));
+                off = (off + s.filesz + PAGE - 1) & -PAGE;
+            }
+
+            ByteBuffer head = le((int) notesOff);
+            head.put(0, new byte[] {0x7f, 'E', 'L', 'F', 2, 1, 1});
+            head.putShort(16, (short) 4).putShort(18, (short) 62).putInt(20, 1);
+            head.putLong(32, 64).putLong(40, b.xnum ? shoff : 0);
+            head.putShort(52, (short) 64).putShort(54, (short) 56);
+            head.putShort(56, (short) (b.xnum ? 0xffff : phnum));
+            head.putShort(58, (short) (b.xnum ? 64 : 0)).putShort(60, (short) (b.xnum ? 1 : 0));
+            int p = 64;
+            head.putInt(p, 4).putLong(p + 8, notesOff).putLong(p + 32, nb.capacity());   // PT_NOTE
+            for (Seg s : segs) {
+                p += 56;
+                head.putInt(p, 1).putInt(p + 4, s.flags).putLong(p + 8, s.fileOffset).putLong(p + 16, s.vaddr)
+                        .putLong(p + 32, s.filesz).putLong(p + 40, s.memsz).putLong(p + 48, PAGE);
+            }
+            if (b.xnum) {
+                head.putInt((int) shoff + SH_INFO, phnum);
+            }
+
+            try (FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.TRUNCATE_EXISTING)) {
+                ch.write(head.rewind(), 0);
+                ch.write(nb.rewind(), notesOff);
+                ByteBuffer chunk = le(CHUNK);
+                for (Seg s : segs) {
+                    for (long c = 0; c < s.filesz; c += CHUNK) {
+                        int len = (int) Math.min(CHUNK, s.filesz - c);
+                        fill(s, c, chunk.clear().limit(len));
+                        ch.write(chunk, s.fileOffset + c);
+                    }
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+
+            Map<String, Spot> spots = new HashMap<>();
+            for (Map.Entry<String, Long> e : vaddrs.entrySet()) {
+                spots.put(e.getKey(), new Spot(e.getValue(), fileOffsetIn(e.getValue())));
+            }
+            return new SyntheticCore(path, written, spots, phnum, notesOff, vmcoreinfoPaddr);
+        }
+
+        /** Returns the file offset of {@code v}, or -1 when that part of its segment is not in the file. */
+        private long fileOffsetIn(long v) {
+            for (Seg s : segs) {
+                if (s.holds(v, 0) && Long.compareUnsigned(v - s.vaddr, s.filesz) < 0) {
+                    return s.fileOffset + (v - s.vaddr);
+                }
+            }
+            return -1;
+        }
+
+        private static void fill(Seg s, long from, ByteBuffer chunk) {
+            int len = chunk.limit();
+            long base = s.vaddr + from;
+            for (int i = 0; i + 8 <= len; i += 8) {
+                chunk.putLong(i, s.filler.wordAt(base + i));
+            }
+            for (int i = len & ~7; i < len; i++) {
+                chunk.put(i, (byte) (s.filler.wordAt(base + (len & ~7)) >>> (8 * (i & 7))));
+            }
+            for (Poke p : s.pokes) {
+                long lo = Math.max(p.hostVaddr(), base);
+                long hi = Math.min(p.hostVaddr() + p.bytes().length, base + len);
+                if (lo < hi) {
+                    chunk.put((int) (lo - base), p.bytes(), (int) (lo - p.hostVaddr()), (int) (hi - lo));
+                }
+            }
+        }
+
+        private static int pad4(int n) {
+            return (n + 3) & ~3;
+        }
+    }
+
+    private static ByteBuffer le(int size) {
+        return ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
+    }
+}

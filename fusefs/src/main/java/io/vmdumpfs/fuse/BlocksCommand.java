@@ -1,0 +1,53 @@
+package io.vmdumpfs.fuse;
+
+import io.vmdumpfs.core.format.BlocksText;
+import io.vmdumpfs.core.guest.GuestDump;
+import io.vmdumpfs.core.guest.GuestDumps;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code vmdumpfs blocks CORE}: prints the guest RAM block table, without the size column, in the format that
+ * {@code --blocks FILE} and {@code -o blocks=FILE} read back. Needs no FUSE.
+ */
+@Command(name = "blocks", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = {"Prints the guest RAM block table found in CORE (one row per block: target_start, "
+                + "target_end, host_addr, core_offset, name; hex). Save it and pass it back with "
+                + "-o blocks=FILE when discovery fails or to skip it."})
+final class BlocksCommand implements Callable<Integer>, Main.HasDebug {
+
+    @Parameters(index = "0", paramLabel = "CORE", description = "the QEMU process core dump")
+    Path core;
+
+    @Option(names = "--blocks", paramLabel = "FILE", description = "read the table from FILE instead of discovering it")
+    Path blocksFile;
+
+    @Option(names = "--debug", description = "show stack traces for errors")
+    boolean debug;
+
+    private final PrintStream out;
+
+    BlocksCommand(PrintStream out) {
+        this.out = out;
+    }
+
+    @Override
+    public boolean debug() {
+        return debug;
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        try (GuestDump dump = GuestDumps.open(core, Optional.ofNullable(blocksFile))) {
+            out.print(BlocksText.render(dump.memory().blocks(), false));
+            out.flush();
+        }
+        return 0;
+    }
+}

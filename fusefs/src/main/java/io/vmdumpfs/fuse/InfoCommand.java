@@ -1,0 +1,102 @@
+package io.vmdumpfs.fuse;
+
+import io.vmdumpfs.core.format.DumpFormat;
+import io.vmdumpfs.core.guest.GuestDump;
+import io.vmdumpfs.core.guest.GuestDumps;
+import io.vmdumpfs.core.guest.VmcoreInfo;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code vmdumpfs info CORE}: what the core holds, one "key: value" line each, for people and for grep. Needs no
+ * FUSE. Values that the core does not reveal read "not found".
+ */
+@Command(name = "info", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "Prints what CORE holds: guest architecture, RAM, blocks, QEMU version, vCPUs, and the guest "
+                + "kernel's OSRELEASE and KERNELOFFSET from VMCOREINFO.")
+final class InfoCommand implements Callable<Integer>, Main.HasDebug {
+
+    static final String NOT_FOUND = "not found";
+
+    @Parameters(index = "0", paramLabel = "CORE", description = "the QEMU process core dump")
+    Path core;
+
+    @Option(names = "--blocks", paramLabel = "FILE", description = "read the block table from FILE instead of discovering it")
+    Path blocksFile;
+
+    @Option(names = "--debug", description = "show stack traces for errors")
+    boolean debug;
+
+    private final PrintStream out;
+
+    InfoCommand(PrintStream out) {
+        this.out = out;
+    }
+
+    @Override
+    public boolean debug() {
+        return debug;
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        try (GuestDump dump = GuestDumps.open(core, Optional.ofNullable(blocksFile))) {
+            for (Map.Entry<String, String> e : describe(dump).entrySet()) {
+                out.printf("%-13s %s%n", e.getKey() + ":", e.getValue());
+            }
+            out.flush();
+        }
+        return 0;
+    }
+
+    /** Returns the lines of the report, in order. */
+    static Map<String, String> describe(GuestDump dump) {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("core", dump.core().path() + " (" + bytes(dump.core().size()) + ")");
+        m.put("architecture", dump.arch().utsMachine);
+        long ram = dump.memory().totalBytes();
+        m.put("RAM", bytes(ram) + " (" + ram + " bytes)");
+        m.put("blocks", dump.memory().blocks().size() + ", " + dump.blocksSource());
+        m.put("QEMU", dump.qemuVersion().orElse(NOT_FOUND));
+        m.put("vCPUs", dump.vcpus().isPresent() ? Integer.toString(dump.vcpus().getAsInt()) : NOT_FOUND);
+        Optional<VmcoreInfo> vi = dump.vmcoreinfo();
+        m.put("OSRELEASE", vi.map(VmcoreInfo::osRelease).orElse(NOT_FOUND));
+        m.put("KERNELOFFSET", vi.map(v -> v.get("KERNELOFFSET")).orElse(NOT_FOUND));
+        m.put("VMCOREINFO", vi.map(v -> v.source() + ", at guest-physical 0x" + Long.toHexString(v.guestPaddr()))
+                .orElse(NOT_FOUND));
+        List<String> files = new ArrayList<>();
+        for (DumpFormat f : DumpFormat.values()) {
+            if (f.availableFor(dump)) {
+                files.add(f.fileName());
+            }
+        }
+        m.put("files", String.join(" ", files));
+        return m;
+    }
+
+    /** Returns {@code n} in the largest binary unit that keeps it at or above 1, e.g. "256 MiB", "1.5 GiB". */
+    static String bytes(long n) {
+        String[] units = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+        double v = n;
+        int u = 0;
+        while (v >= 1024 && u < units.length - 1) {
+            v /= 1024;
+            u++;
+        }
+        if (u == 0) {
+            return n + " bytes";
+        }
+        return (v == Math.floor(v) ? String.format(Locale.ROOT, "%.0f", v) : String.format(Locale.ROOT, "%.1f", v)) + " " + units[u];
+    }
+}

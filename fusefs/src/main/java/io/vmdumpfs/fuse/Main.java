@@ -1,0 +1,195 @@
+package io.vmdumpfs.fuse;
+
+import io.vmdumpfs.core.BadCoreException;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.util.Locale;
+import java.util.Set;
+import picocli.CommandLine;
+
+/**
+ * The {@code vmdumpfs} command line. {@code vmdumpfs CORE MOUNTPOINT} mounts (the {@code mount} command is the
+ * default), {@code vmdumpfs blocks|info|convert …} work on the core without FUSE.
+ *
+ * <p>Every failure prints one line, {@code vmdumpfs: <message>}, and exits with 2; {@code --debug} (and {@code -d})
+ * add the stack trace. A core file literally named like a command ("info") needs {@code vmdumpfs mount ./info MNT}.
+ */
+public final class Main {
+
+    /** Subcommand names: a first argument that is none of these starts a mount. */
+    static final Set<String> COMMANDS = Set.of("mount", "blocks", "info", "convert", "help");
+
+    /** Implemented by commands that have a --debug flag, so the error handler knows whether to print stack traces. */
+    interface HasDebug {
+        boolean debug();
+    }
+
+    /** The arguments main() got, so that the background child can be started the same way. */
+    private static volatile String[] programArgs;
+
+    private Main() {
+    }
+
+    public static void main(String[] args) {
+        programArgs = args.clone();
+        int rc = run(args, System.out, System.err);
+        System.out.flush();
+        System.exit(rc);
+    }
+
+    /** Returns the arguments main() was called with, or null when called otherwise (tests). */
+    static String[] programArgs() {
+        String[] a = programArgs;
+        return a == null ? null : a.clone();
+    }
+
+    /** Runs the command line and returns the exit code; never calls System.exit. */
+    static int run(String[] args, PrintStream out, PrintStream err) {
+        if (args.length == 1 && args[0].equals(CDS_TRAIN)) {
+            return trainClassDataSharing(out, err);
+        }
+        CommandLine cl = commandLine(out, err);
+        try {
+            return cl.execute(route(args));
+        } catch (Throwable t) {
+            // Errors (OutOfMemoryError, LinkageError) pass through picocli's Exception handler.
+            err.println("vmdumpfs: " + describe(t));
+            return CliException.EXIT_ERROR;
+        }
+    }
+
+    static CommandLine commandLine(PrintStream out, PrintStream err) {
+        CommandLine cl = new CommandLine(new TopCommand())
+                .addSubcommand("mount", new MountCommand(err))
+                .addSubcommand("blocks", new BlocksCommand(out))
+                .addSubcommand("info", new InfoCommand(out))
+                .addSubcommand("convert", new ConvertCommand(out))
+                .addSubcommand("help", new CommandLine.HelpCommand());
+        cl.setOut(new PrintWriter(out, true, StandardCharsets.UTF_8));
+        cl.setErr(new PrintWriter(err, true, StandardCharsets.UTF_8));
+        // "@file" would expand a core called "@foo"; cores are paths, never argument files.
+        cl.setExpandAtFiles(false);
+        // fstab/mount.fuse may repeat options; the last one wins, as with mount(8).
+        cl.setOverwrittenOptionsAllowed(true);
+        cl.setCaseInsensitiveEnumValuesAllowed(true);
+        cl.setParameterExceptionHandler((ex, a) -> {
+            String name = ex.getCommandLine().getCommandName();
+            String help = "mount".equals(name) || "vmdumpfs".equals(name) ? "vmdumpfs --help" : "vmdumpfs " + name + " --help";
+            err.println("vmdumpfs: " + lowerFirst(ex.getMessage()) + " (see " + help + ")");
+            return CliException.EXIT_ERROR;
+        });
+        cl.setExecutionExceptionHandler((ex, cmd, parseResult) -> {
+            err.println("vmdumpfs: " + describe(ex));
+            if (cmd.getCommand() instanceof HasDebug d && d.debug()) {
+                ex.printStackTrace(err);
+            }
+            return CliException.EXIT_ERROR;
+        });
+        return cl;
+    }
+
+    /**
+     * Returns {@code args} with "mount" in front unless they start with a command name or ask for the version, so
+     * that {@code vmdumpfs [OPTIONS] CORE MNT} mounts. Help goes to the mount command, whose help lists everything.
+     */
+    static String[] route(String[] args) {
+        if (args.length == 0) {
+            return new String[] {"mount"};
+        }
+        String first = args[0];
+        if (first.equals("-h") || first.equals("--help") || (first.equals("help") && args.length == 1)) {
+            return new String[] {"mount", "--help"};
+        }
+        if (first.equals("-V") || first.equals("--version") || COMMANDS.contains(first)) {
+            return args.clone();
+        }
+        String[] routed = new String[args.length + 1];
+        routed[0] = "mount";
+        System.arraycopy(args, 0, routed, 1, args.length);
+        return routed;
+    }
+
+    /** Hidden: load the classes of a mount's start-up path, for the launcher's class-data archive. */
+    static final String CDS_TRAIN = "--x-cds-train";
+
+    /**
+     * Walks the start-up path of a mount without mounting: parses a command line, reads the mount table, opens a
+     * missing core, binds libc and libfuse. The launcher runs this once with -XX:ArchiveClassesAtExit so that later
+     * runs map these classes from the archive instead of loading them.
+     */
+    static int trainClassDataSharing(PrintStream out, PrintStream err) {
+        CommandLine cl = commandLine(out, err);
+        cl.parseArgs(route(new String[] {"-f", "-o", "allow_other,cache_size=1M,rw", "/core", "/mnt"}));
+        MountOptions.parse(java.util.List.of("uid=0,gid=0,blocks=/b"));
+        MountInfo.read();
+        Preflight.findLibrary(Preflight.librarySearchPath(), Preflight.LIBFUSE2);
+        try {
+            io.vmdumpfs.core.guest.GuestDumps.open(java.nio.file.Path.of("/nonexistent/core"), java.util.Optional.empty());
+        } catch (RuntimeException expected) {
+            describe(expected);
+        }
+        try {
+            LibC.get().getuid();
+            new VmdumpFs(java.util.List.of(), new Ownership(0, 0, 0400, 0500, 0, 0), 0, VmdumpFs.ReadPath.ALIAS);
+        } catch (Throwable noLibfuse) {
+            // Nothing to archive then; the mount will report the missing library.
+        }
+        return 0;
+    }
+
+    /** Returns the one-line message for {@code t}: the user's problem as it is, anything else as an internal error. */
+    static String describe(Throwable t) {
+        if (t instanceof CliException || t instanceof BadCoreException) {
+            return t.getMessage();
+        }
+        if (t instanceof OutOfMemoryError) {
+            return "out of memory; give Java more heap (JAVA_TOOL_OPTIONS=-Xmx…) or a smaller cache_size";
+        }
+        return "internal error: " + t.getClass().getSimpleName()
+                + (t.getMessage() == null ? "" : ": " + t.getMessage()) + " (--debug shows where)";
+    }
+
+    /** Returns the innermost cause's message, e.g. libfuse's return code under jnr-fuse's wrapper. */
+    static String rootMessage(Throwable t) {
+        Throwable c = t;
+        while (c.getCause() != null && c.getCause() != c) {
+            c = c.getCause();
+        }
+        return c.getMessage() == null ? c.getClass().getSimpleName() : c.getMessage();
+    }
+
+    private static String lowerFirst(String s) {
+        if (s == null || s.isEmpty() || (s.length() > 1 && Character.isUpperCase(s.charAt(1)))) {
+            return s;
+        }
+        return s.substring(0, 1).toLowerCase(Locale.ROOT) + s.substring(1);
+    }
+
+    /** The top of the command tree; it only dispatches (see {@link #route}). */
+    @CommandLine.Command(name = "vmdumpfs", versionProvider = Version.class, mixinStandardHelpOptions = true,
+            description = "Mount a QEMU process core read-only and read the guest's memory as vmcore files.")
+    static final class TopCommand {
+    }
+
+    /** Reads the version that the build writes into version.properties. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"vmdumpfs " + version()};
+        }
+
+        static String version() {
+            try (var in = Main.class.getResourceAsStream("version.properties")) {
+                if (in != null) {
+                    java.util.Properties p = new java.util.Properties();
+                    p.load(in);
+                    return p.getProperty("version", "unknown");
+                }
+            } catch (java.io.IOException e) {
+                // fall through
+            }
+            return "unknown";
+        }
+    }
+}

@@ -1,0 +1,273 @@
+package io.vmdumpfs.fuse;
+
+import io.vmdumpfs.core.BadCoreException;
+import io.vmdumpfs.core.format.ChunkCache;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import ru.serce.jnrfuse.FuseException;
+
+/**
+ * {@code vmdumpfs [OPTIONS] CORE MOUNTPOINT}: checks everything it can before mounting, then either serves in the
+ * foreground ({@code -f}, {@code -d}) or starts itself in the background and returns once the files are visible
+ * (see {@link Background}).
+ */
+@Command(name = "mount", sortOptions = false, separator = " ", versionProvider = Main.Version.class,
+        customSynopsis = {
+            "vmdumpfs [-fd] [--debug] [-o OPT[,OPT...]] CORE MOUNTPOINT",
+            "       vmdumpfs blocks [--blocks FILE] CORE",
+            "       vmdumpfs info [--blocks FILE] CORE",
+            "       vmdumpfs convert --format FORMAT -o FILE CORE",
+        },
+        description = {
+            "",
+            "Mounts the guest memory in CORE, a core dump of a qemu-system-x86_64",
+            "process, read-only at MOUNTPOINT: vmcore.elf (for crash), vmcore.kdump-*,",
+            "blocks.txt and vmcoreinfo, each generated as it is read. Returns once the",
+            "files are visible and keeps serving in the background.",
+            "Unmount with: fusermount -u MOUNTPOINT",
+            "",
+        },
+        footerHeading = "%nMount options (-o):%n",
+        footer = {
+            "  allow_other      let other users read the files (modes 0444/0555);",
+            "                   non-root needs user_allow_other in /etc/fuse.conf",
+            "  uid=N, gid=N     owner and group of the files (default: you)",
+            "  cache_size=SIZE  chunk cache bound in bytes, suffix K, M or G (512M)",
+            "  blocks=FILE      use this block table (from `vmdumpfs blocks`)",
+            "                   instead of discovering it",
+            "  nonempty         allow a mount point that is not empty",
+            "  ro, rw, defaults, auto, noauto, user, users, nouser, _netdev, nofail,",
+            "  exec, noexec, suid, nosuid, dev, nodev, x-*, comment=*:",
+            "                   accepted and ignored, for fstab lines like",
+            "  /var/crash/qemu.core /mnt/guest fuse.vmdumpfs noauto,allow_other 0 0",
+            "",
+            "Commands:",
+            "  mount     mount (the default: `vmdumpfs CORE MNT`)",
+            "  blocks    print the guest RAM block table",
+            "  info      print architecture, RAM, QEMU and kernel release of CORE",
+            "  convert   write one of the files to disk, with a progress bar",
+            "  (vmdumpfs COMMAND --help for each)",
+            "",
+            "Exit status: 0 when mounted (with -f: when unmounted again), 2 on errors.",
+        })
+final class MountCommand implements Callable<Integer>, Main.HasDebug {
+
+    private static final Logger LOG = Logger.getLogger("io.vmdumpfs.fuse");
+
+    /** How long the child waits for its mount to show in the mount table after INIT; only a wedged kernel takes long. */
+    private static final long VISIBLE_TIMEOUT_MS = 30_000;
+
+    @Parameters(index = "0", paramLabel = "CORE", description = "the QEMU process core dump")
+    Path core;
+
+    @Parameters(index = "1", paramLabel = "MOUNTPOINT", description = "an empty directory")
+    Path mountPoint;
+
+    @Option(names = "-f", description = "stay in the foreground")
+    boolean foreground;
+
+    @Option(names = "-d", description = "debug: FUSE debug output and stack traces; implies -f")
+    boolean fuseDebug;
+
+    @Option(names = "--debug", description = "show stack traces for errors")
+    boolean debug;
+
+    @Option(names = "-o", paramLabel = "OPT[,OPT...]", description = "mount options, see below")
+    List<String> options = new ArrayList<>();
+
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help")
+    boolean help;
+
+    @Option(names = {"-V", "--version"}, versionHelp = true, description = "print the version")
+    boolean version;
+
+    @Option(names = Background.NOTIFY_FLAG, hidden = true)
+    boolean notifyReady;
+
+    /** Set once READY or ERROR went to the parent, so that exactly one of them does. */
+    private final AtomicBoolean reported = new AtomicBoolean();
+
+    private final PrintStream err;
+
+    MountCommand() {
+        this(System.err);
+    }
+
+    MountCommand(PrintStream err) {
+        this.err = err;
+    }
+
+    @Override
+    public boolean debug() {
+        return debug || fuseDebug;
+    }
+
+    @Override
+    public Integer call() {
+        try {
+            MountOptions opts = MountOptions.parse(options);
+            // The background child runs in "/", so everything it gets must be absolute.
+            opts = opts.withBlocksFile(opts.blocksFile().map(p -> p.toAbsolutePath().normalize()));
+            Path coreAbs = core.toAbsolutePath().normalize();
+            Path mnt = Preflight.checkMountPoint(mountPoint, opts.nonempty(), MountInfo.read());
+            Preflight.checkDevFuse(Preflight.DEV_FUSE);
+            Preflight.checkLibfuse2(Preflight.librarySearchPath());
+            if (!foreground && !fuseDebug && !notifyReady) {
+                return Background.spawnAndWait(childArgs(coreAbs, mnt, opts), debug(), err);
+            }
+            return serve(coreAbs, mnt, opts);
+        } catch (RuntimeException | Error e) {
+            if (notifyReady) {
+                if (reported.compareAndSet(false, true)) {
+                    Background.reportError(Main.describe(e));
+                }
+                if (debug()) {
+                    e.printStackTrace();
+                }
+                return CliException.EXIT_ERROR;
+            }
+            throw e;
+        }
+    }
+
+    /** Returns the child's arguments: this mount, in the foreground, reporting readiness, with absolute paths. */
+    List<String> childArgs(Path coreAbs, Path mnt, MountOptions opts) {
+        List<String> a = new ArrayList<>(List.of("mount", Background.NOTIFY_FLAG, "-f"));
+        if (debug) {
+            a.add("--debug");
+        }
+        String o = opts.toOptionString();
+        if (!o.isEmpty()) {
+            a.add("-o");
+            a.add(o);
+        }
+        a.add("--");
+        a.add(coreAbs.toString());
+        a.add(mnt.toString());
+        return a;
+    }
+
+    private int serve(Path coreAbs, Path mnt, MountOptions opts) {
+        if (notifyReady) {
+            Background.detach();
+            // stderr is the parent's pipe until READY, then /dev/null: errors travel in the ERROR line instead.
+            Log.configure(Level.OFF, false);
+        } else {
+            Log.configure(fuseDebug ? Level.FINE : Level.WARNING, debug());
+        }
+        ChunkCache cache = Caches.chunkCache(opts.cacheSizeBytes());
+        try (MountSource src = MountSource.open(coreAbs, opts.blocksFile(), cache)) {
+            LibC libc = LibC.get();
+            Ownership own = Ownership.of(opts, Integer.toUnsignedLong(libc.getuid()),
+                    Integer.toUnsignedLong(libc.getgid()), src.coreMtime());
+            VmdumpFs fs = newFs(src, own);
+            Thread watcher = new Thread(() -> announceWhenVisible(fs, mnt, coreAbs), "vmdumpfs-ready");
+            watcher.setDaemon(true);
+            watcher.start();
+            try {
+                fs.serve(mnt, fuseDebug, fuseArgs(coreAbs, opts));
+            } catch (FuseException e) {
+                throw new CliException(LIBFUSE_FAILED + " (" + Main.rootMessage(e) + ")", e);
+            }
+            LOG.fine(() -> "unmounted " + mnt);
+            return 0;
+        } catch (IOException e) {
+            // Closing the core failed after unmount: nothing the user could act on.
+            return 0;
+        }
+    }
+
+    static final String LIBFUSE_FAILED = "mount failed: libfuse refused";
+
+    /** Returns true for our generic "libfuse refused" message, which libfuse's own stderr line explains better. */
+    static boolean isLibfuseFailure(String message) {
+        return message.startsWith(LIBFUSE_FAILED);
+    }
+
+    private static VmdumpFs newFs(MountSource src, Ownership own) {
+        VmdumpFs.ReadPath path = VmdumpFs.ReadPath.valueOf(System.getProperty("vmdumpfs.readPath", "ALIAS"));
+        try {
+            return new VmdumpFs(src.files(), own, src.coreBytes(), path);
+        } catch (LinkageError e) {
+            throw new CliException("cannot load " + Preflight.LIBFUSE2 + " (libfuse2): " + Main.rootMessage(e)
+                    + "; install it: apt-get install libfuse2", e);
+        }
+    }
+
+    /**
+     * Returns the libfuse arguments. Why each option:
+     * ro (the kernel refuses writes before asking us), default_permissions (the kernel enforces our modes),
+     * fsname/subtype (what mount(8) and df show: "vmdumpfs:/path/core" of type fuse.vmdumpfs), kernel_cache (file
+     * content never changes, so page-cache hits survive close/open), max_read (libfuse2's 128 KiB maximum),
+     * long attr/entry/negative timeouts (nothing is ever added, removed or resized while mounted).
+     */
+    static List<String> fuseArgs(Path coreAbs, MountOptions opts) {
+        StringBuilder o = new StringBuilder("ro,default_permissions");
+        o.append(",fsname=").append(MountOptions.escape("vmdumpfs:" + coreAbs));
+        o.append(",subtype=vmdumpfs,kernel_cache,max_read=").append(VmdumpFs.BLOCK_SIZE);
+        o.append(",attr_timeout=86400,entry_timeout=86400,negative_timeout=86400");
+        if (opts.allowOther()) {
+            o.append(",allow_other");
+        }
+        if (opts.nonempty()) {
+            o.append(",nonempty");
+        }
+        return List.of("-o", o.toString());
+    }
+
+    /**
+     * Waits until the mount answers (libfuse handled INIT and the mount table lists it, then a stat of the root went
+     * through FUSE), then reports READY to the parent, or logs "mounted" in the foreground. Gives up silently if the
+     * loop ends first: the main thread reports that.
+     */
+    private void announceWhenVisible(VmdumpFs fs, Path mnt, Path coreAbs) {
+        try {
+            while (!fs.awaitInit(10)) {
+                if (fs.isStopped()) {
+                    return;
+                }
+            }
+            long deadline = System.nanoTime() + VISIBLE_TIMEOUT_MS * 1_000_000;
+            while (MountInfo.find(MountInfo.read(), mnt).filter(e -> e.fsType().equals("fuse.vmdumpfs")).isEmpty()) {
+                if (fs.isStopped()) {
+                    return;
+                }
+                if (System.nanoTime() > deadline) {
+                    LOG.warning("INIT answered, but " + mnt + " is not in /proc/self/mountinfo");
+                    break;
+                }
+                Thread.sleep(2);
+            }
+            try {
+                Files.readAttributes(mnt, BasicFileAttributes.class);
+            } catch (IOException e) {
+                // INIT was answered, so the mount exists; say so, and let uses show the problem.
+                LOG.warning("mounted, but " + mnt + " does not answer: " + e.getMessage());
+            }
+            if (fs.isStopped()) {
+                return;
+            }
+            if (notifyReady) {
+                if (reported.compareAndSet(false, true)) {
+                    Background.reportReady();
+                }
+            } else {
+                LOG.fine(() -> "mounted " + coreAbs + " at " + mnt);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,418 @@
+package io.vmdumpfs.fuse;
+
+import com.kenai.jffi.MemoryIO;
+import io.vmdumpfs.core.format.View;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Logger;
+import jnr.constants.platform.OpenFlags;
+import jnr.ffi.Pointer;
+import jnr.ffi.types.mode_t;
+import jnr.ffi.types.off_t;
+import jnr.ffi.types.size_t;
+import ru.serce.jnrfuse.FuseFillDir;
+import ru.serce.jnrfuse.FuseStubFS;
+import ru.serce.jnrfuse.struct.FileStat;
+import ru.serce.jnrfuse.struct.FuseFileInfo;
+import ru.serce.jnrfuse.struct.Statvfs;
+import ru.serce.jnrfuse.struct.Timespec;
+
+/**
+ * The FUSE adapter: a read-only directory of {@link VirtualFile}s. No format logic lives here; every callback is a
+ * few lines over {@link View#size()} and {@link View#read(long, ByteBuffer)}, wrapped in one try/catch that maps
+ * failures through {@link FuseErrors}.
+ *
+ * <p>Threads: jnr-fuse runs libfuse's multi-threaded loop (no {@code -s}), so callbacks run concurrently. That is
+ * safe because views are thread-safe and this class keeps no mutable state besides the lazily opened views.
+ *
+ * <p>Reads go straight into libfuse's buffer: {@link #read} wraps the native memory behind the FUSE {@link Pointer}
+ * in a direct {@link ByteBuffer} (JNI NewDirectByteBuffer through jffi), so the view's {@code pread} of the core
+ * lands in the buffer the kernel will copy from, with no Java-side copy. Limit: that buffer is only valid during the
+ * callback, so a view must not keep {@code dst} (the View contract says it copies into it).
+ */
+final class VmdumpFs extends FuseStubFS {
+
+    private static final Logger LOG = Logger.getLogger("io.vmdumpfs.fuse");
+
+    /** st_blksize: cp(1) and most readers size their buffer from it; 128 KiB is libfuse2's largest read. */
+    static final int BLOCK_SIZE = 128 * 1024;
+    /** statvfs f_flag bit for a read-only mount (ST_RDONLY in sys/statvfs.h). */
+    static final int ST_RDONLY = 1;
+
+    private static final int O_ACCMODE = OpenFlags.O_ACCMODE.intValue();
+    private static final int O_RDONLY = OpenFlags.O_RDONLY.intValue();
+    private static final int O_TRUNC = OpenFlags.O_TRUNC.intValue();
+
+    private final List<VirtualFile> files;
+    private final Map<String, Integer> byPath = new HashMap<>();
+    private final Ownership own;
+    private final long coreBytes;
+    private final ReadPath readPath;
+
+    private final CountDownLatch initialized = new CountDownLatch(1);
+    private final CountDownLatch stopped = new CountDownLatch(1);
+    /** Guards the unmount so that the shutdown hook and a normal exit do not both run fusermount. */
+    private final Object unmountLock = new Object();
+    private volatile boolean serving;
+    private volatile Path mountedAt;
+
+    /** How {@link #read} gets bytes into the FUSE buffer; {@link #ALIAS} unless measuring. */
+    enum ReadPath {
+        /** Views write into a direct ByteBuffer over libfuse's own buffer: no Java-side copy. */
+        ALIAS,
+        /** Views write into a per-thread direct buffer, then one memcpy into libfuse's buffer. */
+        BOUNCE
+    }
+
+    /**
+     * Creates the file system; loads libfuse2.
+     *
+     * @param files     the root directory's entries, in listing order
+     * @param own       owner, modes and times of every entry
+     * @param coreBytes size of the core, reported by statfs as the file system's size
+     * @throws LinkageError (from jnr-ffi) if libfuse2 cannot be loaded
+     */
+    VmdumpFs(List<VirtualFile> files, Ownership own, long coreBytes, ReadPath readPath) {
+        this.files = List.copyOf(files);
+        this.own = own;
+        this.coreBytes = coreBytes;
+        this.readPath = readPath;
+        for (int i = 0; i < this.files.size(); i++) {
+            if (byPath.put("/" + this.files.get(i).name(), i) != null) {
+                throw new IllegalArgumentException("two files named " + this.files.get(i).name());
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- lifecycle
+
+    /**
+     * Mounts at {@code mountPoint} and serves requests on this thread until the file system is unmounted (by
+     * {@code fusermount -u}, {@link #umount()} or a signal), then returns.
+     *
+     * @param fuseArgs libfuse arguments after the mount point, e.g. {@code -o ro,...}
+     * @throws ru.serce.jnrfuse.FuseException if libfuse cannot mount (it has printed why on stderr)
+     */
+    void serve(Path mountPoint, boolean debug, List<String> fuseArgs) {
+        mountedAt = mountPoint;
+        serving = true;
+        try {
+            // blocking=true runs fuse_main_real on this thread; jnr-fuse also registers a shutdown hook that calls
+            // our umount(), which is how SIGINT/SIGTERM unmount cleanly.
+            mount(mountPoint, true, debug, fuseArgs.toArray(String[]::new));
+        } finally {
+            serving = false;
+            stopped.countDown();
+        }
+    }
+
+    /** Returns once libfuse has answered the kernel's INIT, or false after {@code millis}. */
+    boolean awaitInit(long millis) throws InterruptedException {
+        return initialized.await(millis, TimeUnit.MILLISECONDS);
+    }
+
+    /** Returns true once {@link #serve} has returned. */
+    boolean isStopped() {
+        return stopped.getCount() == 0;
+    }
+
+    /**
+     * Unmounts if still mounted and waits for {@link #serve} to return. Called by jnr-fuse's shutdown hook (SIGINT,
+     * SIGTERM) and safe to call any number of times: once the loop has ended it does nothing.
+     */
+    @Override
+    public void umount() {
+        synchronized (unmountLock) {
+            Path mnt = mountedAt;
+            if (!serving || mnt == null) {
+                return;
+            }
+            try {
+                // A signal during startup: let the mount happen first, or it would outlive us as a dead mount.
+                initialized.await(2, TimeUnit.SECONDS);
+                String err = Fusermount.unmount(mnt, false);
+                if (err != null) {
+                    LOG.fine(() -> "unmount failed (" + err + "), detaching lazily");
+                    String lazyErr = Fusermount.unmount(mnt, true);
+                    if (lazyErr != null && !isStopped()) {
+                        LOG.warning("cannot unmount " + mnt + ": " + lazyErr);
+                    }
+                }
+                // The kernel ends the FUSE session on unmount; the loop then returns from fuse_main_real.
+                stopped.await(5, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    @Override
+    public Pointer init(Pointer conn) {
+        initialized.countDown();
+        return null;
+    }
+
+    // ---------------------------------------------------------------- lookups
+
+    /**
+     * Returns the file, opening its view on first use. Callbacks run on threads libfuse created, which jnr attaches
+     * to the JVM without a context class loader; libraries that load resources through it (snappy-java) need one.
+     */
+    private VirtualFile file(int i) {
+        Thread t = Thread.currentThread();
+        if (t.getContextClassLoader() == null) {
+            t.setContextClassLoader(VmdumpFs.class.getClassLoader());
+        }
+        return files.get(i);
+    }
+
+    private int indexOf(String path) {
+        Integer i = byPath.get(path);
+        return i == null ? -1 : i;
+    }
+
+    private static boolean isRoot(String path) {
+        return "/".equals(path);
+    }
+
+    // ---------------------------------------------------------------- read callbacks
+
+    @Override
+    public int getattr(String path, FileStat stat) {
+        try {
+            if (isRoot(path)) {
+                stat.st_mode.set(FileStat.S_IFDIR | own.dirMode());
+                stat.st_nlink.set(2);
+                stat.st_size.set(0);
+            } else {
+                int i = indexOf(path);
+                if (i < 0) {
+                    return -FuseErrors.ENOENT;
+                }
+                long size = file(i).view().size();
+                stat.st_mode.set(FileStat.S_IFREG | own.fileMode());
+                stat.st_nlink.set(1);
+                stat.st_size.set(size);
+                stat.st_blocks.set((size + 511) / 512);
+            }
+            stat.st_uid.set(own.uid());
+            stat.st_gid.set(own.gid());
+            stat.st_blksize.set(BLOCK_SIZE);
+            for (Timespec t : new Timespec[] {stat.st_atim, stat.st_mtim, stat.st_ctim}) {
+                t.tv_sec.set(own.mtimeSec());
+                t.tv_nsec.set(own.mtimeNsec());
+            }
+            return 0;
+        } catch (Throwable t) {
+            return FuseErrors.fail("getattr", path, t);
+        }
+    }
+
+    @Override
+    public int opendir(String path, FuseFileInfo fi) {
+        if (isRoot(path)) {
+            return 0;
+        }
+        return indexOf(path) >= 0 ? -FuseErrors.ENOTDIR : -FuseErrors.ENOENT;
+    }
+
+    @Override
+    public int readdir(String path, Pointer buf, FuseFillDir filler, @off_t long offset, FuseFileInfo fi) {
+        try {
+            if (!isRoot(path)) {
+                return indexOf(path) >= 0 ? -FuseErrors.ENOTDIR : -FuseErrors.ENOENT;
+            }
+            // Offset 0 for every entry: libfuse2 then collects the whole (tiny) listing in one call.
+            fill(filler, buf, ".");
+            fill(filler, buf, "..");
+            for (VirtualFile f : files) {
+                filler.apply(buf, ByteBuffer.wrap(f.nameBytes()), null, 0);
+            }
+            return 0;
+        } catch (Throwable t) {
+            return FuseErrors.fail("readdir", path, t);
+        }
+    }
+
+    private static void fill(FuseFillDir filler, Pointer buf, String name) {
+        // FuseFillDir's String overload passes the name without a terminating NUL; pass a C string ourselves.
+        filler.apply(buf, ByteBuffer.wrap((name + '\0').getBytes(java.nio.charset.StandardCharsets.UTF_8)), null, 0);
+    }
+
+    @Override
+    public int open(String path, FuseFileInfo fi) {
+        try {
+            int i = indexOf(path);
+            if (i < 0) {
+                return isRoot(path) ? -FuseErrors.EISDIR : -FuseErrors.ENOENT;
+            }
+            int flags = fi.flags.get();
+            if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0) {
+                return -FuseErrors.EROFS;
+            }
+            file(i).view();
+            // fh = index + 1, so read() finds the file without a map lookup; 0 stays "none".
+            fi.fh.set(i + 1);
+            return 0;
+        } catch (Throwable t) {
+            return FuseErrors.fail("open", path, t);
+        }
+    }
+
+    @Override
+    public int read(String path, Pointer buf, @size_t long size, @off_t long offset, FuseFileInfo fi) {
+        try {
+            long fh = fi.fh.get();
+            int i = fh > 0 && fh <= files.size() ? (int) fh - 1 : indexOf(path);
+            if (i < 0) {
+                return -FuseErrors.ENOENT;
+            }
+            if (offset < 0) {
+                return -FuseErrors.EINVAL;
+            }
+            View view = file(i).view();
+            long fileSize = view.size();
+            if (offset >= fileSize || size <= 0) {
+                return 0;
+            }
+            // libfuse2 asks for at most max_read (128 KiB); clamp to the file so views never see a read past EOF.
+            int n = (int) Math.min(Math.min(size, fileSize - offset), Integer.MAX_VALUE);
+            if (readPath == ReadPath.ALIAS && buf.isDirect()) {
+                ByteBuffer dst = MemoryIO.getInstance().newDirectByteBuffer(buf.address(), n);
+                return Views.readFully(view, offset, dst);
+            }
+            ByteBuffer bounce = bounceBuffer(n);
+            int got = Views.readFully(view, offset, bounce);
+            if (buf.isDirect()) {
+                MemoryIO.getInstance().copyMemory(MemoryIO.getInstance().getDirectBufferAddress(bounce), buf.address(), got);
+            } else {
+                byte[] tmp = new byte[got];
+                bounce.get(0, tmp);
+                buf.put(0, tmp, 0, got);
+            }
+            return got;
+        } catch (Throwable t) {
+            return FuseErrors.fail("read", path, t);
+        }
+    }
+
+    /** Per-thread buffers for {@link ReadPath#BOUNCE}: one per FUSE worker thread, grown to the largest read. */
+    private static final ThreadLocal<ByteBuffer> BOUNCE = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(BLOCK_SIZE));
+
+    private static ByteBuffer bounceBuffer(int n) {
+        ByteBuffer b = BOUNCE.get();
+        if (b.capacity() < n) {
+            b = ByteBuffer.allocateDirect(n);
+            BOUNCE.set(b);
+        }
+        return b.clear().limit(n);
+    }
+
+    @Override
+    public int statfs(String path, Statvfs st) {
+        try {
+            st.f_bsize.set(BLOCK_SIZE);
+            st.f_frsize.set(4096);
+            st.f_blocks.set(coreBytes / 4096);
+            st.f_bfree.set(0);
+            st.f_bavail.set(0);
+            st.f_files.set(files.size() + 1);
+            st.f_ffree.set(0);
+            st.f_favail.set(0);
+            st.f_flag.set(ST_RDONLY);
+            st.f_namemax.set(255);
+            return 0;
+        } catch (Throwable t) {
+            return FuseErrors.fail("statfs", path, t);
+        }
+    }
+
+    // ---------------------------------------------------------------- everything that writes: EROFS
+    // The kernel already refuses most of these on a read-only mount; answering them too keeps the contract when
+    // a caller bypasses the VFS checks (e.g. root with default_permissions off).
+
+    @Override
+    public int create(String path, @mode_t long mode, FuseFileInfo fi) {
+        return -FuseErrors.EROFS;
+    }
+
+    @Override
+    public int mknod(String path, @mode_t long mode, long rdev) {
+        return -FuseErrors.EROFS;
+    }
+
+    @Override
+    public int write(String path, Pointer buf, @size_t long size, @off_t long offset, FuseFileInfo fi) {
+        return -FuseErrors.EROFS;
+    }
+
+    @Override
+    public int truncate(String path, @off_t long size) {
+        return -FuseErrors.EROFS;
+    }
+
+    @Override
+    public int ftruncate(String path, @off_t long size, FuseFileInfo fi) {
+        return -FuseErrors.EROFS;
+    }
+
+    @Override
+    public int unlink(String path) {
+        return -FuseErrors.EROFS;
+    }
+
+    @Override
+    public int mkdir(String path, @mode_t long mode) {
+        return -FuseErrors.EROFS;
+    }
+
+    @Override
+    public int rmdir(String path) {
+        return -FuseErrors.EROFS;
+    }
+
+    @Override
+    public int rename(String oldpath, String newpath) {
+        return -FuseErrors.EROFS;
+    }
+
+    @Override
+    public int symlink(String oldpath, String newpath) {
+        return -FuseErrors.EROFS;
+    }
+
+    @Override
+    public int link(String oldpath, String newpath) {
+        return -FuseErrors.EROFS;
+    }
+
+    @Override
+    public int chmod(String path, @mode_t long mode) {
+        return -FuseErrors.EROFS;
+    }
+
+    @Override
+    public int chown(String path, long uid, long gid) {
+        return -FuseErrors.EROFS;
+    }
+
+    @Override
+    public int utimens(String path, Timespec[] timespec) {
+        return -FuseErrors.EROFS;
+    }
+
+    @Override
+    public int setxattr(String path, String name, Pointer value, @size_t long size, int flags) {
+        return -FuseErrors.EROFS;
+    }
+
+    @Override
+    public int removexattr(String path, String name) {
+        return -FuseErrors.EROFS;
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# setup.sh - install what vmdumpfs needs to build, make real QEMU fixtures and run its clients.
+# Idempotent: packages already present are not fetched again. Needs root (or sudo) for apt-get.
+set -euo pipefail
+
+KVER_PKG=linux-image-cloud-amd64
+PKGS=(
+    maven default-jdk-headless      # build (Java 17)
+    libfuse2 fuse3                  # jnr-fuse binds libfuse2; fusermount from fuse3
+    qemu-system-x86 busybox-static cpio gdb socat zstd   # real fixtures: boot a guest, gcore QEMU
+    "$KVER_PKG"                     # the guest kernel and its modules (qemu_fw_cfg)
+    crash makedumpfile binutils     # real clients: crash, makedumpfile, readelf
+    kmod xz-utils python3
+)
+
+log() { printf '[setup %s] %s\n' "$(date +%T)" "$*" >&2; }
+
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# crash needs the guest kernel's debug vmlinux (about 300 MB download); match the installed cloud kernel.
+kver=$(ls /lib/modules | grep -- '-cloud-amd64$' | sort -V | tail -1)
+if [ -n "$kver" ] && [ ! -e "/usr/lib/debug/boot/vmlinux-$kver" ] && [ "${VMDUMPFS_NO_DBG:-0}" != 1 ]; then
+    log "installing linux-image-$kver-dbg for crash"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "linux-image-$kver-dbg" >/dev/null
+fi
+
+if [ ! -e /dev/fuse ]; then
+    $SUDO modprobe fuse 2>/dev/null || log "warning: /dev/fuse is missing; mounting will not work here"
+fi
+log "ready (kernel $kver)"
