@@ -41,8 +41,6 @@ final class VmdumpFs extends FuseStubFS {
 
     /** st_blksize: cp(1) and most readers size their buffer from it; 128 KiB is libfuse2's largest read. */
     static final int BLOCK_SIZE = 128 * 1024;
-    /** statvfs f_flag bit for a read-only mount (ST_RDONLY in sys/statvfs.h). */
-    static final int ST_RDONLY = 1;
 
     private static final int O_ACCMODE = OpenFlags.O_ACCMODE.intValue();
     private static final int O_RDONLY = OpenFlags.O_RDONLY.intValue();
@@ -324,7 +322,7 @@ final class VmdumpFs extends FuseStubFS {
             st.f_files.set(files.size() + 1);
             st.f_ffree.set(0);
             st.f_favail.set(0);
-            st.f_flag.set(ST_RDONLY);
+            st.f_flag.set(Statvfs.ST_RDONLY);
             st.f_namemax.set(255);
             return 0;
         } catch (Throwable t) {

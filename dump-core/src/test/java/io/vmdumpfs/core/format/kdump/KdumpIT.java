@@ -1,0 +1,184 @@
+package io.vmdumpfs.core.format.kdump;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.vmdumpfs.core.format.ChunkCache;
+import io.vmdumpfs.core.format.FormatContext;
+import io.vmdumpfs.core.guest.GuestDump;
+import io.vmdumpfs.core.guest.GuestDumps;
+import io.vmdumpfs.core.testing.QemuFixture;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * The kdump files of a real QEMU process core, opened by the real clients: crash must print for each file exactly
+ * what it prints for QEMU's own ELF dump of the same guest ({@code sys}, {@code kmem -i}, {@code log}), and
+ * {@code makedumpfile --dump-dmesg} must find the guest's marker in the zlib and lzo files (Debian's makedumpfile has
+ * neither snappy nor zstd). makedumpfile translates kernel addresses with the sub-header's phys_base, so it also
+ * checks that phys_base was read as the decimal number it is.
+ *
+ * <p>Needs the fixture script's tools (qemu, gdb, busybox), crash, makedumpfile and the guest kernel's debug vmlinux
+ * (package linux-image-RELEASE-dbg); without them it reports a skip, and with CI=true it fails.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class KdumpIT {
+
+    private static final String CRASH_INPUT = "sys\nkmem -i\nlog\nquit\n";
+
+    @TempDir
+    Path tmp;
+
+    private QemuFixture fixture;
+    private GuestDump dump;
+    private Path vmlinux;
+    private String marker;
+
+    @BeforeAll
+    void setUp() {
+        QemuFixture.requireCommand("crash", "apt-get install crash");
+        QemuFixture.requireCommand("makedumpfile", "apt-get install makedumpfile");
+        fixture = QemuFixture.pc256();
+        vmlinux = Path.of("/usr/lib/debug/boot/vmlinux-" + fixture.get("UNAME"));
+        QemuFixture.require(Files.isRegularFile(vmlinux),
+                vmlinux + " missing (apt-get install linux-image-" + fixture.get("UNAME") + "-dbg)");
+        marker = "VMDUMPFS-MARKER " + fixture.get("TOKEN");
+        dump = GuestDumps.open(fixture.core(), Optional.empty());
+    }
+
+    @AfterAll
+    void tearDown() throws IOException {
+        if (dump != null) {
+            dump.close();
+        }
+    }
+
+    /** Writes the whole view by sequential 1 MiB reads, as cp through FUSE would. */
+    private Path write(KdumpCodec codec) {
+        KdumpView v = KdumpView.open(dump, new FormatContext(ChunkCache.NONE, Optional.empty(),
+                Runtime.getRuntime().availableProcessors()), codec);
+        Path file = tmp.resolve(codec.fileName());
+        ByteBuffer buf = ByteBuffer.allocate(1 << 20);
+        try (FileChannel out = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            long pos = 0;
+            for (int n; (n = v.read(pos, buf.clear())) > 0; pos += n) {
+                buf.flip();
+                while (buf.hasRemaining()) {
+                    out.write(buf);
+                }
+            }
+            assertEquals(v.size(), pos);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return file;
+    }
+
+    private static String run(String input, long timeoutSeconds, String... command) {
+        try {
+            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+            p.getOutputStream().write(input.getBytes(StandardCharsets.UTF_8));
+            p.getOutputStream().close();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new AssertionError(String.join(" ", command) + " did not finish");
+            }
+            assertEquals(0, p.exitValue(), String.join(" ", command) + " failed:\n" + out);
+            return out;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
+    private String crash(Path file) {
+        String out = run(CRASH_INPUT, 600, "crash", "-s", vmlinux.toString(), file.toString());
+        // the only line that may differ: the file's name
+        return out.lines().filter(l -> !l.strip().startsWith("DUMPFILE:")).collect(Collectors.joining("\n"));
+    }
+
+    private String elfCrashOutput;
+
+    private synchronized String elfCrash() {
+        if (elfCrashOutput == null) {
+            elfCrashOutput = crash(fixture.qemuDumpElf());
+            assertTrue(elfCrashOutput.contains(marker), "crash on QEMU's ELF dump shows the marker");
+            assertTrue(elfCrashOutput.contains("RELEASE: " + fixture.get("UNAME")), elfCrashOutput);
+        }
+        return elfCrashOutput;
+    }
+
+    @ParameterizedTest
+    @EnumSource(KdumpCodec.class)
+    void crash_kdumpFile_sameOutputAsOnQemuElfDump(KdumpCodec codec) {
+        Path file = write(codec);
+        String got = crash(file);
+        assertEquals(elfCrash(), got, "crash on " + codec.fileName() + " vs on qemu-dump.elf");
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = KdumpCodec.class, names = {"ZLIB", "LZO"})
+    void makedumpfile_dumpDmesg_findsMarker(KdumpCodec codec) throws IOException {
+        Path file = write(codec);
+        Path dmesg = tmp.resolve(codec.codecName + ".dmesg");
+        run("", 300, "makedumpfile", "--dump-dmesg", file.toString(), dmesg.toString());
+        String log = Files.readString(dmesg, StandardCharsets.ISO_8859_1);
+        assertTrue(log.contains(marker), "makedumpfile's dmesg of " + codec.fileName() + " has the marker");
+    }
+
+    /** Not a pass/fail test: prints build throughput per codec (all cores and one), sizes and the reload time. */
+    @Test
+    void throughput_report() throws IOException {
+        int cores = Runtime.getRuntime().availableProcessors();
+        long ram = dump.memory().totalBytes();
+        Path qemuKdump = fixture.dir().resolve("qemu-dump.kdump-zlib");
+        StringBuilder report = new StringBuilder(String.format(Locale.ROOT,
+                "kdump index build on %s (%d MiB guest RAM, %d cores); QEMU's flattened kdump-zlib: %s bytes%n",
+                fixture.dir().getFileName(), ram >> 20, cores,
+                Files.exists(qemuKdump) ? Long.toString(Files.size(qemuKdump)) : "n/a"));
+        for (KdumpCodec codec : KdumpCodec.values()) {
+            for (int threads : List.of(cores, 1)) {
+                Path cacheDir = tmp.resolve("cache-" + codec + threads);
+                FormatContext ctx = new FormatContext(ChunkCache.NONE, Optional.of(cacheDir), threads);
+                KdumpView v = KdumpView.open(dump, ctx, codec);
+                long t0 = System.nanoTime();
+                long size = v.size();
+                double s = (System.nanoTime() - t0) / 1e9;
+                KdumpView again = KdumpView.open(dump, ctx, codec);
+                long t1 = System.nanoTime();
+                assertEquals(size, again.size());
+                double reload = (System.nanoTime() - t1) / 1e9;
+                report.append(String.format(Locale.ROOT,
+                        "  %-6s %d thread(s): %6.2f s, %7.1f MB/s of guest RAM, file %d bytes (%.1f%% of RAM); "
+                                + "reload from the index cache %.3f s%n",
+                        codec.codecName, threads, s, ram / s / 1e6, size, 100.0 * size / ram, reload));
+            }
+        }
+        System.out.print(report);
+        if (Files.isDirectory(Path.of("target"))) {
+            Files.writeString(Path.of("target", "kdump-throughput.txt"), report);
+        }
+    }
+}

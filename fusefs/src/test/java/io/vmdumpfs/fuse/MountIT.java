@@ -1,0 +1,465 @@
+package io.vmdumpfs.fuse;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.vmdumpfs.core.format.DumpFormat;
+import io.vmdumpfs.core.format.FormatContext;
+import io.vmdumpfs.core.format.View;
+import io.vmdumpfs.core.guest.GuestDump;
+import io.vmdumpfs.core.guest.GuestDumps;
+import io.vmdumpfs.core.testing.QemuFixture;
+import java.io.File;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Mounts through the real command line ({@code java -jar fusefs/target/vmdumpfs.jar}, and once through the
+ * {@code ./vmdumpfs} launcher) and checks what a user sees: listing, modes, sizes, content equal to the views,
+ * read-only errors, clean unmounts, and one-line errors for bad input with nothing left mounted or running.
+ *
+ * <p>Needs /dev/fuse, libfuse2 and fusermount: without them the tests are skipped, except with CI=true where that
+ * is a failure. The real-core test also needs the QEMU fixture (see {@link QemuFixture}).
+ */
+class MountIT {
+
+    /** How long one vmdumpfs or shell command may take before the test gives up on it. */
+    private static final long COMMAND_TIMEOUT_S = 120;
+
+    private static Path jar;
+    private static Path repoRoot;
+
+    @TempDir
+    Path tmp;
+
+    /** Mount points this test mounted, unmounted in {@link #cleanUp()} whatever happened. */
+    private final List<Path> mounted = new ArrayList<>();
+
+    @BeforeAll
+    static void prerequisites() {
+        if (!Files.exists(Preflight.DEV_FUSE)) {
+            Prerequisites.missing("/dev/fuse missing (modprobe fuse)");
+        }
+        if (Preflight.findLibrary(Preflight.librarySearchPath(), Preflight.LIBFUSE2).isEmpty()) {
+            Prerequisites.missing("libfuse.so.2 missing (apt-get install libfuse2)");
+        }
+        if (Fusermount.find("fusermount").or(() -> Fusermount.find("fusermount3")).isEmpty()) {
+            Prerequisites.missing("fusermount missing (apt-get install fuse3)");
+        }
+        repoRoot = QemuFixture.repoRoot();
+        jar = repoRoot.resolve("fusefs/target/vmdumpfs.jar");
+        if (!Files.isRegularFile(jar)) {
+            fail(jar + " missing: run mvn package first (failsafe runs after package)");
+        }
+    }
+
+    @AfterEach
+    void cleanUp() throws Exception {
+        for (Path mnt : mounted) {
+            if (isMounted(mnt)) {
+                Fusermount.unmount(mnt, true);
+            }
+            for (long pid : pidsMentioning(mnt.toString())) {
+                ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    /** What a command did. */
+    record Result(int rc, String out, String err, long millis) {
+        Result ok() {
+            assertEquals(0, rc, "exit code; stderr: " + err + " stdout: " + out);
+            return this;
+        }
+
+        /** The error contract: exit 2, exactly one line on stderr starting "vmdumpfs: ", nothing on stdout. */
+        Result oneLineError(String expectedPart) {
+            assertEquals(2, rc, "exit code; stderr: " + err);
+            assertEquals(1, err.lines().count(), "exactly one line on stderr: " + err);
+            assertTrue(err.startsWith("vmdumpfs: "), err);
+            assertTrue(err.contains(expectedPart), "stderr should mention '" + expectedPart + "': " + err);
+            assertEquals("", out);
+            return this;
+        }
+    }
+
+    private Result run(List<String> cmd, Map<String, String> env) throws IOException, InterruptedException {
+        Path out = Files.createTempFile(tmp, "out", ".txt");
+        Path err = Files.createTempFile(tmp, "err", ".txt");
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        pb.environment().putAll(env);
+        long t0 = System.nanoTime();
+        Process p = pb.start();
+        if (!p.waitFor(COMMAND_TIMEOUT_S, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            fail("timed out: " + cmd);
+        }
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        return new Result(p.exitValue(), Files.readString(out), Files.readString(err), ms);
+    }
+
+    private Result vmdumpfs(String... args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(javaBinary(), "-XX:+UseSerialGC", "-jar", jar.toString()));
+        cmd.addAll(List.of(args));
+        return run(cmd, Map.of());
+    }
+
+    private Result sh(String script) throws IOException, InterruptedException {
+        return run(List.of("bash", "-c", script), Map.of("LC_ALL", "C"));
+    }
+
+    private static String javaBinary() {
+        return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    }
+
+    private Path emptyDir(String name) throws IOException {
+        return Files.createDirectory(tmp.resolve(name)).toRealPath();
+    }
+
+    /** Mounts the tiny core at a new mount point and returns it. */
+    private Path mountTiny(TinyCore core, String... options) throws Exception {
+        Path mnt = emptyDir("mnt");
+        List<String> args = new ArrayList<>(List.of("-o", "blocks=" + core.blocks()));
+        args.addAll(List.of(options));
+        args.add(core.core().toString());
+        args.add(mnt.toString());
+        mounted.add(mnt);
+        Result r = vmdumpfs(args.toArray(String[]::new)).ok();
+        assertEquals("", r.err());
+        assertTrue(isMounted(mnt), "mounted when the command returns");
+        System.out.printf("MountIT: mount of %s returned after %d ms%n", core.core().getFileName(), r.millis());
+        return mnt;
+    }
+
+    static boolean isMounted(Path mnt) {
+        return MountInfo.find(MountInfo.read(), mnt).isPresent();
+    }
+
+    /** Returns the pids of processes whose command line contains {@code s}. */
+    static List<Long> pidsMentioning(String s) throws IOException {
+        List<Long> pids = new ArrayList<>();
+        long self = ProcessHandle.current().pid();
+        try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
+            for (Path p : (Iterable<Path>) procs::iterator) {
+                String name = p.getFileName().toString();
+                if (!name.chars().allMatch(Character::isDigit) || Long.parseLong(name) == self) {
+                    continue;
+                }
+                try {
+                    String cmdline = new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8);
+                    if (cmdline.replace('\0', ' ').contains(s)) {
+                        pids.add(Long.parseLong(name));
+                    }
+                } catch (IOException gone) {
+                    // exited while we looked
+                }
+            }
+        }
+        return pids;
+    }
+
+    /** Waits until nothing is mounted at {@code mnt} and no process mentions it. */
+    private static void assertGone(Path mnt, long timeoutMs) throws Exception {
+        long deadline = System.currentTimeMillis() + timeoutMs;
+        while (System.currentTimeMillis() < deadline) {
+            if (!isMounted(mnt) && pidsMentioning(mnt.toString()).isEmpty()) {
+                return;
+            }
+            Thread.sleep(20);
+        }
+        fail("after " + timeoutMs + " ms: mounted=" + isMounted(mnt) + ", processes=" + pidsMentioning(mnt.toString()));
+    }
+
+    /** The views the mount should show, opened in this JVM. */
+    private static Map<String, View> views(GuestDump dump) {
+        Map<String, View> m = new LinkedHashMap<>();
+        for (DumpFormat f : DumpFormat.values()) {
+            if (f.availableFor(dump)) {
+                m.put(f.fileName(), f.open(dump, FormatContext.uncached()));
+            }
+        }
+        return m;
+    }
+
+    private static byte[] viewBytes(View v, long offset, int len) {
+        ByteBuffer b = ByteBuffer.allocate(len);
+        Views.readFully(v, offset, b);
+        return Arrays.copyOf(b.array(), b.position());
+    }
+
+    /** Asserts that {@code file} (through the mount) has exactly the view's bytes, compared chunk by chunk. */
+    private static void assertSameContent(View view, Path file) throws IOException {
+        int chunk = 1 << 20;
+        ByteBuffer got = ByteBuffer.allocate(chunk);
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            long off = 0;
+            while (true) {
+                got.clear();
+                while (got.hasRemaining() && ch.read(got) > 0) {
+                    // fill the chunk
+                }
+                byte[] want = viewBytes(view, off, chunk);
+                byte[] have = Arrays.copyOf(got.array(), got.position());
+                if (!Arrays.equals(want, have)) {
+                    fail(file + " differs from its view in the chunk at offset " + off);
+                }
+                if (have.length < chunk) {
+                    assertEquals(view.size(), off + have.length, file + " size");
+                    return;
+                }
+                off += chunk;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- the mount as a user sees it
+
+    @Test
+    void mount_listsEveryFormatWithModesAndExactSizes() throws Exception {
+        TinyCore core = TinyCore.write(tmp);
+        Path mnt = mountTiny(core);
+        Result ls = sh("ls -ln --time-style=+%s " + mnt + " && stat -c '%A %s' " + mnt).ok();
+        try (GuestDump dump = GuestDumps.open(core.core(), Optional.of(core.blocks()))) {
+            Map<String, View> views = views(dump);
+            List<String> lines = ls.out().lines().filter(l -> l.startsWith("-")).toList();
+            assertEquals(views.size(), lines.size(), ls.out());
+            long uid = new com.sun.security.auth.module.UnixSystem().getUid();
+            long mtime = Files.getLastModifiedTime(core.core()).toMillis() / 1000;
+            for (String line : lines) {
+                String[] f = line.split("\\s+");
+                // -r-------- 1 UID GID SIZE MTIME NAME
+                assertEquals("-r--------", f[0], line);
+                assertEquals("1", f[1], line);
+                assertEquals(Long.toString(uid), f[2], line);
+                assertEquals(Long.toString(views.get(f[6]).size()), f[4], line);
+                assertEquals(Long.toString(mtime), f[5], line);
+            }
+            assertTrue(ls.out().contains("dr-x------"), ls.out());
+            assertTrue(views.containsKey("vmcoreinfo") && views.containsKey("vmcore.elf"), views.keySet().toString());
+        }
+    }
+
+    @Test
+    void mount_readsEqualViews_wholeFilesAndSlices() throws Exception {
+        TinyCore core = TinyCore.write(tmp);
+        Path mnt = mountTiny(core);
+        try (GuestDump dump = GuestDumps.open(core.core(), Optional.of(core.blocks()))) {
+            for (Map.Entry<String, View> e : views(dump).entrySet()) {
+                assertSameContent(e.getValue(), mnt.resolve(e.getKey()));
+            }
+            View elf = views(dump).get("vmcore.elf");
+            // dd at odd offsets and sizes: the kernel turns them into page-aligned FUSE reads, which must line up.
+            Path slice = tmp.resolve("slice");
+            sh("dd if=" + mnt.resolve("vmcore.elf") + " of=" + slice + " bs=1000 skip=1234 count=77 status=none").ok();
+            assertArrayEquals(viewBytes(elf, 1_234_000, 77_000), Files.readAllBytes(slice));
+            sh("dd if=" + mnt.resolve("vmcore.elf") + " of=" + slice + " bs=1 skip=" + (elf.size() - 5)
+                    + " status=none").ok();
+            assertArrayEquals(viewBytes(elf, elf.size() - 5, 5), Files.readAllBytes(slice));
+            assertEquals(TinyCore.VMCOREINFO_TEXT, sh("cat " + mnt.resolve("vmcoreinfo")).ok().out());
+        }
+    }
+
+    @Test
+    void mount_writes_failReadOnly() throws Exception {
+        Path mnt = mountTiny(TinyCore.write(tmp));
+        String file = mnt.resolve("blocks.txt").toString();
+        for (String cmd : List.of("touch " + mnt.resolve("new"), "echo x > " + file, "echo x >> " + file,
+                "rm -f " + file, "mkdir " + mnt.resolve("d"), "mv " + file + " " + mnt.resolve("b2"),
+                "chmod 666 " + file, "truncate -s 0 " + file, "ln -s x " + mnt.resolve("l"), "touch " + file)) {
+            Result r = sh(cmd);
+            assertNotEquals(0, r.rc(), cmd);
+            assertTrue(r.err().contains("Read-only file system"), cmd + ": " + r.err());
+        }
+        assertTrue(sh("cat " + file).ok().out().startsWith("# target_start"));
+    }
+
+    @Test
+    void mount_allowOtherAndIds_modesAndOwner() throws Exception {
+        Path mnt = mountTiny(TinyCore.write(tmp), "-o", "allow_other,uid=4242,gid=4343,cache_size=8M,noauto,x-a=b");
+        String ls = sh("ls -ln " + mnt + " && stat -c '%A %u %g' " + mnt).ok().out();
+        assertTrue(ls.lines().filter(l -> l.startsWith("-")).allMatch(l -> l.startsWith("-r--r--r-- 1 4242 4343 ")), ls);
+        assertTrue(ls.contains("dr-xr-xr-x 4242 4343"), ls);
+    }
+
+    @Test
+    void mount_statfs_readOnly() throws Exception {
+        Path mnt = mountTiny(TinyCore.write(tmp));
+        String flags = sh("stat -f -c '%T' " + mnt + "; grep ' " + mnt + " ' /proc/self/mountinfo").ok().out();
+        assertTrue(flags.contains(" ro,"), flags);
+        assertTrue(flags.contains("fuse.vmdumpfs vmdumpfs:"), flags);
+    }
+
+    // ---------------------------------------------------------------- unmounting
+
+    @Test
+    void unmount_fusermount_processExitsNothingLeft() throws Exception {
+        Path mnt = mountTiny(TinyCore.write(tmp));
+        assertEquals(1, pidsMentioning(mnt.toString()).size(), "one background process serves the mount");
+        sh("fusermount -u " + mnt).ok();
+        assertGone(mnt, 10_000);
+    }
+
+    @Test
+    void unmount_sigterm_unmountsAndExits() throws Exception {
+        Path mnt = mountTiny(TinyCore.write(tmp));
+        List<Long> pids = pidsMentioning(mnt.toString());
+        assertEquals(1, pids.size());
+        sh("kill -TERM " + pids.get(0)).ok();
+        assertGone(mnt, 10_000);
+    }
+
+    @Test
+    void unmount_sigintForeground_unmountsAndExits() throws Exception {
+        TinyCore core = TinyCore.write(tmp);
+        Path mnt = emptyDir("fg");
+        mounted.add(mnt);
+        Process p = new ProcessBuilder(javaBinary(), "-jar", jar.toString(), "-f", "-o", "blocks=" + core.blocks(),
+                core.core().toString(), mnt.toString()).redirectErrorStream(true)
+                .redirectOutput(tmp.resolve("fg.log").toFile()).start();
+        long deadline = System.currentTimeMillis() + 30_000;
+        while (!isMounted(mnt) || sh("ls " + mnt).rc() != 0) {
+            assertTrue(p.isAlive() && System.currentTimeMillis() < deadline, Files.readString(tmp.resolve("fg.log")));
+            Thread.sleep(20);
+        }
+        // A JVM leaves SIGINT alone when it starts with SIGINT ignored (as under nohup or `cmd &` in a script).
+        String status = Files.readString(Path.of("/proc/" + p.pid() + "/status"));
+        String sigIgn = status.lines().filter(l -> l.startsWith("SigIgn:")).findFirst().orElse("SigIgn: 0").substring(7);
+        if ((Long.parseLong(sigIgn.strip(), 16) & 0x2) != 0) {
+            p.destroy();
+            org.junit.jupiter.api.Assumptions.abort("SIGINT is ignored in this environment; cannot test it");
+        }
+        sh("kill -INT " + p.pid()).ok();
+        assertTrue(p.waitFor(10, TimeUnit.SECONDS), "exits after SIGINT");
+        assertGone(mnt, 5_000);
+        assertEquals("", Files.readString(tmp.resolve("fg.log")));
+    }
+
+    // ---------------------------------------------------------------- bad input: one line, exit 2, nothing left
+
+    @Test
+    void badInput_mountPointMissing() throws Exception {
+        TinyCore core = TinyCore.write(tmp);
+        Path mnt = tmp.resolve("missing");
+        vmdumpfs(core.core().toString(), mnt.toString()).oneLineError("does not exist");
+        assertGone(mnt, 1000);
+    }
+
+    @Test
+    void badInput_mountPointIsFile() throws Exception {
+        TinyCore core = TinyCore.write(tmp);
+        vmdumpfs(core.core().toString(), core.blocks().toString()).oneLineError("is not a directory");
+    }
+
+    @Test
+    void badInput_mountPointNotEmpty() throws Exception {
+        TinyCore core = TinyCore.write(tmp);
+        Path mnt = emptyDir("full");
+        Files.writeString(mnt.resolve("x"), "x");
+        vmdumpfs(core.core().toString(), mnt.toString()).oneLineError("is not empty");
+        assertGone(mnt, 1000);
+    }
+
+    @Test
+    void badInput_alreadyMounted() throws Exception {
+        TinyCore core = TinyCore.write(tmp);
+        Path mnt = mountTiny(core);
+        List<Long> before = pidsMentioning(mnt.toString());
+        vmdumpfs("-o", "blocks=" + core.blocks(), core.core().toString(), mnt.toString())
+                .oneLineError("is already a mount point");
+        assertEquals(before, pidsMentioning(mnt.toString()), "no second server");
+    }
+
+    @Test
+    void badInput_coreNotElf() throws Exception {
+        Path bad = Files.writeString(tmp.resolve("bad.core"), "not a core at all\n");
+        Path mnt = emptyDir("m");
+        vmdumpfs(bad.toString(), mnt.toString()).oneLineError("not an ELF file");
+        assertGone(mnt, 5000);
+    }
+
+    @Test
+    void badInput_coreMissing() throws Exception {
+        Path mnt = emptyDir("m");
+        vmdumpfs(tmp.resolve("nope.core").toString(), mnt.toString()).oneLineError("no such file");
+        assertGone(mnt, 5000);
+    }
+
+    @Test
+    void badInput_blocksFileCorrupt() throws Exception {
+        TinyCore core = TinyCore.write(tmp);
+        Files.writeString(core.blocks(), "0 zz 0 0 pc.ram\n");
+        Path mnt = emptyDir("m");
+        vmdumpfs("-o", "blocks=" + core.blocks(), core.core().toString(), mnt.toString())
+                .oneLineError("line 1: target_end 'zz' is not a hex number");
+        assertGone(mnt, 5000);
+    }
+
+    @Test
+    void badInput_unknownOption() throws Exception {
+        TinyCore core = TinyCore.write(tmp);
+        Path mnt = emptyDir("m");
+        vmdumpfs("-o", "ro,frob", core.core().toString(), mnt.toString()).oneLineError("unknown mount option 'frob'");
+    }
+
+    // ---------------------------------------------------------------- the launcher and a real core
+
+    @Test
+    void launcher_mountsWithinASecondOrSo() throws Exception {
+        TinyCore core = TinyCore.write(tmp);
+        Path mnt = emptyDir("viaLauncher");
+        mounted.add(mnt);
+        List<String> cmd = List.of(repoRoot.resolve("vmdumpfs").toString(), "-o", "blocks=" + core.blocks(),
+                core.core().toString(), mnt.toString());
+        Map<String, String> env = Map.of("VMDUMPFS_NO_BUILD", "1");
+        run(List.of(repoRoot.resolve("vmdumpfs").toString(), "--version"), env).ok(); // makes the CDS archive
+        Result r = run(cmd, env).ok();
+        System.out.printf("MountIT: ./vmdumpfs mount-to-ready %d ms%n", r.millis());
+        assertTrue(isMounted(mnt));
+        assertEquals(TinyCore.VMCOREINFO_TEXT, sh("cat " + mnt.resolve("vmcoreinfo")).ok().out());
+        sh("fusermount -u " + mnt).ok();
+        assertGone(mnt, 10_000);
+    }
+
+    @Test
+    void realCore_vmcoreElfEqualsView() throws Exception {
+        QemuFixture fx = QemuFixture.pc256();
+        Path mnt = emptyDir("real");
+        mounted.add(mnt);
+        Result r = vmdumpfs(fx.core().toString(), mnt.toString()).ok();
+        System.out.printf("MountIT: real core (%d MiB) mount-to-ready %d ms%n", Files.size(fx.core()) >> 20, r.millis());
+        try (GuestDump dump = GuestDumps.open(fx.core(), Optional.empty())) {
+            View elf = DumpFormat.ELF.open(dump, FormatContext.uncached());
+            long t0 = System.nanoTime();
+            assertSameContent(elf, mnt.resolve("vmcore.elf"));
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            System.out.printf("MountIT: read and compared vmcore.elf (%d MiB) in %d ms%n", elf.size() >> 20, ms);
+            String osrelease = sh("grep '^OSRELEASE=' " + mnt.resolve("vmcoreinfo")).ok().out().strip();
+            assertEquals("OSRELEASE=" + fx.get("UNAME"), osrelease);
+        }
+        sh("fusermount -u " + mnt).ok();
+        assertGone(mnt, 10_000);
+    }
+}

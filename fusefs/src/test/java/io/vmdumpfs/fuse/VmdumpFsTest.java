@@ -1,0 +1,254 @@
+package io.vmdumpfs.fuse;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.vmdumpfs.core.BadCoreException;
+import io.vmdumpfs.core.BadCoreException.Kind;
+import io.vmdumpfs.core.format.BytesView;
+import io.vmdumpfs.core.format.View;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import jnr.constants.platform.OpenFlags;
+import jnr.ffi.Memory;
+import jnr.ffi.Pointer;
+import jnr.ffi.Runtime;
+import jnr.ffi.Struct;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import ru.serce.jnrfuse.struct.FileStat;
+import ru.serce.jnrfuse.struct.FuseFileInfo;
+import ru.serce.jnrfuse.struct.Statvfs;
+
+/** The FUSE callbacks called directly, with native structs allocated here: no mount needed, but libfuse2 must load. */
+class VmdumpFsTest {
+
+    private static final Runtime RT = Runtime.getSystemRuntime();
+    private static final byte[] DATA = content(300_000);
+    private static final Ownership OWN = new Ownership(1234, 567, 0400, 0500, 1_700_000_000L, 5);
+
+    @BeforeAll
+    static void libfuse2Loads() {
+        Log.configure(java.util.logging.Level.OFF, false); // failures are the point of several tests
+        Prerequisites.require("libfuse2", () -> new VmdumpFs(List.of(), OWN, 0, VmdumpFs.ReadPath.ALIAS));
+    }
+
+    private static byte[] content(int n) {
+        byte[] b = new byte[n];
+        long x = 42;
+        for (int i = 0; i < n; i++) {
+            x = x * 6364136223846793005L + 1442695040888963407L;
+            b[i] = (byte) (x >>> 56);
+        }
+        return b;
+    }
+
+    private static VmdumpFs fs(VmdumpFs.ReadPath path, VirtualFile... files) {
+        return new VmdumpFs(List.of(files), OWN, 1 << 30, path);
+    }
+
+    private static VmdumpFs fs(VmdumpFs.ReadPath path) {
+        return fs(path, new VirtualFile("data", () -> new BytesView(DATA)),
+                new VirtualFile("bad", () -> {
+                    throw new BadCoreException(Kind.UNSUPPORTED, Path.of("/c"), "no such format here");
+                }));
+    }
+
+    private static FileStat stat() {
+        return FileStat.of(Memory.allocateDirect(RT, Struct.size(new FileStat(RT)), true));
+    }
+
+    private static FuseFileInfo fileInfo(int flags) {
+        // struct fuse_file_info is 40 bytes on x86_64 (libfuse2 fuse_common.h); jnr-fuse hides its constructor.
+        FuseFileInfo fi = FuseFileInfo.of(Memory.allocateDirect(RT, 64, true));
+        fi.flags.set(flags);
+        return fi;
+    }
+
+    private static byte[] read(VmdumpFs fs, String path, long offset, int size, int[] rc) {
+        Pointer buf = Memory.allocateDirect(RT, Math.max(size, 1));
+        rc[0] = fs.read(path, buf, size, offset, fileInfo(0));
+        byte[] out = new byte[Math.max(rc[0], 0)];
+        buf.get(0, out, 0, out.length);
+        return out;
+    }
+
+    @Test
+    void getattr_root_dirOwnedReadOnly() {
+        FileStat st = stat();
+        assertEquals(0, fs(VmdumpFs.ReadPath.ALIAS).getattr("/", st));
+        assertEquals(FileStat.S_IFDIR | 0500, st.st_mode.intValue());
+        assertEquals(1234, st.st_uid.longValue());
+        assertEquals(567, st.st_gid.longValue());
+        assertEquals(2, st.st_nlink.intValue());
+        assertEquals(1_700_000_000L, st.st_mtim.tv_sec.longValue());
+    }
+
+    @Test
+    void getattr_file_exactSize() {
+        FileStat st = stat();
+        assertEquals(0, fs(VmdumpFs.ReadPath.ALIAS).getattr("/data", st));
+        assertEquals(FileStat.S_IFREG | 0400, st.st_mode.intValue());
+        assertEquals(DATA.length, st.st_size.longValue());
+        assertEquals((DATA.length + 511) / 512, st.st_blocks.longValue());
+        assertEquals(1, st.st_nlink.intValue());
+        assertEquals(5, st.st_ctim.tv_nsec.longValue());
+    }
+
+    @Test
+    void getattr_unknownPath_enoent() {
+        assertEquals(-FuseErrors.ENOENT, fs(VmdumpFs.ReadPath.ALIAS).getattr("/nope", stat()));
+        assertEquals(-FuseErrors.ENOENT, fs(VmdumpFs.ReadPath.ALIAS).getattr("/data/x", stat()));
+    }
+
+    @Test
+    void getattr_viewFailsToOpen_mappedErrno() {
+        assertEquals(-FuseErrors.EOPNOTSUPP, fs(VmdumpFs.ReadPath.ALIAS).getattr("/bad", stat()));
+    }
+
+    @Test
+    void open_readOnly_ok() {
+        assertEquals(0, fs(VmdumpFs.ReadPath.ALIAS).open("/data", fileInfo(OpenFlags.O_RDONLY.intValue())));
+    }
+
+    @Test
+    void open_forWriting_erofs() {
+        VmdumpFs fs = fs(VmdumpFs.ReadPath.ALIAS);
+        assertEquals(-FuseErrors.EROFS, fs.open("/data", fileInfo(OpenFlags.O_WRONLY.intValue())));
+        assertEquals(-FuseErrors.EROFS, fs.open("/data", fileInfo(OpenFlags.O_RDWR.intValue())));
+        assertEquals(-FuseErrors.EROFS, fs.open("/data", fileInfo(OpenFlags.O_TRUNC.intValue())));
+    }
+
+    @Test
+    void open_missing_enoent() {
+        assertEquals(-FuseErrors.ENOENT, fs(VmdumpFs.ReadPath.ALIAS).open("/zzz", fileInfo(0)));
+    }
+
+    @Test
+    void opendir_file_enotdir() {
+        assertEquals(-FuseErrors.ENOTDIR, fs(VmdumpFs.ReadPath.ALIAS).opendir("/data", fileInfo(0)));
+        assertEquals(0, fs(VmdumpFs.ReadPath.ALIAS).opendir("/", fileInfo(0)));
+    }
+
+    @ParameterizedTest
+    @EnumSource(VmdumpFs.ReadPath.class)
+    void read_slices_matchContent(VmdumpFs.ReadPath path) {
+        VmdumpFs fs = fs(path);
+        int[] rc = new int[1];
+        for (long off : new long[] {0, 1, 4095, 131072, DATA.length - 131072}) {
+            byte[] got = read(fs, "/data", off, 131072, rc);
+            assertEquals(131072, rc[0]);
+            assertArrayEquals(Arrays.copyOfRange(DATA, (int) off, (int) off + 131072), got, "offset " + off);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(VmdumpFs.ReadPath.class)
+    void read_acrossEof_clamped(VmdumpFs.ReadPath path) {
+        int[] rc = new int[1];
+        byte[] got = read(fs(path), "/data", DATA.length - 10, 4096, rc);
+        assertEquals(10, rc[0]);
+        assertArrayEquals(Arrays.copyOfRange(DATA, DATA.length - 10, DATA.length), got);
+    }
+
+    @Test
+    void read_atAndPastEof_zero() {
+        int[] rc = new int[1];
+        read(fs(VmdumpFs.ReadPath.ALIAS), "/data", DATA.length, 4096, rc);
+        assertEquals(0, rc[0]);
+        read(fs(VmdumpFs.ReadPath.ALIAS), "/data", Long.MAX_VALUE, 4096, rc);
+        assertEquals(0, rc[0]);
+    }
+
+    @Test
+    void read_negativeOffset_einval() {
+        int[] rc = new int[1];
+        read(fs(VmdumpFs.ReadPath.ALIAS), "/data", -1, 4096, rc);
+        assertEquals(-FuseErrors.EINVAL, rc[0]);
+    }
+
+    @Test
+    void read_viewThrows_mappedErrno() {
+        View failing = new View() {
+            @Override
+            public long size() {
+                return 1 << 20;
+            }
+
+            @Override
+            public int read(long offset, ByteBuffer dst) {
+                throw new BadCoreException(Kind.IO, Path.of("/c"), "read failed at offset 0x0: gone");
+            }
+        };
+        int[] rc = new int[1];
+        read(fs(VmdumpFs.ReadPath.ALIAS, new VirtualFile("f", () -> failing)), "/f", 0, 4096, rc);
+        assertEquals(-FuseErrors.EIO, rc[0]);
+    }
+
+    @Test
+    void read_shortViewReads_filledCompletely() {
+        VmdumpFs fs = fs(VmdumpFs.ReadPath.ALIAS, new VirtualFile("s", () -> ViewsTest.stingy(DATA, 1000, true)));
+        int[] rc = new int[1];
+        byte[] got = read(fs, "/s", 5, 65536, rc);
+        assertEquals(65536, rc[0]);
+        assertArrayEquals(Arrays.copyOfRange(DATA, 5, 5 + 65536), got);
+    }
+
+    @Test
+    void writes_allErofs() {
+        VmdumpFs fs = fs(VmdumpFs.ReadPath.ALIAS);
+        int erofs = -FuseErrors.EROFS;
+        assertEquals(erofs, fs.write("/data", Memory.allocateDirect(RT, 1), 1, 0, fileInfo(0)));
+        assertEquals(erofs, fs.create("/new", 0644, fileInfo(0)));
+        assertEquals(erofs, fs.mknod("/new", 0644, 0));
+        assertEquals(erofs, fs.truncate("/data", 0));
+        assertEquals(erofs, fs.ftruncate("/data", 0, fileInfo(0)));
+        assertEquals(erofs, fs.unlink("/data"));
+        assertEquals(erofs, fs.mkdir("/d", 0755));
+        assertEquals(erofs, fs.rmdir("/"));
+        assertEquals(erofs, fs.rename("/data", "/x"));
+        assertEquals(erofs, fs.symlink("/data", "/l"));
+        assertEquals(erofs, fs.link("/data", "/l"));
+        assertEquals(erofs, fs.chmod("/data", 0777));
+        assertEquals(erofs, fs.chown("/data", 0, 0));
+        assertEquals(erofs, fs.utimens("/data", null));
+        assertEquals(erofs, fs.setxattr("/data", "user.x", null, 0, 0));
+        assertEquals(erofs, fs.removexattr("/data", "user.x"));
+    }
+
+    @Test
+    void statfs_readOnly() {
+        Statvfs st = Statvfs.of(Memory.allocateDirect(RT, Struct.size(new Statvfs(RT)), true));
+        assertEquals(0, fs(VmdumpFs.ReadPath.ALIAS).statfs("/", st));
+        assertTrue((st.f_flag.longValue() & Statvfs.ST_RDONLY) != 0);
+        assertEquals(0, st.f_bavail.longValue());
+        assertEquals((1L << 30) / 4096, st.f_blocks.longValue());
+    }
+
+    @Test
+    void view_openedOnceAcrossCallbacks() {
+        AtomicInteger opens = new AtomicInteger();
+        VirtualFile f = new VirtualFile("c", () -> {
+            opens.incrementAndGet();
+            return new BytesView(DATA);
+        });
+        VmdumpFs fs = fs(VmdumpFs.ReadPath.ALIAS, f);
+        assertFalse(f.isOpen());
+        fs.getattr("/c", stat());
+        fs.open("/c", fileInfo(0));
+        read(fs, "/c", 0, 10, new int[1]);
+        assertEquals(1, opens.get());
+    }
+
+    @Test
+    void umount_notMounted_noop() {
+        fs(VmdumpFs.ReadPath.ALIAS).umount();
+    }
+}
