@@ -13,7 +13,7 @@ bash scripts/setup.sh
 step "building and installing vmdumpfs"
 PREFIX=${VMDUMPFS_DEMO_PREFIX:-$ROOT/target/demo-prefix}
 if [ -x scripts/install.sh ]; then
-    bash scripts/install.sh --prefix "$PREFIX" >/dev/null
+    bash scripts/install.sh --prefix "$PREFIX" --mount-helper-dir none >/dev/null
     VMDUMPFS=$PREFIX/bin/vmdumpfs
 else
     VMDUMPFS=$ROOT/vmdumpfs

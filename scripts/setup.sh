@@ -11,6 +11,7 @@ PKGS=(
     "$KVER_PKG"                     # the guest kernel and its modules (qemu_fw_cfg)
     crash makedumpfile binutils     # real clients: crash, makedumpfile, readelf
     kmod xz-utils python3
+    systemd systemd-container       # systemd-analyze verify; a real systemd in a container for the unit tests
 )
 
 log() { printf '[setup %s] %s\n' "$(date +%T)" "$*" >&2; }

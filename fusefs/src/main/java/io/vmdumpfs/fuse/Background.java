@@ -91,7 +91,8 @@ final class Background {
         if (line != null && line.startsWith(ERROR_PREFIX)) {
             message = line.substring(ERROR_PREFIX.length());
         } else {
-            message = "the mount process exited with status " + child.exitValue() + " before the file system was ready";
+            message = "the mount process exited with status " + child.exitValue() + " before the file system was ready"
+                    + (libfuse == null ? "" : ": " + libfuse);
         }
         if (MountCommand.isLibfuseFailure(message) && libfuse != null) {
             message = "mount failed: " + libfuse;
@@ -119,13 +120,48 @@ final class Background {
             if (tailMatches) {
                 List<String> cmd = new ArrayList<>();
                 cmd.add(java.get());
-                cmd.addAll(List.of(a).subList(0, jvmArgs));
+                cmd.addAll(absolutePaths(List.of(a).subList(0, jvmArgs), Path.of("").toAbsolutePath()));
                 return cmd;
             }
         }
         // /proc unreadable, or a launcher that rewrote argv: rebuild from system properties (loses JVM flags).
         return List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), Main.class.getName());
+                "-cp", absoluteClassPath(System.getProperty("java.class.path"), Path.of("").toAbsolutePath()),
+                Main.class.getName());
+    }
+
+    /**
+     * Returns JVM arguments for the child: the paths in them made absolute against {@code cwd} (the child runs in
+     * "/", so a relative {@code -jar fusefs/target/vmdumpfs.jar}, class path or CDS archive would not be found
+     * there), and without {@code -XX:TieredStopAtLevel}.
+     */
+    static List<String> absolutePaths(List<String> jvmArgs, Path cwd) {
+        List<String> out = new ArrayList<>(jvmArgs.size());
+        for (int i = 0; i < jvmArgs.size(); i++) {
+            String a = jvmArgs.get(i);
+            if (a.startsWith("-XX:TieredStopAtLevel=")) {
+                // The launcher limits the short-lived parent to C1, which starts faster; the child is a server
+                // whose pure-Java compression (LZO) needs C2.
+                continue;
+            }
+            out.add(a);
+            if (i + 1 < jvmArgs.size() && (a.equals("-jar") || a.equals("-cp") || a.equals("-classpath")
+                    || a.equals("--class-path"))) {
+                out.add(absoluteClassPath(jvmArgs.get(++i), cwd));
+            } else if (a.startsWith("-XX:SharedArchiveFile=")) {
+                out.set(out.size() - 1, "-XX:SharedArchiveFile="
+                        + absoluteClassPath(a.substring("-XX:SharedArchiveFile=".length()), cwd));
+            }
+        }
+        return out;
+    }
+
+    private static String absoluteClassPath(String path, Path cwd) {
+        List<String> parts = new ArrayList<>();
+        for (String p : path.split(File.pathSeparator, -1)) {
+            parts.add(p.isEmpty() ? p : cwd.resolve(p).normalize().toString());
+        }
+        return String.join(File.pathSeparator, parts);
     }
 
     /** Reads the child's stderr while we wait, so that a chatty child never blocks on a full pipe. */

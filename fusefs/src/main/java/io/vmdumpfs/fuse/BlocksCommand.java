@@ -44,7 +44,7 @@ final class BlocksCommand implements Callable<Integer>, Main.HasDebug {
 
     @Override
     public Integer call() throws IOException {
-        try (GuestDump dump = GuestDumps.open(core, Optional.ofNullable(blocksFile))) {
+        try (GuestDump dump = GuestDumps.open(Caches.resolveCore(core), Optional.ofNullable(blocksFile))) {
             out.print(BlocksText.render(dump.memory().blocks(), false));
             out.flush();
         }

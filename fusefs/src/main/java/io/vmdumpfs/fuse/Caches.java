@@ -1,17 +1,60 @@
 package io.vmdumpfs.fuse;
 
-import io.vmdumpfs.core.format.ChunkCache;
+import io.vmdumpfs.cache.CaffeineChunkCache;
+import io.vmdumpfs.cache.IndexStore;
+import io.vmdumpfs.cache.compressed.CoreSource;
+import io.vmdumpfs.core.format.FormatContext;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.logging.Logger;
 
-/** Builds the chunk cache of a mount or conversion from the {@code cache_size} option. */
+/** The cache module seen from the command line: the formats' context, persisted indexes, decompressed cores. */
 final class Caches {
+
+    private static final Logger LOG = Logger.getLogger("io.vmdumpfs.fuse");
 
     private Caches() {
     }
 
-    /** Returns the cache bounded by {@code bytes}, or by the cache module's default when absent. */
-    static ChunkCache chunkCache(OptionalLong bytes) {
-        // TODO(cache module): the Caffeine implementation is being written; until then compute on every read.
-        return ChunkCache.NONE;
+    /**
+     * Returns the context for {@code cache_size} ({@link CaffeineChunkCache#DEFAULT_MAX_BYTES} when absent, no cache
+     * for 0), indexes kept in the user's cache directory when there is one, and one index thread per processor.
+     */
+    static FormatContext context(OptionalLong cacheBytes) {
+        return new FormatContext(CaffeineChunkCache.of(cacheBytes), indexDirectory(),
+                Runtime.getRuntime().availableProcessors());
+    }
+
+    /**
+     * Returns the file to open for the core the user named: itself, or for a compressed core (zstd, xz, lz4, gzip, as
+     * systemd-coredump stores them) its decompressed copy in the core cache, made now with a progress bar on a
+     * terminal (see the cache module's CoreSource).
+     *
+     * @throws io.vmdumpfs.core.BadCoreException if the compressed data is damaged or the cache cannot hold the copy
+     */
+    static Path resolveCore(Path core) {
+        return CoreSource.resolve(core, CoreSource.Options.defaults());
+    }
+
+    /**
+     * Returns the persisted-index directory, created, after trimming it to its budget; empty (indexes in memory only)
+     * when there is no home directory or it cannot be written: a mount must not fail for want of a cache.
+     */
+    static Optional<Path> indexDirectory() {
+        Optional<Path> dir = IndexStore.defaultDirectory();
+        if (dir.isEmpty()) {
+            return dir;
+        }
+        try {
+            Path d = IndexStore.create(dir.get());
+            IndexStore.prune(d, IndexStore.DEFAULT_MAX_BYTES);
+            return Optional.of(d);
+        } catch (UncheckedIOException | IOException e) {
+            LOG.fine(() -> "no persisted indexes: " + e.getMessage());
+            return Optional.empty();
+        }
     }
 }

@@ -2,7 +2,6 @@ package io.vmdumpfs.fuse;
 
 import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.format.DumpFormat;
-import io.vmdumpfs.core.format.FormatContext;
 import io.vmdumpfs.core.format.View;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.GuestDumps;
@@ -81,10 +80,8 @@ final class ConvertCommand implements Callable<Integer>, Main.HasDebug {
         DumpFormat f = format(format);
         OptionalLong cacheBytes = cacheSize == null ? OptionalLong.empty()
                 : OptionalLong.of(MountOptions.parseSize("--cache-size", cacheSize));
-        try (GuestDump dump = GuestDumps.open(core, Optional.ofNullable(blocksFile))) {
-            FormatContext ctx = new FormatContext(Caches.chunkCache(cacheBytes), Optional.empty(),
-                    Runtime.getRuntime().availableProcessors());
-            View view = f.open(dump, ctx);
+        try (GuestDump dump = GuestDumps.open(Caches.resolveCore(core), Optional.ofNullable(blocksFile))) {
+            View view = f.open(dump, Caches.context(cacheBytes));
             if (output.equals("-")) {
                 out.flush();
                 copy(view, new FileOutputStream(FileDescriptor.out).getChannel(), f.fileName());

@@ -51,7 +51,7 @@ final class InfoCommand implements Callable<Integer>, Main.HasDebug {
 
     @Override
     public Integer call() throws IOException {
-        try (GuestDump dump = GuestDumps.open(core, Optional.ofNullable(blocksFile))) {
+        try (GuestDump dump = GuestDumps.open(Caches.resolveCore(core), Optional.ofNullable(blocksFile), true)) {
             for (Map.Entry<String, String> e : describe(dump).entrySet()) {
                 out.printf("%-13s %s%n", e.getKey() + ":", e.getValue());
             }

@@ -4,6 +4,7 @@ import io.vmdumpfs.core.BadCoreException;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import picocli.CommandLine;
@@ -23,6 +24,14 @@ public final class Main {
     /** Implemented by commands that have a --debug flag, so the error handler knows whether to print stack traces. */
     interface HasDebug {
         boolean debug();
+    }
+
+    /** System.nanoTime() when this class was initialised, at the start of main(): the zero of the timing logs. */
+    static final long STARTED_NANOS = System.nanoTime();
+
+    /** Returns the milliseconds since main() started. */
+    static long sinceStartMillis() {
+        return (System.nanoTime() - STARTED_NANOS) / 1_000_000;
     }
 
     /** The arguments main() got, so that the background child can be started the same way. */
@@ -49,9 +58,13 @@ public final class Main {
         if (args.length == 1 && args[0].equals(CDS_TRAIN)) {
             return trainClassDataSharing(out, err);
         }
-        CommandLine cl = commandLine(out, err);
         try {
-            return cl.execute(route(args));
+            if (args.length >= 2 && args[0].equals("mount") && args[1].equals(Background.NOTIFY_FLAG)) {
+                // The background child: arguments we wrote ourselves, so no picocli (a quarter second of start-up).
+                return MountCommand.forChild(List.of(args), err).call();
+            }
+            String[] routed = route(args);
+            return commandLine(out, err, routed[0]).execute(routed);
         } catch (Throwable t) {
             // Errors (OutOfMemoryError, LinkageError) pass through picocli's Exception handler.
             err.println("vmdumpfs: " + describe(t));
@@ -59,13 +72,28 @@ public final class Main {
         }
     }
 
-    static CommandLine commandLine(PrintStream out, PrintStream err) {
-        CommandLine cl = new CommandLine(new TopCommand())
-                .addSubcommand("mount", new MountCommand(err))
-                .addSubcommand("blocks", new BlocksCommand(out))
-                .addSubcommand("info", new InfoCommand(out))
-                .addSubcommand("convert", new ConvertCommand(out))
-                .addSubcommand("help", new CommandLine.HelpCommand());
+    /**
+     * Returns the command line with the subcommand {@code only} (all of them for "help" or an option): picocli
+     * reflects over every command it is given, and a mount should not pay for the others.
+     */
+    static CommandLine commandLine(PrintStream out, PrintStream err, String only) {
+        boolean all = !COMMANDS.contains(only) || only.equals("help");
+        CommandLine cl = new CommandLine(new TopCommand());
+        if (all || only.equals("mount")) {
+            cl.addSubcommand("mount", new MountCommand(err));
+        }
+        if (all || only.equals("blocks")) {
+            cl.addSubcommand("blocks", new BlocksCommand(out));
+        }
+        if (all || only.equals("info")) {
+            cl.addSubcommand("info", new InfoCommand(out));
+        }
+        if (all || only.equals("convert")) {
+            cl.addSubcommand("convert", new ConvertCommand(out));
+        }
+        if (all) {
+            cl.addSubcommand("help", new CommandLine.HelpCommand());
+        }
         cl.setOut(new PrintWriter(out, true, StandardCharsets.UTF_8));
         cl.setErr(new PrintWriter(err, true, StandardCharsets.UTF_8));
         // "@file" would expand a core called "@foo"; cores are paths, never argument files.
@@ -119,9 +147,10 @@ public final class Main {
      * runs map these classes from the archive instead of loading them.
      */
     static int trainClassDataSharing(PrintStream out, PrintStream err) {
-        CommandLine cl = commandLine(out, err);
-        cl.parseArgs(route(new String[] {"-f", "-o", "allow_other,cache_size=1M,rw", "/core", "/mnt"}));
-        MountOptions.parse(java.util.List.of("uid=0,gid=0,blocks=/b"));
+        String[] mount = route(new String[] {"-f", "-o", "allow_other,cache_size=1M,rw", "/core", "/mnt"});
+        commandLine(out, err, mount[0]).parseArgs(mount);
+        MountCommand.forChild(List.of("mount", Background.NOTIFY_FLAG, "-f", "-o", "uid=1", "--", "/c", "/m"), err);
+        MountOptions.parse(List.of("uid=0,gid=0,blocks=/b"));
         MountInfo.read();
         Preflight.findLibrary(Preflight.librarySearchPath(), Preflight.LIBFUSE2);
         try {
@@ -131,7 +160,7 @@ public final class Main {
         }
         try {
             LibC.get().getuid();
-            new VmdumpFs(java.util.List.of(), new Ownership(0, 0, 0400, 0500, 0, 0), 0, VmdumpFs.ReadPath.ALIAS);
+            new VmdumpFs(VmdumpFs.ReadPath.ALIAS);
         } catch (Throwable noLibfuse) {
             // Nothing to archive then; the mount will report the missing library.
         }

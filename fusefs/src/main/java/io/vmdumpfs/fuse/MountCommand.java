@@ -1,7 +1,6 @@
 package io.vmdumpfs.fuse;
 
 import io.vmdumpfs.core.BadCoreException;
-import io.vmdumpfs.core.format.ChunkCache;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -10,6 +9,7 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -96,6 +96,12 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
     @Option(names = Background.NOTIFY_FLAG, hidden = true)
     boolean notifyReady;
 
+    /** Child only: the core as the user named it, when CORE is its decompressed copy. */
+    @Option(names = SHOWN_AS_FLAG, hidden = true)
+    Path shownAs;
+
+    static final String SHOWN_AS_FLAG = "--x-shown-as";
+
     /** Set once READY or ERROR went to the parent, so that exactly one of them does. */
     private final AtomicBoolean reported = new AtomicBoolean();
 
@@ -121,13 +127,16 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
             // The background child runs in "/", so everything it gets must be absolute.
             opts = opts.withBlocksFile(opts.blocksFile().map(p -> p.toAbsolutePath().normalize()));
             Path coreAbs = core.toAbsolutePath().normalize();
+            Path shown = shownAs != null ? shownAs : coreAbs;
             Path mnt = Preflight.checkMountPoint(mountPoint, opts.nonempty(), MountInfo.read());
             Preflight.checkDevFuse(Preflight.DEV_FUSE);
             Preflight.checkLibfuse2(Preflight.librarySearchPath());
+            // A compressed core is decompressed here, before the child starts: the progress bar needs the terminal.
+            Path toOpen = notifyReady ? coreAbs : Caches.resolveCore(coreAbs);
             if (!foreground && !fuseDebug && !notifyReady) {
-                return Background.spawnAndWait(childArgs(coreAbs, mnt, opts), debug(), err);
+                return Background.spawnAndWait(childArgs(toOpen, shown, mnt, opts), debug(), err);
             }
-            return serve(coreAbs, mnt, opts);
+            return serve(toOpen, shown, mnt, opts);
         } catch (RuntimeException | Error e) {
             if (notifyReady) {
                 if (reported.compareAndSet(false, true)) {
@@ -142,11 +151,51 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
         }
     }
 
+    /**
+     * Returns the command for the background child's arguments, as {@link #childArgs} wrote them: "mount",
+     * {@link Background#NOTIFY_FLAG}, "-f", optionally "--debug", "--x-shown-as FILE" and "-o OPTIONS", then "--",
+     * CORE, MOUNTPOINT.
+     *
+     * @throws IllegalArgumentException for anything else: only the parent starts the child
+     */
+    static MountCommand forChild(List<String> args, PrintStream err) {
+        MountCommand c = new MountCommand(err);
+        int i = 0;
+        if (args.size() < 6 || !args.get(i++).equals("mount") || !args.get(i++).equals(Background.NOTIFY_FLAG)
+                || !args.get(i++).equals("-f")) {
+            throw new IllegalArgumentException("not background-child arguments: " + args);
+        }
+        c.notifyReady = true;
+        c.foreground = true;
+        if (args.get(i).equals("--debug")) {
+            c.debug = true;
+            i++;
+        }
+        if (args.get(i).equals(SHOWN_AS_FLAG)) {
+            c.shownAs = Path.of(args.get(i + 1));
+            i += 2;
+        }
+        if (args.get(i).equals("-o")) {
+            c.options.add(args.get(i + 1));
+            i += 2;
+        }
+        if (args.size() != i + 3 || !args.get(i).equals("--")) {
+            throw new IllegalArgumentException("not background-child arguments: " + args);
+        }
+        c.core = Path.of(args.get(i + 1));
+        c.mountPoint = Path.of(args.get(i + 2));
+        return c;
+    }
+
     /** Returns the child's arguments: this mount, in the foreground, reporting readiness, with absolute paths. */
-    List<String> childArgs(Path coreAbs, Path mnt, MountOptions opts) {
+    List<String> childArgs(Path coreAbs, Path shown, Path mnt, MountOptions opts) {
         List<String> a = new ArrayList<>(List.of("mount", Background.NOTIFY_FLAG, "-f"));
         if (debug) {
             a.add("--debug");
+        }
+        if (!shown.equals(coreAbs)) {
+            a.add(SHOWN_AS_FLAG);
+            a.add(shown.toString());
         }
         String o = opts.toOptionString();
         if (!o.isEmpty()) {
@@ -159,25 +208,29 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
         return a;
     }
 
-    private int serve(Path coreAbs, Path mnt, MountOptions opts) {
+    private int serve(Path coreAbs, Path shown, Path mnt, MountOptions opts) {
         if (notifyReady) {
-            Background.detach();
             // stderr is the parent's pipe until READY, then /dev/null: errors travel in the ERROR line instead.
             Log.configure(Level.OFF, false);
         } else {
-            Log.configure(fuseDebug ? Level.FINE : Level.WARNING, debug());
+            Log.configure(debug() ? Level.FINE : Level.WARNING, debug());
         }
-        ChunkCache cache = Caches.chunkCache(opts.cacheSizeBytes());
-        try (MountSource src = MountSource.open(coreAbs, opts.blocksFile(), cache)) {
-            LibC libc = LibC.get();
-            Ownership own = Ownership.of(opts, Integer.toUnsignedLong(libc.getuid()),
-                    Integer.toUnsignedLong(libc.getgid()), src.coreMtime());
-            VmdumpFs fs = newFs(src, own);
-            Thread watcher = new Thread(() -> announceWhenVisible(fs, mnt, coreAbs), "vmdumpfs-ready");
+        LOG.fine(() -> "arguments checked at +" + Main.sinceStartMillis() + " ms");
+        // Binding libfuse (jnr-ffi generates a class per callback) and opening the core (block discovery) take a few
+        // hundred milliseconds each and need nothing from each other: on two cores they overlap.
+        CompletableFuture<Bound> bound = CompletableFuture.supplyAsync(this::bind, MountCommand::startDaemon);
+        try (MountSource src = MountSource.open(coreAbs, shown, opts.blocksFile(),
+                Caches.context(opts.cacheSizeBytes()))) {
+            LOG.fine(() -> "core opened at +" + Main.sinceStartMillis() + " ms: " + src.dump().blocksSource());
+            Bound b = join(bound);
+            LOG.fine(() -> "libfuse bound at +" + Main.sinceStartMillis() + " ms");
+            Ownership own = Ownership.of(opts, b.uid(), b.gid(), src.coreMtime());
+            FsContent content = new FsContent(src.files(), own, src.coreBytes());
+            Thread watcher = new Thread(() -> announceWhenVisible(b.fs(), mnt, shown), "vmdumpfs-ready");
             watcher.setDaemon(true);
             watcher.start();
             try {
-                fs.serve(mnt, fuseDebug, fuseArgs(coreAbs, opts));
+                b.fs().serve(mnt, content, fuseDebug, fuseArgs(shown, opts));
             } catch (FuseException e) {
                 throw new CliException(LIBFUSE_FAILED + " (" + Main.rootMessage(e) + ")", e);
             }
@@ -186,24 +239,57 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
         } catch (IOException e) {
             // Closing the core failed after unmount: nothing the user could act on.
             return 0;
+        } catch (RuntimeException | Error e) {
+            bound.cancel(false);
+            throw e;
         }
     }
+
+    /** The file system bound to libfuse, and our ids. */
+    private record Bound(VmdumpFs fs, long uid, long gid) {
+    }
+
+    /** Leaves the terminal's session (background child), binds libc and libfuse. Runs beside the core opening. */
+    private Bound bind() {
+        if (notifyReady) {
+            Background.detach();
+        }
+        LibC libc = LibC.get();
+        VmdumpFs.ReadPath path = VmdumpFs.ReadPath.valueOf(System.getProperty("vmdumpfs.readPath", "ALIAS"));
+        try {
+            return new Bound(new VmdumpFs(path), Integer.toUnsignedLong(libc.getuid()), Integer.toUnsignedLong(libc.getgid()));
+        } catch (LinkageError e) {
+            throw new CliException("cannot load " + Preflight.LIBFUSE2 + " (libfuse2): " + Main.rootMessage(e)
+                    + "; install it: apt-get install libfuse2", e);
+        }
+    }
+
+    private static void startDaemon(Runnable r) {
+        Thread t = new Thread(r, "vmdumpfs-bind");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    private static <T> T join(CompletableFuture<T> f) {
+        try {
+            return f.join();
+        } catch (java.util.concurrent.CompletionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            if (e.getCause() instanceof Error err) {
+                throw err;
+            }
+            throw e;
+        }
+    }
+
 
     static final String LIBFUSE_FAILED = "mount failed: libfuse refused";
 
     /** Returns true for our generic "libfuse refused" message, which libfuse's own stderr line explains better. */
     static boolean isLibfuseFailure(String message) {
         return message.startsWith(LIBFUSE_FAILED);
-    }
-
-    private static VmdumpFs newFs(MountSource src, Ownership own) {
-        VmdumpFs.ReadPath path = VmdumpFs.ReadPath.valueOf(System.getProperty("vmdumpfs.readPath", "ALIAS"));
-        try {
-            return new VmdumpFs(src.files(), own, src.coreBytes(), path);
-        } catch (LinkageError e) {
-            throw new CliException("cannot load " + Preflight.LIBFUSE2 + " (libfuse2): " + Main.rootMessage(e)
-                    + "; install it: apt-get install libfuse2", e);
-        }
     }
 
     /**
@@ -264,7 +350,7 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
                     Background.reportReady();
                 }
             } else {
-                LOG.fine(() -> "mounted " + coreAbs + " at " + mnt);
+                LOG.fine(() -> "mounted " + coreAbs + " at " + mnt + " at +" + Main.sinceStartMillis() + " ms");
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

@@ -1,7 +1,6 @@
 package io.vmdumpfs.fuse;
 
 import io.vmdumpfs.core.BadCoreException;
-import io.vmdumpfs.core.format.ChunkCache;
 import io.vmdumpfs.core.format.DumpFormat;
 import io.vmdumpfs.core.format.FormatContext;
 import io.vmdumpfs.core.guest.GuestDump;
@@ -34,13 +33,14 @@ final class MountSource implements Closeable {
     /**
      * Opens {@code core} (with the block table from {@code blocksFile} when given) and lists its files.
      *
+     * @param shownAs the core as the user named it (a compressed core's original, when {@code core} is its
+     *                decompressed copy): its mtime becomes the files' mtime
      * @throws BadCoreException if the core or the block file cannot be used
      */
-    static MountSource open(Path core, Optional<Path> blocksFile, ChunkCache cache) {
+    static MountSource open(Path core, Path shownAs, Optional<Path> blocksFile, FormatContext ctx) {
         GuestDump dump = GuestDumps.open(core, blocksFile);
         try {
-            FileTime mtime = Files.getLastModifiedTime(core);
-            FormatContext ctx = new FormatContext(cache, Optional.empty(), Runtime.getRuntime().availableProcessors());
+            FileTime mtime = Files.getLastModifiedTime(Files.exists(shownAs) ? shownAs : core);
             List<VirtualFile> files = new ArrayList<>();
             for (DumpFormat f : DumpFormat.values()) {
                 if (f.availableFor(dump)) {

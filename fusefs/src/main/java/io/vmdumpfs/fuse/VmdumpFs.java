@@ -4,9 +4,7 @@ import com.kenai.jffi.MemoryIO;
 import io.vmdumpfs.core.format.View;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
@@ -46,11 +44,9 @@ final class VmdumpFs extends FuseStubFS {
     private static final int O_RDONLY = OpenFlags.O_RDONLY.intValue();
     private static final int O_TRUNC = OpenFlags.O_TRUNC.intValue();
 
-    private final List<VirtualFile> files;
-    private final Map<String, Integer> byPath = new HashMap<>();
-    private final Ownership own;
-    private final long coreBytes;
     private final ReadPath readPath;
+    /** Set by {@link #serve} before libfuse starts any thread, so callbacks never see null. */
+    private volatile FsContent content;
 
     private final CountDownLatch initialized = new CountDownLatch(1);
     private final CountDownLatch stopped = new CountDownLatch(1);
@@ -68,23 +64,19 @@ final class VmdumpFs extends FuseStubFS {
     }
 
     /**
-     * Creates the file system; loads libfuse2.
+     * Creates the file system and binds libfuse2 (a few hundred milliseconds of jnr-ffi code generation, which is why
+     * the content comes later: the mount command binds while it opens the core).
      *
-     * @param files     the root directory's entries, in listing order
-     * @param own       owner, modes and times of every entry
-     * @param coreBytes size of the core, reported by statfs as the file system's size
      * @throws LinkageError (from jnr-ffi) if libfuse2 cannot be loaded
      */
-    VmdumpFs(List<VirtualFile> files, Ownership own, long coreBytes, ReadPath readPath) {
-        this.files = List.copyOf(files);
-        this.own = own;
-        this.coreBytes = coreBytes;
+    VmdumpFs(ReadPath readPath) {
         this.readPath = readPath;
-        for (int i = 0; i < this.files.size(); i++) {
-            if (byPath.put("/" + this.files.get(i).name(), i) != null) {
-                throw new IllegalArgumentException("two files named " + this.files.get(i).name());
-            }
-        }
+    }
+
+    /** Creates the file system with its content already set (tests call the callbacks without mounting). */
+    VmdumpFs(FsContent content, ReadPath readPath) {
+        this(readPath);
+        this.content = content;
     }
 
     // ---------------------------------------------------------------- lifecycle
@@ -93,10 +85,12 @@ final class VmdumpFs extends FuseStubFS {
      * Mounts at {@code mountPoint} and serves requests on this thread until the file system is unmounted (by
      * {@code fusermount -u}, {@link #umount()} or a signal), then returns.
      *
+     * @param content  what to show
      * @param fuseArgs libfuse arguments after the mount point, e.g. {@code -o ro,...}
      * @throws ru.serce.jnrfuse.FuseException if libfuse cannot mount (it has printed why on stderr)
      */
-    void serve(Path mountPoint, boolean debug, List<String> fuseArgs) {
+    void serve(Path mountPoint, FsContent content, boolean debug, List<String> fuseArgs) {
+        this.content = content;
         mountedAt = mountPoint;
         serving = true;
         try {
@@ -166,12 +160,11 @@ final class VmdumpFs extends FuseStubFS {
         if (t.getContextClassLoader() == null) {
             t.setContextClassLoader(VmdumpFs.class.getClassLoader());
         }
-        return files.get(i);
+        return content.files().get(i);
     }
 
     private int indexOf(String path) {
-        Integer i = byPath.get(path);
-        return i == null ? -1 : i;
+        return content.indexOf(path);
     }
 
     private static boolean isRoot(String path) {
@@ -183,6 +176,7 @@ final class VmdumpFs extends FuseStubFS {
     @Override
     public int getattr(String path, FileStat stat) {
         try {
+            Ownership own = content.own();
             if (isRoot(path)) {
                 stat.st_mode.set(FileStat.S_IFDIR | own.dirMode());
                 stat.st_nlink.set(2);
@@ -228,7 +222,7 @@ final class VmdumpFs extends FuseStubFS {
             // Offset 0 for every entry: libfuse2 then collects the whole (tiny) listing in one call.
             fill(filler, buf, ".");
             fill(filler, buf, "..");
-            for (VirtualFile f : files) {
+            for (VirtualFile f : content.files()) {
                 filler.apply(buf, ByteBuffer.wrap(f.nameBytes()), null, 0);
             }
             return 0;
@@ -266,7 +260,7 @@ final class VmdumpFs extends FuseStubFS {
     public int read(String path, Pointer buf, @size_t long size, @off_t long offset, FuseFileInfo fi) {
         try {
             long fh = fi.fh.get();
-            int i = fh > 0 && fh <= files.size() ? (int) fh - 1 : indexOf(path);
+            int i = fh > 0 && fh <= content.files().size() ? (int) fh - 1 : indexOf(path);
             if (i < 0) {
                 return -FuseErrors.ENOENT;
             }
@@ -316,10 +310,10 @@ final class VmdumpFs extends FuseStubFS {
         try {
             st.f_bsize.set(BLOCK_SIZE);
             st.f_frsize.set(4096);
-            st.f_blocks.set(coreBytes / 4096);
+            st.f_blocks.set(content.coreBytes() / 4096);
             st.f_bfree.set(0);
             st.f_bavail.set(0);
-            st.f_files.set(files.size() + 1);
+            st.f_files.set(content.files().size() + 1);
             st.f_ffree.set(0);
             st.f_favail.set(0);
             st.f_flag.set(Statvfs.ST_RDONLY);

@@ -95,6 +95,14 @@ class MainTest {
     }
 
     @Test
+    void run_optionsAfterPositionals_parsedLikeMountFuse() throws IOException {
+        // mount.fuse runs "vmdumpfs CORE MNT -o OPTIONS".
+        Path m = Files.createDirectory(tmp.resolve("m"));
+        Run r = run("core", m.toString(), "-o", "rw,nodev,bogus").oneLineError();
+        assertEquals("vmdumpfs: unknown mount option 'bogus'; see vmdumpfs --help\n", r.err());
+    }
+
+    @Test
     void run_mountPointMissing_oneLineError() {
         Run r = run(tmp.resolve("core").toString(), tmp.resolve("nope").toString()).oneLineError();
         assertTrue(r.err().contains("does not exist"), r.err());
@@ -155,5 +163,33 @@ class MainTest {
         assertEquals("bad", Main.describe(new CliException("bad")));
         assertTrue(Main.describe(new NullPointerException("x")).startsWith("internal error: NullPointerException: x"));
         assertTrue(Main.describe(new OutOfMemoryError()).startsWith("out of memory"));
+    }
+
+    @Test
+    void forChild_roundTripsChildArgs() {
+        MountCommand parent = new MountCommand(System.err);
+        parent.debug = true;
+        MountOptions opts = MountOptions.parse(java.util.List.of("allow_other,uid=5,blocks=/b\\,c"));
+        java.util.List<String> args = parent.childArgs(Path.of("/core"), Path.of("/core.zst"), Path.of("/mnt"), opts);
+        MountCommand child = MountCommand.forChild(args, System.err);
+        assertTrue(child.notifyReady && child.foreground && child.debug());
+        assertEquals(Path.of("/core"), child.core);
+        assertEquals(Path.of("/core.zst"), child.shownAs);
+        assertEquals(Path.of("/mnt"), child.mountPoint);
+        assertEquals(opts, MountOptions.parse(child.options));
+    }
+
+    @Test
+    void forChild_withoutOptions() {
+        MountCommand child = MountCommand.forChild(
+                java.util.List.of("mount", Background.NOTIFY_FLAG, "-f", "--", "/c", "/m"), System.err);
+        assertEquals(java.util.List.of(), child.options);
+        assertEquals(Path.of("/m"), child.mountPoint);
+    }
+
+    @Test
+    void forChild_foreignArguments_rejected() {
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> MountCommand.forChild(
+                java.util.List.of("mount", Background.NOTIFY_FLAG, "-f", "/c", "/m", "x"), System.err));
     }
 }

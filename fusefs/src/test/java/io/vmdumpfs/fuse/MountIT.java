@@ -67,9 +67,17 @@ class MountIT {
             Prerequisites.missing("fusermount missing (apt-get install fuse3)");
         }
         repoRoot = QemuFixture.repoRoot();
-        jar = repoRoot.resolve("fusefs/target/vmdumpfs.jar");
-        if (!Files.isRegularFile(jar)) {
-            fail(jar + " missing: run mvn package first (failsafe runs after package)");
+        Path built = repoRoot.resolve("fusefs/target/vmdumpfs.jar");
+        if (!Files.isRegularFile(built)) {
+            fail(built + " missing: run mvn package first (failsafe runs after package)");
+        }
+        // A private copy: a rebuild rewriting the jar in place would pull classes from under the mount processes.
+        try {
+            jar = Files.createTempFile("vmdumpfs-it", ".jar");
+            Files.copy(built, jar, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            jar.toFile().deleteOnExit();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
     }
 
@@ -310,6 +318,21 @@ class MountIT {
         String flags = sh("stat -f -c '%T' " + mnt + "; grep ' " + mnt + " ' /proc/self/mountinfo").ok().out();
         assertTrue(flags.contains(" ro,"), flags);
         assertTrue(flags.contains("fuse.vmdumpfs vmdumpfs:"), flags);
+    }
+
+    @Test
+    void mount_relativeJarCoreAndMountPoint_work() throws Exception {
+        // The background child runs in "/": every relative path must have been made absolute for it.
+        TinyCore core = TinyCore.write(tmp);
+        Files.copy(jar, tmp.resolve("v.jar"));
+        Path mnt = emptyDir("rel");
+        mounted.add(mnt);
+        Result r = run(List.of("bash", "-c", "cd " + tmp + " && exec " + javaBinary()
+                + " -jar v.jar -o blocks=tiny.blocks tiny.core rel"), Map.of()).ok();
+        assertEquals("", r.err());
+        assertEquals(TinyCore.VMCOREINFO_TEXT, sh("cat " + mnt.resolve("vmcoreinfo")).ok().out());
+        assertEquals(core.core().toString(), MountInfo.find(MountInfo.read(), mnt).get().source()
+                .substring("vmdumpfs:".length()));
     }
 
     // ---------------------------------------------------------------- unmounting

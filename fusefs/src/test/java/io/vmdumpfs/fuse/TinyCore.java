@@ -1,6 +1,5 @@
 package io.vmdumpfs.fuse;
 
-import io.vmdumpfs.core.testing.SyntheticGuest;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
@@ -118,10 +117,24 @@ record TinyCore(Path core, Path blocks) {
                 }
             }
             if (paddr == VMCOREINFO_PADDR) {
-                byte[] note = SyntheticGuest.vmcoreinfoNote(VMCOREINFO_TEXT);
+                byte[] note = vmcoreinfoNote(VMCOREINFO_TEXT);
                 java.util.Arrays.fill(data, off, off + 4096, (byte) 0);
                 System.arraycopy(note, 0, data, off, note.length);
             }
         }
+    }
+
+    /**
+     * Returns a VMCOREINFO ELF note as the kernel lays it out (crash_core.c append_elf_note): n_namesz 11
+     * ("VMCOREINFO\0"), n_descsz, n_type 0, then name and text each NUL-padded to 4 bytes.
+     */
+    static byte[] vmcoreinfoNote(String text) {
+        byte[] name = "VMCOREINFO\0".getBytes(StandardCharsets.US_ASCII);
+        byte[] desc = text.getBytes(StandardCharsets.UTF_8);
+        int nameLen = (name.length + 3) & ~3;
+        ByteBuffer b = ByteBuffer.allocate(12 + nameLen + ((desc.length + 3) & ~3)).order(ByteOrder.LITTLE_ENDIAN);
+        b.putInt(0, name.length).putInt(4, desc.length).putInt(8, 0);
+        b.put(12, name).put(12 + nameLen, desc);
+        return b.array();
     }
 }

@@ -37,7 +37,7 @@ class VmdumpFsTest {
     @BeforeAll
     static void libfuse2Loads() {
         Log.configure(java.util.logging.Level.OFF, false); // failures are the point of several tests
-        Prerequisites.require("libfuse2", () -> new VmdumpFs(List.of(), OWN, 0, VmdumpFs.ReadPath.ALIAS));
+        Prerequisites.require("libfuse2", () -> new VmdumpFs(VmdumpFs.ReadPath.ALIAS));
     }
 
     private static byte[] content(int n) {
@@ -51,7 +51,7 @@ class VmdumpFsTest {
     }
 
     private static VmdumpFs fs(VmdumpFs.ReadPath path, VirtualFile... files) {
-        return new VmdumpFs(List.of(files), OWN, 1 << 30, path);
+        return new VmdumpFs(new FsContent(List.of(files), OWN, 1 << 30), path);
     }
 
     private static VmdumpFs fs(VmdumpFs.ReadPath path) {

@@ -75,10 +75,9 @@ public enum Compression {
      *
      * @param head the first bytes of the file (up to {@link #MAGIC_BYTES} are looked at)
      * @param len  how many of them there are (a file shorter than the magic is plain)
-     * @param file the file, for the message
      * @throws UnsupportedCompressionException for a compression we recognise but do not read (bzip2, legacy lz4)
      */
-    static Compression detect(byte[] head, int len, Path file) {
+    static Compression detect(byte[] head, int len) {
         for (Compression c : values()) {
             if (c != NONE && startsWith(head, len, c.magic)) {
                 return c;

@@ -78,7 +78,7 @@ public final class CoreSource {
      * Returns the file to open for the core the user named: {@code given} itself unless its magic bytes say it is
      * compressed, else its decompressed copy, made now (with a progress bar on a terminal) unless the cache already
      * holds it. A file that cannot be opened or read is returned as it is, so that the core reader reports it in its
-     * usual words.
+     * usual words; so is anything that is not a regular file.
      *
      * @throws BadCoreException CORRUPT when the compressed data is damaged or truncated; UNSUPPORTED for a
      *                          compression we do not read (bzip2) or for data that is no ELF core once decompressed;
@@ -91,6 +91,10 @@ public final class CoreSource {
 
     /** Same as {@link #resolve}, and says what it did. */
     public static Resolved resolveDetailed(Path given, Options options) {
+        if (!Files.isRegularFile(given)) {
+            // Missing, a directory, a FIFO (reading would block or eat its bytes): the core reader says which.
+            return new Resolved(given, Compression.NONE, false);
+        }
         byte[] head = new byte[64];
         int len;
         try (InputStream in = Files.newInputStream(given)) {
@@ -100,7 +104,7 @@ public final class CoreSource {
         }
         Compression c;
         try {
-            c = Compression.detect(head, len, given);
+            c = Compression.detect(head, len);
         } catch (Compression.UnsupportedCompressionException e) {
             throw new BadCoreException(BadCoreException.Kind.UNSUPPORTED, given, "compressed with " + e.format
                     + ", which vmdumpfs does not read; decompress it first: " + e.command + " " + given);
@@ -116,7 +120,7 @@ public final class CoreSource {
         byte[] head = new byte[Compression.MAGIC_BYTES];
         try (InputStream in = Files.newInputStream(file)) {
             int len = in.readNBytes(head, 0, head.length);
-            return Compression.detect(head, len, file) != Compression.NONE;
+            return Compression.detect(head, len) != Compression.NONE;
         } catch (IOException | RuntimeException e) {
             return false;
         }

@@ -36,8 +36,8 @@ final class SparseWriter implements Closeable {
     /**
      * Opens {@code path} (which must exist, empty) for writing.
      *
-     * @param limitBytes the largest size the file may reach; {@link #write} throws {@link LimitExceededException}
-     *                   rather than go past it
+     * @param limitBytes the most bytes the file may allocate (holes are free); {@link #write} throws
+     *                   {@link LimitExceededException} rather than go past it
      */
     SparseWriter(Path path, long limitBytes) throws IOException {
         this.file = new RandomAccessFile(path.toFile(), "rw");
@@ -45,7 +45,7 @@ final class SparseWriter implements Closeable {
         this.limitBytes = limitBytes;
     }
 
-    /** Thrown when the data would grow the file past its limit; nothing past the limit was written. */
+    /** Thrown when the data would allocate more than the limit; nothing past the limit was written. */
     static final class LimitExceededException extends IOException {
         LimitExceededException(long limit) {
             super("more than " + limit + " bytes");
@@ -54,9 +54,6 @@ final class SparseWriter implements Closeable {
 
     /** Appends {@code len} bytes of {@code buf}, skipping all-zero blocks. */
     void write(byte[] buf, int off, int len) throws IOException {
-        if (len > limitBytes - size) {
-            throw new LimitExceededException(limitBytes);
-        }
         int runStart = -1;
         for (int i = 0; i < len; i += BLOCK) {
             int n = Math.min(BLOCK, len - i);
@@ -75,6 +72,9 @@ final class SparseWriter implements Closeable {
     }
 
     private void flush(byte[] buf, int off, int len, long position) throws IOException {
+        if (len > limitBytes - writtenBytes) {
+            throw new LimitExceededException(limitBytes);
+        }
         ByteBuffer b = ByteBuffer.wrap(buf, off, len);
         while (b.hasRemaining()) {
             channel.write(b, position + (b.position() - off));

@@ -11,7 +11,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
-import java.util.OptionalInt;
 
 /** Opens a QEMU process core as a {@link GuestDump}: reads the ELF core, finds guest RAM and VMCOREINFO. */
 public final class GuestDumps {
@@ -26,6 +25,14 @@ public final class GuestDumps {
      * @throws BadCoreException with a one-line message naming the file and the problem
      */
     public static GuestDump open(Path core, Optional<Path> blocksFile) {
+        return open(core, blocksFile, false);
+    }
+
+    /**
+     * Opens {@code core} as {@link #open(Path, Optional)} does; with {@code withQemuFacts} also looks for QEMU's
+     * version and vCPU count ({@link QemuFacts}), which costs a scan of QEMU's heap.
+     */
+    public static GuestDump open(Path core, Optional<Path> blocksFile, boolean withQemuFacts) {
         ProcessCore pc = ProcessCore.open(core);
         try {
             requireComplete(pc);
@@ -50,7 +57,10 @@ public final class GuestDumps {
             }
             GuestMemory memory = new GuestMemory(pc.file(), blocks);
             Optional<VmcoreInfo> vmcoreinfo = VmcoreInfoFinder.find(pc, memory, heapHint);
-            return new GuestDump(memory, GuestArch.X86_64, vmcoreinfo, Optional.empty(), OptionalInt.empty(), source);
+            // Costs a scan of QEMU's heap (tens of MiB): only for those who ask, not on every mount.
+            QemuFacts.Facts facts = withQemuFacts ? QemuFacts.find(pc, heapHint)
+                    : new QemuFacts.Facts(Optional.empty(), java.util.OptionalInt.empty());
+            return new GuestDump(memory, GuestArch.X86_64, vmcoreinfo, facts.version(), facts.vcpus(), source);
         } catch (RuntimeException e) {
             try {
                 pc.close();

@@ -237,6 +237,11 @@ public final class RamDiscovery {
             if (ram == 0) {
                 continue;
             }
+            // A RAM range must end inside the 64-bit address space: a block cannot wrap past 2^64 (or end at it).
+            if (sizeHi != 0 || Long.compareUnsigned(start + size, start) <= 0) {
+                failures.add(rw + ": RAM range wraps past the end of the address space");
+                return null;
+            }
             long rb = m.getLong(l.mrRamBlock());
             if (rb == 0 || !mem.isPresent(rb, l.rbIdstr() + QemuLayout.IDSTR_LEN)) {
                 failures.add(rw + ": RAM region without a readable RAMBlock");

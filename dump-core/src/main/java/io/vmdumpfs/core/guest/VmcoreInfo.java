@@ -23,13 +23,19 @@ public record VmcoreInfo(byte[] note, long guestPaddr, String source) {
     /** Upper bound on the note size; the kernel reserves one page (VMCOREINFO_NOTE_SIZE is below 4 KiB + header). */
     public static final int MAX_NOTE_BYTES = 1 << 16;
 
-    /** Returns the descriptor text, without trailing NULs. */
+    /**
+     * Returns the descriptor text, without trailing NULs. The sizes in the note header are the guest's: a descriptor
+     * running past the note's bytes is cut at their end, and a note too short for its header has no text.
+     */
     public String text() {
+        if (note.length < 12) {
+            return "";
+        }
         ByteBuffer b = ByteBuffer.wrap(note).order(ByteOrder.LITTLE_ENDIAN);
-        int namesz = b.getInt(0);
-        int descsz = b.getInt(4);
-        int descOff = 12 + align4(namesz);
-        int end = descOff + descsz;
+        long namesz = Integer.toUnsignedLong(b.getInt(0));
+        long descsz = Integer.toUnsignedLong(b.getInt(4));
+        int descOff = (int) Math.min(note.length, 12 + ((namesz + 3) & ~3L));
+        int end = (int) Math.min(note.length, descOff + descsz);
         while (end > descOff && note[end - 1] == 0) {
             end--;
         }

@@ -38,6 +38,17 @@ class DiscoveryIT {
     }
 
     @Test
+    void open_withQemuFacts_findsVersionAndVcpus() throws IOException {
+        QemuFixture f = QemuFixture.pc256();
+        try (GuestDump d = GuestDumps.open(f.core(), Optional.empty(), true)) {
+            // meta.env has `qemu-system-x86_64 --version`: "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-…)".
+            String expected = f.get("QEMU_VERSION").replace("QEMU emulator version ", "");
+            assertEquals(expected, d.qemuVersion().orElse("not found"));
+            assertEquals(2, d.vcpus().orElse(-1), "the fixture runs -smp 2");
+        }
+    }
+
+    @Test
     void open_dumpGuestCoreOff_failsWithHint() {
         QemuFixture f = QemuFixture.pc256NoGuestCore();
         BadCoreException e = assertThrows(BadCoreException.class, () -> GuestDumps.open(f.core(), Optional.empty()));

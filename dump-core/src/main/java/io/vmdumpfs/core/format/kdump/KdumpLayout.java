@@ -17,8 +17,9 @@ public final class KdumpLayout {
     @FunctionalInterface
     public interface ChunkSource {
         /**
-         * Returns chunk {@code c}'s stored bytes, exactly {@code index.chunkStart(c + 1) - index.chunkStart(c)} of
-         * them from position 0. The buffer may be shared: callers only use absolute gets.
+         * Returns chunk {@code c}'s stored bytes: its {@code remaining()} bytes, exactly
+         * {@code index.chunkStart(c + 1) - index.chunkStart(c)} of them. The buffer may be shared: callers only use
+         * absolute gets.
          */
         ByteBuffer chunk(int c);
     }
@@ -132,9 +133,13 @@ public final class KdumpLayout {
         long chunkStart = index.chunkStart(c);
         int chunkLen = (int) (index.chunkStart(c + 1) - chunkStart);
         ByteBuffer chunk = chunks.chunk(c);
+        if (chunk.remaining() != chunkLen) {
+            throw new IllegalStateException("chunk " + c + " has " + chunk.remaining() + " bytes, the index says "
+                    + chunkLen);
+        }
         int within = (int) (rel - chunkStart);
         int n = Math.min(len, chunkLen - within);
-        dst.put(dst.position(), chunk, within, n);
+        dst.put(dst.position(), chunk, chunk.position() + within, n);
         dst.position(dst.position() + n);
         return n;
     }

@@ -13,6 +13,8 @@ import java.lang.System.Logger.Level;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -74,9 +76,9 @@ public final class KdumpView implements View {
     private final ConcurrentLinkedQueue<ChunkCompressor> idle = new ConcurrentLinkedQueue<>();
     private final AtomicLong pagesDone = new AtomicLong();
 
-    // Guards the start of the index build and the state fields below; reads only take it to start the build.
+    // Guards starting the index load or build, so it happens once; reads take it only until the future exists.
     private final Object lock = new Object();
-    private CompletableFuture<KdumpLayout> layout;
+    private volatile CompletableFuture<KdumpLayout> layout;
     private volatile KdumpProgress.State state = KdumpProgress.State.NOT_STARTED;
     private volatile long startNanos;
     private volatile long endNanos;
@@ -190,6 +192,10 @@ public final class KdumpView implements View {
     }
 
     private CompletableFuture<KdumpLayout> future() {
+        CompletableFuture<KdumpLayout> f = layout;
+        if (f != null) {
+            return f;
+        }
         synchronized (lock) {
             if (layout == null) {
                 startNanos = System.nanoTime();
@@ -219,6 +225,7 @@ public final class KdumpView implements View {
                     pagesDone.set(geometry.pages().pageCount());
                     indexFile = file;
                     index = l.index();
+                    touch(file);
                     finish(KdumpProgress.State.READY, null);
                     LOG.log(Level.DEBUG, "{0}: loaded index {1}", codec.fileName(), file);
                     return new KdumpLayout(geometry, l.index(), this::chunk);
@@ -237,6 +244,15 @@ public final class KdumpView implements View {
         } catch (IOException | RuntimeException e) {
             LOG.log(Level.WARNING, codec.fileName() + ": cannot use the index cache; building in memory", e);
             return null;
+        }
+    }
+
+    /** Marks the index as just used: the cache module's IndexStore.prune() removes the least recently used. */
+    private static void touch(Path file) {
+        try {
+            Files.setLastModifiedTime(file, FileTime.from(Instant.now()));
+        } catch (IOException e) {
+            // a read-only cache directory: pruning order is all we lose
         }
     }
 

@@ -44,7 +44,7 @@ class KdumpViewTest {
     static final String BLOCKS = """
             0         9f400    pc.ram    # ends inside page 0x9f
             9f800     800      odd       # the rest of page 0x9f, after 0x400 bytes outside every block
-            100000    700000   pc.ram
+            100000    300000   pc.ram
             fffc0000  40000    pc.bios
             """;
     static final String VMCI = "OSRELEASE=6.1.0-synthetic\nPAGESIZE=4096\nNUMBER(phys_base)=16777216\n"
@@ -111,7 +111,7 @@ class KdumpViewTest {
         KdumpView v = KdumpView.open(guest.dump(), ctx(ChunkCache.NONE, Optional.empty(), 2), codec);
         assertEquals(ref.length, v.size());
         Random rnd = new Random(codec.ordinal());
-        for (int i = 0; i < 400; i++) {
+        for (int i = 0; i < 200; i++) {
             long off = i < 20 ? ref.length - i : (long) (rnd.nextDouble() * ref.length);
             int len = rnd.nextInt(i % 3 == 0 ? 70_000 : 300) + 1;
             ByteBuffer dst = ByteBuffer.allocate(len);

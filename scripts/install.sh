@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# install.sh - install vmdumpfs: the jar, the `vmdumpfs` command, the mount(8) helpers and the systemd units.
+#
+#   scripts/install.sh [--prefix DIR] [--mount-helper-dir DIR|none] [--destdir DIR] [--no-build] [--no-cds]
+#   scripts/install.sh --uninstall [--prefix DIR] [--mount-helper-dir DIR|none]
+#
+# --prefix DIR            where to install (default /usr/local):
+#                           DIR/bin/vmdumpfs                       the command (a shell launcher running java)
+#                           DIR/lib/vmdumpfs/vmdumpfs.jar           the program (built first when missing or stale)
+#                           DIR/lib/vmdumpfs/vmdumpfs.jsa           its class-data archive (faster start-up)
+#                           DIR/sbin/mount.vmdumpfs                 mount -t vmdumpfs helper
+#                           DIR/sbin/mount.fuse.vmdumpfs            mount -t fuse.vmdumpfs / fstab helper (a link)
+#                           DIR/libexec/vmdumpfs/coredump-scan      used by vmdumpfs-coredump.service
+#                           DIR/lib/systemd/system/vmdumpfs@.service, vmdumpfs-coredump.{path,service}
+#                           DIR/share/doc/vmdumpfs/README.md        systemd/README.md
+# --mount-helper-dir DIR  mount(8) looks for helpers only in /sbin (and /sbin/fs.d, /sbin/fs), whatever the
+#                         prefix: unless DIR/sbin is that directory, symbolic links to the two helpers are made
+#                         in DIR (default /sbin). "none" makes none: then `mount -t vmdumpfs` does not work, and
+#                         `mount -t fuse.vmdumpfs` works through mount.fuse only if DIR/bin is /usr/local/bin,
+#                         /usr/bin or /bin (mount.fuse looks the program up in sh's default PATH).
+# --destdir DIR           stage everything under DIR (for packages); paths inside the files stay those of --prefix.
+# --no-build              install fusefs/target/vmdumpfs.jar as it is (tests running inside a Maven build use this:
+#                         a nested build would rewrite target/ under them); fail when it is missing.
+# --no-cds                do not make the class-data archive.
+# --uninstall             remove what an install with the same options made (links only if they point into it).
+#
+# Needs root for the default prefix. Environment: JAVA (the java to train the archive with; default java).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
+PREFIX=/usr/local
+HELPER_DIR=/sbin
+DESTDIR=
+CDS=1
+BUILD=1
+UNINSTALL=
+
+die() { printf 'install.sh: %s\n' "$*" >&2; exit 2; }
+log() { printf 'install.sh: %s\n' "$*" >&2; }
+
+while [ $# -gt 0 ]; do
+    case $1 in
+        --prefix) [ $# -ge 2 ] || die "--prefix needs a directory"; PREFIX=$2; shift 2 ;;
+        --prefix=*) PREFIX=${1#*=}; shift ;;
+        --mount-helper-dir) [ $# -ge 2 ] || die "--mount-helper-dir needs a directory or none"; HELPER_DIR=$2; shift 2 ;;
+        --mount-helper-dir=*) HELPER_DIR=${1#*=}; shift ;;
+        --destdir) [ $# -ge 2 ] || die "--destdir needs a directory"; DESTDIR=$2; shift 2 ;;
+        --destdir=*) DESTDIR=${1#*=}; shift ;;
+        --no-cds) CDS=; shift ;;
+        --no-build) BUILD=; shift ;;
+        --uninstall) UNINSTALL=1; shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument '$1' (see --help)" ;;
+    esac
+done
+
+PREFIX=$(realpath -m -- "$PREFIX")
+[ -n "$DESTDIR" ] && DESTDIR=$(realpath -m -- "$DESTDIR")
+BINDIR=$PREFIX/bin
+SBINDIR=$PREFIX/sbin
+LIBDIR=$PREFIX/lib/vmdumpfs
+LIBEXECDIR=$PREFIX/libexec
+UNITDIR=$PREFIX/lib/systemd/system
+DOCDIR=$PREFIX/share/doc/vmdumpfs
+UNITS=(vmdumpfs@.service vmdumpfs-coredump.path vmdumpfs-coredump.service)
+HELPERS=(mount.vmdumpfs mount.fuse.vmdumpfs)
+
+# Does mount(8) find helpers in $SBINDIR already? (/sbin is /usr/sbin on merged-/usr systems.)
+helpers_need_links() {
+    [ "$HELPER_DIR" != none ] && [ "$(realpath -m -- "$SBINDIR")" != "$(realpath -m -- "$HELPER_DIR")" ]
+}
+
+if [ -n "$UNINSTALL" ]; then
+    if helpers_need_links; then
+        for h in "${HELPERS[@]}"; do
+            link=$DESTDIR$HELPER_DIR/$h
+            if [ -L "$link" ] && [ "$(readlink -- "$link")" = "$SBINDIR/$h" ]; then
+                rm -f -- "$link"
+            fi
+        done
+    fi
+    rm -f -- "$DESTDIR$BINDIR/vmdumpfs" "$DESTDIR$SBINDIR/mount.vmdumpfs" "$DESTDIR$SBINDIR/mount.fuse.vmdumpfs" \
+        "$DESTDIR$LIBEXECDIR/vmdumpfs/coredump-scan" "$DESTDIR$DOCDIR/README.md" \
+        "$DESTDIR$LIBDIR/vmdumpfs.jar" "$DESTDIR$LIBDIR/vmdumpfs.jsa"
+    for u in "${UNITS[@]}"; do
+        rm -f -- "$DESTDIR$UNITDIR/$u"
+    done
+    rmdir -- "$DESTDIR$LIBDIR" "$DESTDIR$LIBEXECDIR/vmdumpfs" "$DESTDIR$DOCDIR" 2>/dev/null || true
+    log "removed vmdumpfs from $PREFIX (the core cache in /var/cache/vmdumpfs and ~/.cache/vmdumpfs stays)"
+    exit 0
+fi
+
+# 1. The jar: build it when missing, or older than a source (a stale jar installed is a bug hunt later).
+JAR=$ROOT/fusefs/target/vmdumpfs.jar
+stale() {
+    [ -f "$JAR" ] || return 0
+    [ -n "$(find "$ROOT" \( -name .git -o -name target \) -prune -o \
+        \( -name '*.java' -o -name pom.xml -o -path '*/src/main/resources/*' \) -type f -newer "$JAR" -print -quit)" ]
+}
+if [ -n "$BUILD" ] && stale; then
+    command -v mvn >/dev/null 2>&1 || die "$JAR is missing or stale and mvn is not installed: apt-get install maven"
+    log "building $JAR"
+    (cd "$ROOT" && { mvn -B -q -o -DskipTests package || mvn -B -q -DskipTests package; }) >&2 \
+        || die "build failed; run: mvn -DskipTests package"
+fi
+[ -f "$JAR" ] || die "$JAR not found; build it: mvn -DskipTests package"
+
+# 2. Files. install(1) -D makes the parent directories.
+subst() {
+    sed -e "s|@bindir@|$BINDIR|g" -e "s|@sbindir@|$SBINDIR|g" -e "s|@libdir@|$LIBDIR|g" \
+        -e "s|@libexecdir@|$LIBEXECDIR|g" -e "s|@docdir@|$DOCDIR|g" "$1"
+}
+put() { # put MODE SOURCE-FILE-OR-- DEST [stdin]
+    local mode=$1 src=$2 dest=$DESTDIR$3 tmp
+    mkdir -p -- "$(dirname -- "$dest")"
+    tmp=$(mktemp "$dest.XXXXXX")
+    if [ "$src" = - ]; then cat >"$tmp"; else cat -- "$src" >"$tmp"; fi
+    chmod "$mode" -- "$tmp"
+    mv -f -- "$tmp" "$dest"    # atomic: a mount running the old launcher is not disturbed
+}
+
+put 0644 "$JAR" "$LIBDIR/vmdumpfs.jar"
+rm -f -- "$DESTDIR$LIBDIR/vmdumpfs.jsa"   # belongs to the old jar
+
+put 0755 - "$BINDIR/vmdumpfs" <<EOF
+#!/bin/sh
+# vmdumpfs - run vmdumpfs (installed by scripts/install.sh from $ROOT).
+# Environment: JAVA (the java binary; default: java on PATH), VMDUMPFS_JAVA_OPTS (extra JVM flags, e.g. -Xmx8g).
+JAR=$LIBDIR/vmdumpfs.jar
+JSA=$LIBDIR/vmdumpfs.jsa
+EOF
+cat >>"$DESTDIR$BINDIR/vmdumpfs" <<'EOF'
+JAVA=${JAVA:-java}
+if ! command -v "$JAVA" >/dev/null 2>&1; then
+    # mount(8) runs helpers without PATH; look where Debian and most distributions link java.
+    for j in /usr/bin/java /usr/local/bin/java; do [ -x "$j" ] && JAVA=$j && break; done
+fi
+command -v "$JAVA" >/dev/null 2>&1 || { echo "vmdumpfs: java not found; install a JDK 17 or newer: apt-get install openjdk-17-jre-headless" >&2; exit 2; }
+
+# The Java feature version, from the JDK's release file (reading it costs nothing; `java -version` starts a JVM).
+major=
+home=$(dirname "$(dirname "$(readlink -f "$(command -v "$JAVA")")")")
+if [ -r "$home/release" ]; then
+    major=$(sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$home/release")
+fi
+if [ -z "$major" ]; then
+    major=$("$JAVA" -version 2>&1 | sed -n '1s/.*version "\([0-9]*\).*/\1/p')
+fi
+case $major in
+    ''|*[!0-9]*) major=17 ;;
+esac
+if [ "$major" -lt 17 ]; then
+    echo "vmdumpfs: needs Java 17 or newer, found Java $major ($JAVA); install openjdk-17-jre-headless" >&2
+    exit 2
+fi
+
+# Arguments: JVM flags, -jar JAR, then the user's. SerialGC starts fastest and suits a heap that is mostly the
+# chunk cache; -XX:-UsePerfData skips the hsperfdata file. jnr-ffi (libfuse, libc) uses native access and
+# sun.misc.Unsafe: --enable-native-access (accepted since 17) keeps Java 22+ quiet about JNI, and
+# --sun-misc-unsafe-memory-access=allow (exists from 23 on) keeps Java 24+ quiet about Unsafe.
+set -- -XX:+UseSerialGC -XX:-UsePerfData --enable-native-access=ALL-UNNAMED -jar "$JAR" "$@"
+if [ "$major" -ge 23 ]; then
+    set -- --sun-misc-unsafe-memory-access=allow "$@"
+fi
+# The class-data archive made at install time for the installed java; another JVM ignores it (quietly).
+if [ -r "$JSA" ]; then
+    set -- -XX:SharedArchiveFile="$JSA" -Xshare:auto -Xlog:cds=off -Xlog:cds+dynamic=off "$@"
+fi
+# shellcheck disable=SC2086 # VMDUMPFS_JAVA_OPTS is a list of flags
+exec "$JAVA" ${VMDUMPFS_JAVA_OPTS:-} "$@"
+EOF
+
+subst "$ROOT/systemd/mount.vmdumpfs" | put 0755 - "$SBINDIR/mount.vmdumpfs"
+ln -sfn mount.vmdumpfs "$DESTDIR$SBINDIR/mount.fuse.vmdumpfs"
+subst "$ROOT/systemd/coredump-scan" | put 0755 - "$LIBEXECDIR/vmdumpfs/coredump-scan"
+for u in "${UNITS[@]}"; do
+    subst "$ROOT/systemd/$u" | put 0644 - "$UNITDIR/$u"
+done
+put 0644 "$ROOT/systemd/README.md" "$DOCDIR/README.md"
+
+# 3. Where mount(8) looks.
+if helpers_need_links; then
+    for h in "${HELPERS[@]}"; do
+        link=$DESTDIR$HELPER_DIR/$h
+        if [ -e "$link" ] && [ ! -L "$link" ]; then
+            log "warning: $link exists and is not a link; left alone (mount -t may run it instead)"
+            continue
+        fi
+        if [ -L "$link" ] && [ "$(readlink -- "$link")" != "$SBINDIR/$h" ]; then
+            log "replacing $link -> $(readlink -- "$link")"
+        fi
+        mkdir -p -- "$(dirname -- "$link")"
+        ln -sfn -- "$SBINDIR/$h" "$link"
+    done
+fi
+
+# 4. The class-data archive: the classes of a mount's start-up, mapped instead of loaded (two JVMs per mount).
+if [ -n "$CDS" ] && [ -z "$DESTDIR" ]; then
+    if VMDUMPFS_JAVA_OPTS="-XX:ArchiveClassesAtExit=$LIBDIR/vmdumpfs.jsa -Xlog:cds=off -Xlog:cds+dynamic=off" \
+        "$BINDIR/vmdumpfs" --x-cds-train >/dev/null 2>&1 && [ -f "$LIBDIR/vmdumpfs.jsa" ]; then
+        chmod 0644 -- "$LIBDIR/vmdumpfs.jsa"
+    else
+        rm -f -- "$LIBDIR/vmdumpfs.jsa"
+        log "note: no class-data archive (this java cannot make one); vmdumpfs starts a little slower"
+    fi
+fi
+
+# 5. systemd: reload when it runs and reads this prefix's units (/usr/local/lib/systemd/system, /usr/lib/...).
+if [ -z "$DESTDIR" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    systemctl daemon-reload 2>/dev/null || true
+fi
+
+log "installed vmdumpfs in $PREFIX"
+cat >&2 <<EOF
+  mount:    vmdumpfs CORE DIR   |   mount -t fuse.vmdumpfs CORE DIR   |   mount -t vmdumpfs CORE DIR
+  fstab:    /var/crash/qemu.core  /mnt/dump  fuse.vmdumpfs  ro,noauto  0 0
+  systemd:  systemctl start "vmdumpfs@\$(systemd-escape --path /var/crash/qemu.core).service"
+            systemctl enable --now vmdumpfs-coredump.path      (mount every QEMU core systemd-coredump stores)
+  units in $UNITDIR; see $DOCDIR/README.md
+EOF
+case $UNITDIR in
+    /etc/systemd/system|/usr/local/lib/systemd/system|/usr/lib/systemd/system|/lib/systemd/system) ;;
+    *) log "note: systemd does not read $UNITDIR; link the units: systemctl link $UNITDIR/vmdumpfs@.service …" ;;
+esac
