@@ -14,8 +14,8 @@ import java.util.Optional;
 
 /**
  * Finds the guest kernel's VMCOREINFO note. First the way QEMU's dump does: the vmcoreinfo device's state
- * (the packed {@code FWCfgVMCoreInfo} inside {@code VMCoreInfoState}: host_format u16, guest_format u16, size u32,
- * paddr u64 — as the guest's qemu_fw_cfg driver wrote it), located by its byte shape in
+ * ({@code FWCfgVMCoreInfo} inside {@code VMCoreInfoState}: host_format u16, guest_format u16, size u32, paddr u64 —
+ * as the guest's qemu_fw_cfg driver wrote it), located by its shape in
  * QEMU's small writable mappings and confirmed by the note it points at. Failing that, by scanning guest RAM for the
  * note at page starts (the kernel allocates it page-aligned).
  */
@@ -55,22 +55,19 @@ public final class VmcoreInfoFinder {
         order.sort(Comparator.comparingLong(i -> Math.abs(mem.segments().get(i).pVaddr() - near)));
         for (int i : order) {
             ByteBuffer b = mem.readSegment(i);
-            int last = b.limit() - 16;
-            for (int o = 0; o <= last; o++) {
-                // host_format = 0 (the guest's write clears it) or ELF, guest_format = ELF (little-endian u16s).
-                if (b.get(o + 2) != FORMAT_ELF || b.get(o + 3) != 0 || b.get(o + 1) != 0) {
+            // The struct is 8-aligned: since QEMU 2.12 it is the kernel's (unpacked) struct fw_cfg_vmcoreinfo after
+            // a bool, so we test one 64-bit word per 8 bytes: host_format | guest_format << 16 | size << 32.
+            for (int o = 0; o + 16 <= b.limit(); o += 8) {
+                long w = b.getLong(o);
+                int formats = (int) w;
+                if (formats != FORMAT_ELF << 16 && formats != (FORMAT_ELF << 16 | FORMAT_ELF)) {
                     continue;
                 }
-                int hostFormat = b.get(o);
-                if (hostFormat != 0 && hostFormat != FORMAT_ELF) {
-                    continue;
-                }
-                long size = Integer.toUnsignedLong(b.getInt(o + 4));
-                long paddr = b.getLong(o + 8);
+                long size = w >>> 32;
                 if (size < 24 || size > VmcoreInfo.MAX_NOTE_BYTES) {
                     continue;
                 }
-                Optional<VmcoreInfo> v = noteAt(guest, paddr, (int) size, "vmcoreinfo device");
+                Optional<VmcoreInfo> v = noteAt(guest, b.getLong(o + 8), (int) size, "vmcoreinfo device");
                 if (v.isPresent()) {
                     return v;
                 }

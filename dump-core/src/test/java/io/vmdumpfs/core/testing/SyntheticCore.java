@@ -256,7 +256,7 @@ public final class SyntheticCore {
         return spot("ram:" + name);
     }
 
-    /** Returns the packed FWCfgVMCoreInfo struct inside the vmcoreinfo device's state. */
+    /** Returns the FWCfgVMCoreInfo struct inside the vmcoreinfo device's state. */
     public Spot vmcoreinfoDevice() {
         return spot("vmci.dev");
     }
@@ -777,10 +777,11 @@ public final class SyntheticCore {
             poke(noteHost, note.array());
             vaddrs.put("vmci.note", noteHost);
             if (b.vmcoreinfoDevice) {
-                // VMCoreInfoState: DeviceState (160 bytes), bool has_vmcoreinfo, then the packed struct, unaligned.
+                // VMCoreInfoState: DeviceState (160 bytes), bool has_vmcoreinfo, then struct fw_cfg_vmcoreinfo,
+                // naturally aligned (QEMU 2.12+ uses the kernel's unpacked struct).
                 long state = alloc(192);
                 poke1(state + 160, 1);
-                long dev = state + 161;
+                long dev = state + 168;
                 ByteBuffer s = le(16);
                 s.putShort(0, (short) b.vmcoreinfoHostFormat).putShort(2, (short) 1);
                 s.putInt(4, VMCOREINFO_NOTE_SIZE).putLong(8, pa);
