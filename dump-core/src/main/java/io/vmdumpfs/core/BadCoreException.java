@@ -28,9 +28,36 @@ public final class BadCoreException extends RuntimeException {
     }
 
     public BadCoreException(Kind kind, Path file, String problem, Throwable cause) {
-        super((file == null ? "" : file + ": ") + problem, cause);
+        super(oneLine((file == null ? "" : file + ": ") + problem), cause);
         this.kind = kind;
         this.file = file;
+    }
+
+    /**
+     * Returns {@code s} with control characters escaped ({@code \n}, {@code \t}, {@code \xNN}): file names and
+     * strings read from a hostile core may hold newlines or terminal escapes, and the message must stay one line.
+     */
+    static String oneLine(String s) {
+        StringBuilder sb = null;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c >= 0x20 && c != 0x7f && !(c >= 0x80 && c <= 0x9f)) {
+                if (sb != null) {
+                    sb.append(c);
+                }
+                continue;
+            }
+            if (sb == null) {
+                sb = new StringBuilder(s.length() + 8).append(s, 0, i);
+            }
+            switch (c) {
+                case '\n' -> sb.append("\\n");
+                case '\t' -> sb.append("\\t");
+                case '\r' -> sb.append("\\r");
+                default -> sb.append(String.format("\\x%02x", (int) c));
+            }
+        }
+        return sb == null ? s : sb.toString();
     }
 
     public Kind kind() {

@@ -1,6 +1,5 @@
 package io.vmdumpfs.fuse;
 
-import io.vmdumpfs.core.BadCoreException;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;

@@ -24,6 +24,9 @@ final class MountSource implements Closeable {
     private final List<VirtualFile> files;
     private final FileTime coreMtime;
 
+    /** The name of the file that shows each file's build progress ({@link StatusView}). */
+    static final String STATUS = "status";
+
     private MountSource(GuestDump dump, List<VirtualFile> files, FileTime coreMtime) {
         this.dump = dump;
         this.files = files;
@@ -47,6 +50,8 @@ final class MountSource implements Closeable {
                     files.add(new VirtualFile(f.fileName(), () -> f.open(dump, ctx)));
                 }
             }
+            List<VirtualFile> formats = List.copyOf(files);
+            files.add(new VirtualFile(STATUS, () -> new StatusView(formats), true));
             return new MountSource(dump, List.copyOf(files), mtime);
         } catch (IOException e) {
             closeQuietly(dump);

@@ -15,17 +15,32 @@ final class VirtualFile {
     private final String name;
     private final byte[] nameNul;
     private final Supplier<View> opener;
+    private final boolean changing;
     private volatile View view;
     /** A failure to open, kept because the core is immutable: the same open would fail the same way again. */
     private volatile BadCoreException failure;
 
     VirtualFile(String name, Supplier<View> opener) {
+        this(name, opener, false);
+    }
+
+    /**
+     * @param changing true for a file whose content changes while mounted (the status file): it is served with
+     *                 direct I/O, bypassing the kernel's page cache that holds every other (immutable) file
+     */
+    VirtualFile(String name, Supplier<View> opener, boolean changing) {
         if (name.isEmpty() || name.contains("/") || name.equals(".") || name.equals("..")) {
             throw new IllegalArgumentException("bad file name '" + name + "'");
         }
         this.name = name;
         this.nameNul = (name + '\0').getBytes(StandardCharsets.UTF_8);
         this.opener = opener;
+        this.changing = changing;
+    }
+
+    /** Returns true when the content may change while mounted. */
+    boolean changing() {
+        return changing;
     }
 
     String name() {

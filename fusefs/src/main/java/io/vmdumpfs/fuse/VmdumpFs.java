@@ -247,7 +247,11 @@ final class VmdumpFs extends FuseStubFS {
             if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0) {
                 return -FuseErrors.EROFS;
             }
-            file(i).view();
+            if (file(i).changing()) {
+                directIo(fi);
+            } else {
+                file(i).view();
+            }
             // fh = index + 1, so read() finds the file without a map lookup; 0 stays "none".
             fi.fh.set(i + 1);
             return 0;
@@ -255,6 +259,20 @@ final class VmdumpFs extends FuseStubFS {
             return FuseErrors.fail("open", path, t);
         }
     }
+
+    /**
+     * Sets fuse_file_info.direct_io, so the kernel neither caches this file's pages nor trusts its size. jnr-fuse maps
+     * the C bitfields as bytes at the wrong places (it lacks {@code int writepage}); in libfuse2's struct the
+     * bitfield word follows {@code int flags; unsigned long fh_old; int writepage;}, at byte 20 on LP64, with
+     * direct_io in its lowest bit (x86_64 is little-endian).
+     */
+    private static void directIo(FuseFileInfo fi) {
+        Pointer mem = jnr.ffi.Struct.getMemory(fi);
+        mem.putByte(DIRECT_IO_BYTE, (byte) (mem.getByte(DIRECT_IO_BYTE) | 1));
+    }
+
+    /** Offset of fuse_file_info's bitfield word (direct_io: bit 0) in libfuse2 on LP64. */
+    private static final int DIRECT_IO_BYTE = 20;
 
     @Override
     public int read(String path, Pointer buf, @size_t long size, @off_t long offset, FuseFileInfo fi) {

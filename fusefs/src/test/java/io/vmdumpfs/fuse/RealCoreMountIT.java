@@ -67,6 +67,8 @@ class RealCoreMountIT {
             String dmesg = Crash.makedumpfileDmesg(elf, tmp);
             assertTrue(dmesg.contains(f.get("MARKER")), "makedumpfile --dump-dmesg extracts the marker");
 
+            assertTrue(Files.readString(mnt.resolve("status")).contains("vmcore.elf: ready\n"), "status file");
+
             String blocks = Files.readString(mnt.resolve("blocks.txt"));
             for (Readelf.Phdr ph : Readelf.loads(f.qemuDumpElf())) {
                 assertTrue(blocks.contains(String.format("%016x %016x", ph.paddr(), ph.paddr() + ph.filesz())),

@@ -88,9 +88,11 @@ class BadInputCorpusIT {
         final Map<String, Integer> byCategory = new TreeMap<>();
         final List<String> failures = new ArrayList<>();
         final List<String> acceptedDifferent = new ArrayList<>();
+        final Map<String, Integer> byDifference = new TreeMap<>();
         int errors;
         int acceptedSame;
         int hangs;
+        int crashes;
         int stackTraces;
         int skipped;
         long maxBlocksMs;
@@ -139,17 +141,19 @@ class BadInputCorpusIT {
                 .put("corpus.clean_errors", t.errors)
                 .put("corpus.accepted_same_table", t.acceptedSame)
                 .put("corpus.accepted_different_table", t.acceptedDifferent.size())
+                .put("corpus.accepted_different_kinds", t.byDifference)
                 .put("corpus.accepted_different_cases", String.join("; ", t.acceptedDifferent))
                 .put("corpus.hangs", t.hangs)
                 .put("corpus.stack_traces", t.stackTraces)
-                .put("corpus.crashes", 0)
+                .put("corpus.crashes", t.crashes)
                 .put("corpus.failures", t.failures.size())
                 .put("corpus.max_blocks_ms", t.maxBlocksMs + " (" + t.slowest + ")")
                 .put("corpus.max_mount_ms", t.maxMountMs)
                 .put("corpus.seconds", seconds);
         System.out.printf("BadInputCorpusIT: %d cases in %d s: %d clean errors, %d harmless, %d accepted with another"
-                + " table, %d hangs, %d stack traces, %d failures; slowest blocks %d ms (%s)%n", tried, seconds,
-                t.errors, t.acceptedSame, t.acceptedDifferent.size(), t.hangs, t.stackTraces, t.failures.size(),
+                + " table, %d crashes, %d hangs, %d stack traces, %d failures; slowest blocks %d ms (%s)%n", tried,
+                seconds, t.errors, t.acceptedSame, t.acceptedDifferent.size(), t.crashes, t.hangs, t.stackTraces,
+                t.failures.size(),
                 t.maxBlocksMs, t.slowest);
         t.acceptedDifferent.forEach(s -> System.out.println("BadInputCorpusIT: accepted with another table: " + s));
         assertEquals(List.of(), t.failures.subList(0, Math.min(40, t.failures.size())), t.failures.size() + " failures");
@@ -159,6 +163,9 @@ class BadInputCorpusIT {
     private static void judge(Case c, Target target, Cli.Result b, Tally t, Path mnt) throws Exception {
         if (b.timedOut()) {
             t.hangs++;
+        }
+        if (b.crashed()) {
+            t.crashes++;
         }
         if (b.hasStackTrace()) {
             t.stackTraces++;
@@ -182,6 +189,9 @@ class BadInputCorpusIT {
         t.maxMountMs = Math.max(t.maxMountMs, m.millis());
         if (m.timedOut()) {
             t.hangs++;
+        }
+        if (m.crashed()) {
+            t.crashes++;
         }
         if (m.hasStackTrace()) {
             t.stackTraces++;
@@ -208,15 +218,17 @@ class BadInputCorpusIT {
             return;
         }
         boolean same = b.out().equals(originalTable);
+        List<GuestPhysBlock> listed = BlocksText.parse(target.core(), b.out());
         if (same) {
             t.acceptedSame++;
         } else if (c.expect() == Expect.ERROR_OR_CONSISTENT) {
-            t.acceptedDifferent.add(c.toString());
+            String how = compareWithOriginal(listed);
+            t.acceptedDifferent.add(c + " [" + how + "]");
+            t.byDifference.merge(how.replaceAll(":.*", ""), 1, Integer::sum);
         } else {
             t.fail(c, "accepted with a different block table:\n" + b.out());
             return;
         }
-        List<GuestPhysBlock> listed = BlocksText.parse(target.core(), b.out());
         try (GuestDump dump = GuestDumps.open(target.core(), Optional.empty());
                 ProcessCore pc = ProcessCore.open(target.core())) {
             assertEquals(listed.size(), dump.memory().blocks().size());
@@ -242,6 +254,38 @@ class BadInputCorpusIT {
         }
     }
 
+    /**
+     * Returns how an accepted block table differs from the undamaged one: "remapped" when some guest-physical address
+     * now reads other core bytes (or memory the guest never had), "omitted" when it only lacks ranges, "renamed" when
+     * only names changed.
+     */
+    static String compareWithOriginal(List<GuestPhysBlock> listed) {
+        List<GuestPhysBlock> orig = anatomy.blocks();
+        long listedBytes = 0;
+        for (GuestPhysBlock d : listed) {
+            long covered = 0;
+            for (GuestPhysBlock o : orig) {
+                long lo = Math.max(d.guestPaddrStart(), o.guestPaddrStart());
+                long hi = Math.min(d.guestPaddrEnd(), o.guestPaddrEnd());
+                if (Long.compareUnsigned(lo, hi) >= 0) {
+                    continue;
+                }
+                if (d.fileOffset() - d.guestPaddrStart() != o.fileOffset() - o.guestPaddrStart()) {
+                    return "remapped: guest 0x" + Long.toHexString(lo) + " reads core offset 0x"
+                            + Long.toHexString(d.fileOffset() + lo - d.guestPaddrStart()) + " instead of 0x"
+                            + Long.toHexString(o.fileOffset() + lo - o.guestPaddrStart());
+                }
+                covered += hi - lo;
+            }
+            if (covered != d.size()) {
+                return "remapped: " + d + " covers memory the guest did not have";
+            }
+            listedBytes += d.size();
+        }
+        long origBytes = orig.stream().mapToLong(GuestPhysBlock::size).sum();
+        return listedBytes < origBytes ? "omitted: " + ((origBytes - listedBytes) >> 10) + " KiB missing" : "renamed";
+    }
+
     // ------------------------------------------------------------------ as a user: the jar and a real mount
 
     @Test
@@ -261,6 +305,8 @@ class BadInputCorpusIT {
         long maxBlocks = 0;
         long maxMount = 0;
         int mountedAndRead = 0;
+        int crashes = 0;
+        int hangs = 0;
         try {
             for (Case c : sample) {
                 Target target;
@@ -275,6 +321,8 @@ class BadInputCorpusIT {
                     Cli.Result m = Mounts.mount(scratch, target.core(), mnt);
                     maxBlocks = Math.max(maxBlocks, b.millis());
                     maxMount = Math.max(maxMount, m.millis());
+                    crashes += (b.crashed() ? 1 : 0) + (m.crashed() ? 1 : 0);
+                    hangs += (b.timedOut() ? 1 : 0) + (m.timedOut() ? 1 : 0);
                     if (b.rc() != 0) {
                         String p = b.shortErrorProblem();
                         String pm = m.shortErrorProblem();
@@ -315,6 +363,8 @@ class BadInputCorpusIT {
                 .put("process.guest_ram_flips_mounted_and_read", mountedAndRead)
                 .put("process.max_blocks_ms", maxBlocks)
                 .put("process.max_mount_ms", maxMount)
+                .put("process.crashes", crashes)
+                .put("process.hangs", hangs)
                 .put("process.failures", failures.size());
         System.out.printf("BadInputCorpusIT: %d cases through the jar: slowest blocks %d ms, slowest mount %d ms%n",
                 sample.size(), maxBlocks, maxMount);

@@ -36,6 +36,9 @@ final class Cli {
     /** Longer than any message we print for a bad core: a long path plus a sentence. */
     static final int SHORT_LINE = 400;
 
+    /** The exit code recorded when an exception escaped Main.run (a real process would die with a stack trace). */
+    static final int CRASHED = -2;
+
     private static final Method RUN;
 
     static {
@@ -87,6 +90,11 @@ final class Cli {
             return null;
         }
 
+        /** Returns true when the command crashed: an exception escaped in process, or a JVM died of a signal. */
+        boolean crashed() {
+            return rc == CRASHED || rc > 128;
+        }
+
         /** Returns true when the output has a Java stack trace or exception name. */
         boolean hasStackTrace() {
             String all = out + err + stray;
@@ -118,6 +126,10 @@ final class Cli {
         } catch (AssertionFailedError timeout) {
             rc = -1;
             timedOut = true;
+        } catch (Throwable escaped) {
+            // Main.run lets nothing out; something that does is a crash of the command line.
+            rc = CRASHED;
+            escaped.printStackTrace(strayStream);
         } finally {
             System.setOut(oldOut);
             System.setErr(oldErr);
@@ -136,9 +148,13 @@ final class Cli {
         }
     }
 
-    /** Returns fusefs/target/vmdumpfs.jar, or fails: failsafe runs after package, so it must exist. */
+    /**
+     * Returns fusefs/target/vmdumpfs.jar (or the jar the system property {@code vmdumpfs.jar} names), or fails:
+     * failsafe runs after package, so it must exist.
+     */
     static Path jar() {
-        Path jar = QemuFixture.repoRoot().resolve("fusefs/target/vmdumpfs.jar");
+        String override = System.getProperty("vmdumpfs.jar");
+        Path jar = override != null ? Path.of(override) : QemuFixture.repoRoot().resolve("fusefs/target/vmdumpfs.jar");
         if (!Files.isRegularFile(jar)) {
             throw new AssertionError(jar + " missing: run mvn package first (failsafe runs after package)");
         }

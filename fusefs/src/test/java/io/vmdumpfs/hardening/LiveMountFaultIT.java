@@ -148,9 +148,13 @@ class LiveMountFaultIT {
         String err = readError(mib(200), 4096);
         assertNotEquals(null, err, "a read of truncated RAM must fail");
         assertTrue(err.contains("Input/output error"), err);
-        GuestPhysBlock last = blocks.get(blocks.size() - 1);
-        assertTrue(String.valueOf(readError(last.guestPaddrStart() + 4096, 100)).contains("Input/output error"),
-                "the block past the cut");
+        for (GuestPhysBlock b : blocks) {
+            if (b != ram && b.fileOffset() >= cut) {
+                // Another block whose bytes are all gone (gdb writes pc.bios after pc.ram on some hosts).
+                assertTrue(String.valueOf(readError(b.guestPaddrStart() + 4096, 100)).contains("Input/output error"),
+                        "block " + b.name() + " past the cut");
+            }
+        }
         // Before the cut: the original bytes.
         assertArrayEquals(guestBytes(mib(1), 65536), servedBytes(mib(1), 65536));
         assertOtherFilesServe();
@@ -269,7 +273,8 @@ class LiveMountFaultIT {
     @Test
     void cacheSize1M_everyKdumpFileReadWhole_equalsUncachedView() throws Exception {
         Mounts.mountOk(tmp, live, mnt, "-o", "cache_size=1M");
-        try (GuestDump dump = GuestDumps.open(fixture.core(), Optional.empty())) {
+        // The reference opens the same file: a kdump header's timestamp is the core's mtime.
+        try (GuestDump dump = GuestDumps.open(live, Optional.empty())) {
             for (DumpFormat f : DumpFormat.values()) {
                 if (!f.fileName().startsWith("vmcore.kdump-")) {
                     continue;

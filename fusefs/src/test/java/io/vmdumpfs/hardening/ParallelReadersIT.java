@@ -93,7 +93,7 @@ class ParallelReadersIT {
     @Test
     void eightThreads_randomRangesOfEveryFile_equalOneSequentialReader() throws Exception {
         int rounds = 2;
-        int readsPerThread = FULL ? 2500 : 300;
+        int readsPerThread = FULL ? 10_000 : 1500;
         AtomicLong reads = new AtomicLong();
         AtomicLong bytes = new AtomicLong();
         List<String> mismatches = java.util.Collections.synchronizedList(new ArrayList<>());

@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
@@ -56,6 +57,11 @@ class ReadOnlyIT {
         fixture = QemuFixture.pc256();
         sha256Before = sha256(fixture.core());
         identityBefore = Mounts.identity(fixture.core());
+        // Other users must reach the mount point (JUnit makes temp directories 0700), so that a refusal comes from
+        // the mount and not from the path to it; probe.txt proves they can.
+        Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.writeString(tmp.resolve("probe.txt"), "readable\n");
+        Files.setPosixFilePermissions(tmp.resolve("probe.txt"), PosixFilePermissions.fromString("rw-r--r--"));
         mnt = Files.createDirectory(tmp.resolve("mnt"));
         Mounts.mountOk(tmp, fixture.core(), mnt);
     }
@@ -137,6 +143,8 @@ class ReadOnlyIT {
     @Test
     void withoutAllowOther_anotherUserCannotRead() throws Exception {
         String nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups ";
+        Cli.Result probe = Cli.sh(tmp, nobody + "cat " + tmp.resolve("probe.txt"));
+        assertEquals("readable\n", probe.out(), "nobody reaches the directory of the mount point: " + probe.err());
         Cli.Result cat = Cli.sh(tmp, nobody + "head -c 16 " + mnt.resolve("vmcore.elf") + " | od -c | head -1");
         Cli.Result ls = Cli.sh(tmp, nobody + "ls " + mnt);
         Cli.Result stat = Cli.sh(tmp, nobody + "stat " + mnt.resolve("vmcoreinfo"));
@@ -157,7 +165,7 @@ class ReadOnlyIT {
             String nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups ";
             Cli.Result cat = Cli.sh(tmp, nobody + "head -c 4 " + other.resolve("vmcore.elf") + " | od -An -c");
             assertEquals(0, cat.rc(), cat.err());
-            assertTrue(cat.out().contains("E   L   F"), cat.out());
+            assertTrue(cat.out().replace(" ", "").contains("177ELF"), "nobody reads vmcore.elf: " + cat.out() + cat.err());
             Cli.Result w = Cli.sh(tmp, nobody + "touch " + other.resolve("vmcore.elf"));
             assertNotEquals(0, w.rc());
             assertTrue(w.err().contains("Read-only file system") || w.err().contains("Permission denied"), w.err());

@@ -136,7 +136,47 @@ public final class ProcessCore implements Closeable {
                         + loads.get(i).index() + " overlap in the address space");
             }
         }
+        requireDisjointInFile(file, h.ePhoff(), phBytes, loads, noteSegs);
         return new ProcessCore(file, h, Collections.unmodifiableList(loads), Collections.unmodifiableList(notes));
+    }
+
+    /** A part of the file: [start, end), unsigned, end saturated at 2^64 - 1. */
+    private record FileRange(long start, long end, String what) {
+        static FileRange of(long start, long length, String what) {
+            long end = start + length;
+            return new FileRange(start, Long.compareUnsigned(end, start) < 0 ? -1L : end, what);
+        }
+    }
+
+    /**
+     * Rejects a core whose PT_LOAD data overlap each other, the ELF header, the program header table or a note
+     * segment in the file. Core writers (the kernel, gdb) lay these out one after the other, so an overlap means a
+     * damaged p_offset, and memory read through it would be some other part of the file served as guest RAM.
+     */
+    private static void requireDisjointInFile(CoreFile file, long phoff, long phBytes, List<Elf64Phdr> loads,
+            List<Elf64Phdr> noteSegs) {
+        List<FileRange> parts = new ArrayList<>();
+        parts.add(FileRange.of(0, Elf64Header.SIZE, "the ELF header"));
+        parts.add(FileRange.of(phoff, phBytes, "the program header table"));
+        for (Elf64Phdr n : noteSegs) {
+            if (n.pFilesz() != 0) {
+                parts.add(FileRange.of(n.pOffset(), n.pFilesz(), "program header " + n.index() + " (notes)"));
+            }
+        }
+        for (Elf64Phdr l : loads) {
+            if (l.pFilesz() != 0) {
+                parts.add(FileRange.of(l.pOffset(), l.pFilesz(), "program header " + l.index()));
+            }
+        }
+        parts.sort((a, b) -> Long.compareUnsigned(a.start(), b.start()));
+        for (int i = 1; i < parts.size(); i++) {
+            FileRange a = parts.get(i - 1);
+            FileRange b = parts.get(i);
+            if (Long.compareUnsigned(a.end(), b.start()) > 0) {
+                throw new BadCoreException(Kind.CORRUPT, file.path(), a.what() + " and " + b.what()
+                        + " overlap in the file at offset 0x" + Long.toHexString(b.start()));
+            }
+        }
     }
 
     private static long readXnum(CoreFile file, Elf64Header h) {

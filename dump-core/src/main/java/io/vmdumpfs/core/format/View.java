@@ -1,6 +1,7 @@
 package io.vmdumpfs.core.format;
 
 import java.nio.ByteBuffer;
+import java.util.Optional;
 
 /**
  * One virtual file: a pure function of (offset, length) over the immutable core.
@@ -22,4 +23,12 @@ public interface View {
      * @throws io.vmdumpfs.core.BadCoreException if the core cannot provide those bytes (e.g. truncated since mount)
      */
     int read(long offset, ByteBuffer dst);
+
+    /**
+     * Returns a one-line account of work the view does before it can serve (e.g. a kdump file's index build:
+     * "vmcore.kdump-zlib: building 42% …"), or empty for views that are ready at once. Never blocks.
+     */
+    default Optional<String> buildStatus() {
+        return Optional.empty();
+    }
 }

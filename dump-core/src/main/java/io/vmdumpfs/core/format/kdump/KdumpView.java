@@ -156,6 +156,11 @@ public final class KdumpView implements View {
                 Math.max(0, elapsed), problem);
     }
 
+    @Override
+    public Optional<String> buildStatus() {
+        return Optional.of(progress().line());
+    }
+
     /** Starts loading or building the index without waiting for it (e.g. right after mounting). */
     public void prepare() {
         future();

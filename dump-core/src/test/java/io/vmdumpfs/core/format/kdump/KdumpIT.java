@@ -10,6 +10,7 @@ import io.vmdumpfs.core.guest.GuestDumps;
 import io.vmdumpfs.core.testing.QemuFixture;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -185,6 +186,12 @@ class KdumpIT {
         assertTrue(log.contains(marker), "makedumpfile's dmesg of " + codec.fileName() + " has the marker");
     }
 
+    /** Returns this JVM's CPU time: on a shared machine a steadier measure than wall-clock time. */
+    private static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime();
+    }
+
     /** Not a pass/fail test: prints build throughput per codec (all cores and one), sizes and the reload time. */
     @Test
     void throughput_report() throws IOException {
@@ -200,17 +207,20 @@ class KdumpIT {
                 Path cacheDir = tmp.resolve("cache-" + codec + threads);
                 FormatContext ctx = new FormatContext(ChunkCache.NONE, Optional.of(cacheDir), threads);
                 KdumpView v = KdumpView.open(dump, ctx, codec);
+                long cpu0 = processCpuNanos();
                 long t0 = System.nanoTime();
                 long size = v.size();
                 double s = (System.nanoTime() - t0) / 1e9;
+                double cpu = (processCpuNanos() - cpu0) / 1e9;
                 KdumpView again = KdumpView.open(dump, ctx, codec);
                 long t1 = System.nanoTime();
                 assertEquals(size, again.size());
                 double reload = (System.nanoTime() - t1) / 1e9;
                 report.append(String.format(Locale.ROOT,
-                        "  %-6s %d thread(s): %6.2f s, %7.1f MB/s of guest RAM, file %d bytes (%.1f%% of RAM); "
-                                + "reload from the index cache %.3f s%n",
-                        codec.codecName, threads, s, ram / s / 1e6, size, 100.0 * size / ram, reload));
+                        "  %-6s %d thread(s): %6.2f s, %7.1f MB/s of guest RAM (CPU %.2f s: %.1f MB/s per core), "
+                                + "file %d bytes (%.1f%% of RAM); reload from the index cache %.3f s%n",
+                        codec.codecName, threads, s, ram / s / 1e6, cpu, ram / cpu / 1e6, size, 100.0 * size / ram,
+                        reload));
             }
         }
         System.out.print(report);

@@ -7,6 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vmdumpfs.core.BadCoreException;
+import io.vmdumpfs.core.format.FormatContext;
+import io.vmdumpfs.core.guest.GuestDump;
+import io.vmdumpfs.core.guest.GuestMemory;
 import io.vmdumpfs.core.testing.SyntheticGuest;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -14,7 +17,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.Random;
+import java.util.function.Consumer;
 import java.util.zip.Inflater;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -112,12 +119,10 @@ class KdumpPartsTest {
     @Test
     void of_noPages_missing() throws Exception {
         try (SyntheticGuest g = SyntheticGuest.builder(tmp).blocks("0 1000 a").build()) {
-            var empty = new io.vmdumpfs.core.guest.GuestDump(
-                    new io.vmdumpfs.core.guest.GuestMemory(g.dump().core(), java.util.List.of()),
-                    g.dump().arch(), java.util.Optional.empty(), java.util.Optional.empty(),
-                    java.util.OptionalInt.empty(), "empty");
+            GuestDump empty = new GuestDump(new GuestMemory(g.dump().core(), List.of()), g.dump().arch(),
+                    Optional.empty(), Optional.empty(), OptionalInt.empty(), "empty");
             BadCoreException e = assertThrows(BadCoreException.class,
-                    () -> KdumpView.open(empty, io.vmdumpfs.core.format.FormatContext.uncached(), KdumpCodec.ZLIB));
+                    () -> KdumpView.open(empty, FormatContext.uncached(), KdumpCodec.ZLIB));
             assertEquals(BadCoreException.Kind.MISSING, e.kind());
         }
     }
@@ -181,7 +186,7 @@ class KdumpPartsTest {
         assertEquals(KdumpIndexFile.Status.ABSENT, KdumpIndexFile.read(tmp.resolve("none.idx"), KEY, 4096, 1).status());
     }
 
-    private KdumpIndexFile.Loaded readCorrupted(java.util.function.Consumer<ByteBuffer> damage, int pageCount)
+    private KdumpIndexFile.Loaded readCorrupted(Consumer<ByteBuffer> damage, int pageCount)
             throws Exception {
         Path f = tmp.resolve("x.idx");
         KdumpIndexFile.write(f, KEY, sampleIndex());

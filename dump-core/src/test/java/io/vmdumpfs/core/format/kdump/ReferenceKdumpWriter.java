@@ -9,6 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * Writes a whole kdump-compressed file in one sequential pass, the way QEMU's {@code create_kdump_vmcore()} does:
@@ -58,7 +59,7 @@ final class ReferenceKdumpWriter {
         // sub-header
         long physBase = dump.vmcoreinfo().flatMap(v -> {
             String s = v.get("NUMBER(phys_base)");
-            return s == null ? java.util.Optional.empty() : java.util.Optional.of(Long.parseLong(s.trim()));
+            return s == null ? Optional.<Long>empty() : Optional.of(Long.parseLong(s.trim()));
         }).orElse(0L);
         head.putLong(p, physBase);
         head.putInt(p + 8, 0);
