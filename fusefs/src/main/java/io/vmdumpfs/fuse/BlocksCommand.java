@@ -2,15 +2,11 @@ package io.vmdumpfs.fuse;
 
 import io.vmdumpfs.core.format.BlocksText;
 import io.vmdumpfs.core.guest.GuestDump;
-import io.vmdumpfs.core.guest.GuestDumps;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Path;
-import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Mixin;
 
 /**
  * {@code vmdumpfs blocks CORE}: prints the guest RAM block table, without the size column, in the format that
@@ -22,14 +18,11 @@ import picocli.CommandLine.Parameters;
                 + "-o blocks=FILE when discovery fails or to skip it."})
 final class BlocksCommand implements Callable<Integer>, Main.HasDebug {
 
-    @Parameters(index = "0", paramLabel = "CORE", description = "the QEMU process core dump")
-    Path core;
+    @Mixin
+    CoreOptions input;
 
-    @Option(names = "--blocks", paramLabel = "FILE", description = "read the table from FILE instead of discovering it")
-    Path blocksFile;
 
-    @Option(names = "--debug", description = "show stack traces for errors")
-    boolean debug;
+
 
     private final PrintStream out;
 
@@ -39,12 +32,12 @@ final class BlocksCommand implements Callable<Integer>, Main.HasDebug {
 
     @Override
     public boolean debug() {
-        return debug;
+        return input.debug;
     }
 
     @Override
     public Integer call() throws IOException {
-        try (GuestDump dump = GuestDumps.open(Caches.resolveCore(core), Optional.ofNullable(blocksFile))) {
+        try (GuestDump dump = input.open(false)) {
             out.print(BlocksText.render(dump.memory().blocks(), false));
             out.flush();
         }

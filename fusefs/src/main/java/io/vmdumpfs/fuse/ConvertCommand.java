@@ -4,7 +4,6 @@ import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.format.DumpFormat;
 import io.vmdumpfs.core.format.View;
 import io.vmdumpfs.core.guest.GuestDump;
-import io.vmdumpfs.core.guest.GuestDumps;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.IOException;
@@ -26,8 +25,8 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 
 /**
  * {@code vmdumpfs convert CORE --format FORMAT -o FILE}: writes one of the mount's files to disk without FUSE, the
@@ -42,8 +41,9 @@ final class ConvertCommand implements Callable<Integer>, Main.HasDebug {
     /** Bytes per read: large enough that per-call costs vanish, small enough to stay in the CPU caches' reach. */
     private static final int BUFFER_BYTES = 1 << 20;
 
-    @Parameters(index = "0", paramLabel = "CORE", description = "the QEMU process core dump")
-    Path core;
+    @Mixin
+    CoreOptions input;
+
 
     @Option(names = {"-F", "--format"}, required = true, paramLabel = "FORMAT",
             description = "the file to write, by name (vmcore.elf) or format (ELF)")
@@ -52,8 +52,6 @@ final class ConvertCommand implements Callable<Integer>, Main.HasDebug {
     @Option(names = {"-o", "--output"}, required = true, paramLabel = "FILE", description = "where to write; - for stdout")
     String output;
 
-    @Option(names = "--blocks", paramLabel = "FILE", description = "read the block table from FILE instead of discovering it")
-    Path blocksFile;
 
     @Option(names = "--cache-size", paramLabel = "SIZE", description = "chunk cache bound, e.g. 512M")
     String cacheSize;
@@ -61,8 +59,6 @@ final class ConvertCommand implements Callable<Integer>, Main.HasDebug {
     @Option(names = "--no-progress", description = "no progress bar (there is none unless stderr is a terminal)")
     boolean noProgress;
 
-    @Option(names = "--debug", description = "show stack traces for errors")
-    boolean debug;
 
     private final PrintStream out;
 
@@ -72,7 +68,7 @@ final class ConvertCommand implements Callable<Integer>, Main.HasDebug {
 
     @Override
     public boolean debug() {
-        return debug;
+        return input.debug;
     }
 
     @Override
@@ -80,7 +76,7 @@ final class ConvertCommand implements Callable<Integer>, Main.HasDebug {
         DumpFormat f = format(format);
         OptionalLong cacheBytes = cacheSize == null ? OptionalLong.empty()
                 : OptionalLong.of(MountOptions.parseSize("--cache-size", cacheSize));
-        try (GuestDump dump = GuestDumps.open(Caches.resolveCore(core), Optional.ofNullable(blocksFile))) {
+        try (GuestDump dump = input.open(false)) {
             View view = f.open(dump, Caches.context(cacheBytes));
             if (output.equals("-")) {
                 out.flush();
@@ -125,7 +121,7 @@ final class ConvertCommand implements Callable<Integer>, Main.HasDebug {
                 }
                 int n = Views.readFully(view, off, buf);
                 if (n == 0) {
-                    throw new BadCoreException(BadCoreException.Kind.CORRUPT, core,
+                    throw new BadCoreException(BadCoreException.Kind.CORRUPT, input.core,
                             name + " ends at " + off + " bytes, before its size " + size);
                 }
                 buf.flip();

@@ -2,11 +2,9 @@ package io.vmdumpfs.fuse;
 
 import io.vmdumpfs.core.format.DumpFormat;
 import io.vmdumpfs.core.guest.GuestDump;
-import io.vmdumpfs.core.guest.GuestDumps;
 import io.vmdumpfs.core.guest.VmcoreInfo;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -15,8 +13,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Mixin;
 
 /**
  * {@code vmdumpfs info CORE}: what the core holds, one "key: value" line each, for people and for grep. Needs no
@@ -29,14 +26,11 @@ final class InfoCommand implements Callable<Integer>, Main.HasDebug {
 
     static final String NOT_FOUND = "not found";
 
-    @Parameters(index = "0", paramLabel = "CORE", description = "the QEMU process core dump")
-    Path core;
+    @Mixin
+    CoreOptions input;
 
-    @Option(names = "--blocks", paramLabel = "FILE", description = "read the block table from FILE instead of discovering it")
-    Path blocksFile;
 
-    @Option(names = "--debug", description = "show stack traces for errors")
-    boolean debug;
+
 
     private final PrintStream out;
 
@@ -46,12 +40,12 @@ final class InfoCommand implements Callable<Integer>, Main.HasDebug {
 
     @Override
     public boolean debug() {
-        return debug;
+        return input.debug;
     }
 
     @Override
     public Integer call() throws IOException {
-        try (GuestDump dump = GuestDumps.open(Caches.resolveCore(core), Optional.ofNullable(blocksFile), true)) {
+        try (GuestDump dump = input.open(true)) {
             for (Map.Entry<String, String> e : describe(dump).entrySet()) {
                 out.printf("%-13s %s%n", e.getKey() + ":", e.getValue());
             }
