@@ -99,6 +99,12 @@ public final class HostMemory {
         return fileOffsetOf(hostVaddr, length) >= 0;
     }
 
+    /** Returns true when a mapping (a PT_LOAD segment) starts exactly at {@code hostVaddr}. */
+    public boolean isMappingStart(long hostVaddr) {
+        int i = segmentIndexOf(hostVaddr);
+        return i >= 0 && starts[i] == hostVaddr;
+    }
+
     /** Returns true when {@code hostVaddr} lies in a writable mapping of the process (where heap objects live). */
     public boolean isWritable(long hostVaddr) {
         int i = segmentIndexOf(hostVaddr);

@@ -223,6 +223,10 @@ public final class RamDiscovery {
                 return null;
             }
             prevEnd = start + size;
+            if (Long.compareUnsigned(mr - ranges, nr * l.frStride()) < 0) {
+                failures.add(rw + ": MemoryRegion pointer 0x" + Long.toHexString(mr) + " lies inside the FlatRange array");
+                return null;
+            }
             if (!mem.isPresent(mr, mrBytes(l))) {
                 failures.add(rw + ": MemoryRegion 0x" + Long.toHexString(mr) + " not in the core");
                 return null;
@@ -255,6 +259,13 @@ public final class RamDiscovery {
             long host = r.getLong(l.rbHost());
             long used = r.getLong(l.rbUsedLength());
             long max = r.getLong(l.rbMaxLength());
+            // QEMU mmaps each RAMBlock on its own (qemu_ram_mmap, with a guard page after it), so its host
+            // address starts a mapping in the core; a host pointer inside some other mapping would serve shifted
+            // memory. (No mapping at all is different: gdb leaves MADV_DONTDUMP RAM out entirely; see below.)
+            if (mem.isMapped(host) && !mem.isMappingStart(host)) {
+                failures.add(rw + ": RAMBlock host 0x" + Long.toHexString(host) + " does not start a mapping");
+                return null;
+            }
             if ((host & (PAGE - 1)) != 0 || (used & (PAGE - 1)) != 0 || Long.compareUnsigned(used, max) > 0
                     || used == 0) {
                 failures.add(rw + ": RAMBlock sizes or host address not page-aligned");

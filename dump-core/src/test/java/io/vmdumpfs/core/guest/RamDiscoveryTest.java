@@ -301,8 +301,21 @@ class RamDiscoveryTest {
     void discover_unalignedHost_corrupt() {
         SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, MiB));
         c.putU64(c.ramBlock("pc.ram").at(L.rbHost()), c.ram("pc.ram").hostVaddr() + 8);
-        assertBadCore(Kind.CORRUPT, c.path(), "RAMBlock sizes or host address not page-aligned",
-                () -> discoverAndClose(c));
+        assertBadCore(Kind.CORRUPT, c.path(), "does not start a mapping", () -> discoverAndClose(c));
+    }
+
+    @Test
+    void discover_hostShiftedByAPage_corruptRatherThanShiftedMemory() {
+        SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, MiB));
+        c.putU64(c.ramBlock("pc.ram").at(L.rbHost()), c.ram("pc.ram").hostVaddr() + 4096);
+        assertBadCore(Kind.CORRUPT, c.path(), "does not start a mapping", () -> discoverAndClose(c));
+    }
+
+    @Test
+    void discover_memoryRegionInsideFlatRangeArray_corrupt() {
+        SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, MiB));
+        c.putU64(c.flatRange(0).at(0), c.flatRange(0).hostVaddr());
+        assertBadCore(Kind.CORRUPT, c.path(), "lies inside the FlatRange array", () -> discoverAndClose(c));
     }
 
     @Test
