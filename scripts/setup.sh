@@ -10,6 +10,7 @@ PKGS=(
     qemu-system-x86 busybox-static cpio gdb socat zstd   # real fixtures: boot a guest, gcore QEMU
     "$KVER_PKG"                     # the guest kernel and its modules (qemu_fw_cfg)
     crash makedumpfile binutils     # real clients: crash, makedumpfile, readelf
+    libdeflate0                     # fast zlib for vmcore.kdump-zlib (optional at run time)
     kmod xz-utils python3
     systemd systemd-container       # systemd-analyze verify; a real systemd in a container for the unit tests
 )

@@ -26,11 +26,13 @@ import java.util.function.Function;
 public final class CaffeineChunkCache implements ChunkCache {
 
     /**
-     * Default bound: 256 MiB holds the compressed chunks of a 1–2 GiB guest's kdump file at typical ratios, so a
-     * first sequential copy after the index build compresses nothing twice, and it is small next to the RAM of a
-     * host that runs such guests.
+     * Least default bound: 256 MiB holds the compressed chunks of a 1–2 GiB guest's kdump file at typical ratios, so
+     * a first sequential copy after the index build compresses nothing twice.
      */
     public static final long DEFAULT_MAX_BYTES = 256L << 20;
+    /** Largest default bound: a busy 3 GiB guest's kdump-zlib file is about 1 GiB. */
+    public static final long DEFAULT_CEILING_BYTES = 1L << 30;
+
     /** Bytes charged per entry besides the buffer: key record, Caffeine node, future, ByteBuffer object. */
     public static final int ENTRY_OVERHEAD = 160;
 
@@ -61,8 +63,22 @@ public final class CaffeineChunkCache implements ChunkCache {
      * {@link #DEFAULT_MAX_BYTES} when absent; {@link ChunkCache#NONE} for 0.
      */
     public static ChunkCache of(OptionalLong bytes) {
-        long b = bytes.orElse(DEFAULT_MAX_BYTES);
+        long b = bytes.orElse(defaultBytes());
         return b == 0 ? ChunkCache.NONE : new CaffeineChunkCache(b);
+    }
+
+    /**
+     * Returns the bound used when none is given: 1/16 of the host's memory, at least {@link #DEFAULT_MAX_BYTES} and
+     * at most {@link #DEFAULT_CEILING_BYTES} — big guests' kdump files then need no second compression on the first
+     * copy, and a small host keeps most of its memory.
+     */
+    public static long defaultBytes() {
+        long ram = 0;
+        if (java.lang.management.ManagementFactory.getOperatingSystemMXBean()
+                instanceof com.sun.management.OperatingSystemMXBean os) {
+            ram = os.getTotalMemorySize();
+        }
+        return Math.max(DEFAULT_MAX_BYTES, Math.min(DEFAULT_CEILING_BYTES, ram / 16));
     }
 
     @Override

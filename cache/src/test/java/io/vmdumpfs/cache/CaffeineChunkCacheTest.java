@@ -117,8 +117,12 @@ class CaffeineChunkCacheTest {
     @Test
     void of_sizes() {
         assertSame(ChunkCache.NONE, CaffeineChunkCache.of(OptionalLong.of(0)));
-        assertEquals(CaffeineChunkCache.DEFAULT_MAX_BYTES,
+        assertEquals(CaffeineChunkCache.defaultBytes(),
                 assertInstanceOf(CaffeineChunkCache.class, CaffeineChunkCache.of(OptionalLong.empty())).maxBytes());
+        long ram = ((com.sun.management.OperatingSystemMXBean)
+                java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize();
+        assertEquals(Math.max(256L << 20, Math.min(1L << 30, ram / 16)), CaffeineChunkCache.defaultBytes(),
+                "1/16 of RAM, between 256 MiB and 1 GiB");
         assertEquals(12345, ((CaffeineChunkCache) CaffeineChunkCache.of(OptionalLong.of(12345))).maxBytes());
     }
 

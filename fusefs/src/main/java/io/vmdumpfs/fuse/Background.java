@@ -43,16 +43,20 @@ final class Background {
     // ---------------------------------------------------------------- parent side
 
     /**
-     * Starts {@code programArgs} in a detached child JVM and waits for its first line.
+     * Starts {@code programArgs} in a detached child JVM (with {@code extraJvmArgs}) and waits for its first line.
      *
      * @return the exit code for the parent: 0 when the child reported READY, else 2 (after printing the error)
      */
-    static int spawnAndWait(List<String> programArgs, boolean debug, PrintStream err) {
+    static int spawnAndWait(List<String> extraJvmArgs, List<String> programArgs, boolean debug, PrintStream err) {
         List<String> cmd = new ArrayList<>();
         if (Files.isExecutable(SETSID)) {
             cmd.add(SETSID.toString());
         }
-        cmd.addAll(jvmCommand());
+        List<String> jvm = jvmCommand();
+        // Ours right after the java binary: flags of the user's that come later override them.
+        cmd.add(jvm.get(0));
+        cmd.addAll(extraJvmArgs);
+        cmd.addAll(jvm.subList(1, jvm.size()));
         cmd.addAll(programArgs);
         Process child;
         try {

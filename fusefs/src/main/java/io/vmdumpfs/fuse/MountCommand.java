@@ -43,7 +43,8 @@ import ru.serce.jnrfuse.FuseException;
             "  allow_other      let other users read the files (modes 0444/0555);",
             "                   non-root needs user_allow_other in /etc/fuse.conf",
             "  uid=N, gid=N     owner and group of the files (default: you)",
-            "  cache_size=SIZE  chunk cache bound in bytes, suffix K, M or G (512M)",
+            "  cache_size=SIZE  chunk cache bound in bytes, suffix K, M or G",
+            "                   (default: 1/16 of RAM, 256M to 1G)",
             "  blocks=FILE      use this block table (from `vmdumpfs blocks`)",
             "                   instead of discovering it",
             "  nonempty         allow a mount point that is not empty",
@@ -119,6 +120,24 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
         return debug || fuseDebug;
     }
 
+    /**
+     * Returns the serving JVM's -Xmx: the chunk cache, kdump indexes (about 2 bytes per guest page each, four files)
+     * and 192 MiB for everything else. Without it the JVM sizes its heap from the host's RAM and keeps garbage from
+     * compression around, so the server's RSS grew to several times the cache. A user's own -Xmx (VMDUMPFS_JAVA_OPTS)
+     * comes later on the command line and wins.
+     */
+    static List<String> heapBound(MountOptions opts, Path core) {
+        long cache = opts.cacheSizeBytes().orElse(io.vmdumpfs.cache.CaffeineChunkCache.defaultBytes());
+        long indexes = 0;
+        try {
+            indexes = java.nio.file.Files.size(core) / 4096 * 2 * 4;
+        } catch (java.io.IOException e) {
+            // the open will report it
+        }
+        long mib = (cache + indexes >> 20) + 192;
+        return List.of("-Xmx" + mib + "m");
+    }
+
     @Override
     public Integer call() {
         try {
@@ -133,7 +152,8 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
             // A compressed core is decompressed here, before the child starts: the progress bar needs the terminal.
             Path toOpen = notifyReady ? coreAbs : Caches.resolveCore(coreAbs);
             if (!foreground && !fuseDebug && !notifyReady) {
-                return Background.spawnAndWait(childArgs(toOpen, shown, mnt, opts), debug(), err);
+                return Background.spawnAndWait(heapBound(opts, toOpen), childArgs(toOpen, shown, mnt, opts), debug(),
+                        err);
             }
             return serve(toOpen, shown, mnt, opts);
         } catch (RuntimeException | Error e) {
