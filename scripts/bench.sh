@@ -219,33 +219,47 @@ vm_umount() { # MNT: unmount and wait for the serving JVM to exit
     done
     log "serving JVM $pid still running 10 s after unmounting $1"
 }
-# trivial_mount MNT SIZE [JVM flags...]: sets TRIVIAL_SECS (JVM start until MNT/data is visible) and TRIVIAL_PID.
-# Not for $(...): the server must stay this shell's child.
+# fg_mount FILE CMD...: starts CMD (a file system serving in the foreground) in the background and waits until FILE
+# exists; sets FG_SECS (start until FILE is visible) and FG_PID. Not for $(...): the server must stay our child.
+fg_mount() {
+    local file=$1
+    shift
+    local t0=$EPOCHREALTIME
+    "$@" >"$WORK/fg.out" 2>&1 </dev/null &
+    FG_PID=$!
+    STARTED_PIDS+=("$FG_PID")
+    until [ -e "$file" ]; do
+        kill -0 "$FG_PID" 2>/dev/null || { cat "$WORK/fg.out" >&2; die "$* exited before $file appeared"; }
+        sleep 0.005
+    done
+    FG_SECS=$(sub "$t0" "$EPOCHREALTIME")
+}
+fg_umount() { # MNT: unmount what fg_mount started and wait for it to exit
+    fusermount -u "$1"
+    wait "$FG_PID" 2>/dev/null || true
+}
+# trivial_mount MNT SIZE [JVM flags...]: the trivial FS via fg_mount; sets FG_SECS and FG_PID.
 trivial_mount() {
     local mnt=$1 size=$2
     shift 2
     mkdir -p "$mnt"
-    local t0=$EPOCHREALTIME
-    java "${JFLAGS[@]}" "$@" -cp "$BENCH_CP" io.vmdumpfs.fuse.bench.TrivialFuse "$mnt" "$size" \
-        >"$WORK/trivial.out" 2>&1 </dev/null &
-    TRIVIAL_PID=$!
-    STARTED_PIDS+=("$TRIVIAL_PID")
-    until [ -e "$mnt/data" ]; do
-        kill -0 "$TRIVIAL_PID" 2>/dev/null || { cat "$WORK/trivial.out" >&2; die "trivial FS exited"; }
-        sleep 0.005
-    done
-    TRIVIAL_SECS=$(sub "$t0" "$EPOCHREALTIME")
+    fg_mount "$mnt/data" java "${JFLAGS[@]}" "$@" -cp "$BENCH_CP" io.vmdumpfs.fuse.bench.TrivialFuse "$mnt" "$size"
 }
-trivial_umount() {
-    fusermount -u "$1"
-    wait "$TRIVIAL_PID" 2>/dev/null || true
-}
+trivial_umount() { fg_umount "$1"; }
 # read_rate FILE -> prints "GB/s seconds" of one dd of FILE to /dev/null with 1 MiB blocks
 read_rate() {
     local bytes s
     bytes=$(stat -c %s "$1")
     s=$(timed dd if="$1" of=/dev/null bs=1M)
     echo "$(gbps "$bytes" "$s") $s"
+}
+best_warm_rate() { # FILE -> the best GB/s of 3 re-reads (page-cache reads are short; one load spike would decide)
+    local r best=0
+    for _ in 1 2 3; do
+        read -r r _ < <(read_rate "$1")
+        best=$(awk -v a="$best" -v b="$r" 'BEGIN { print (b > a) ? b : a }')
+    done
+    echo "$best"
 }
 vmhwm() { awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; } # MiB
 vmrss() { awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
@@ -304,7 +318,7 @@ if want mount; then
     ts=""
     for _ in $(seq "$RUNS"); do
         trivial_mount "$WORK/mnt-trivial" 1G "${TCDS[@]}"
-        ts+=" $TRIVIAL_SECS"
+        ts+=" $FG_SECS"
         trivial_umount "$WORK/mnt-trivial"
     done
     triv_mount=$(median <<<"$ts")
@@ -322,6 +336,13 @@ if want mount; then
             MOUNT_ENV=()
             vm_umount "$WORK/mnt-$which"
         done
+        tf=""
+        for _ in $(seq "$RUNS"); do
+            mkdir -p "$WORK/mnt-$which"
+            fg_mount "$WORK/mnt-$which/vmcore.elf" "$VM" -f "$core" "$WORK/mnt-$which"
+            tf+=" $FG_SECS"
+            fg_umount "$WORK/mnt-$which"
+        done
         med=$(median <<<"$ts")
         eval "mount_$which=\$med"
         label=$(label_of "$(dirname "$core")")
@@ -334,6 +355,7 @@ if want mount; then
                 "$(judge "$med" '<=' 1.0)/$(judge "$r" '<=' 1.2)"
         fi
         note "  $which: runs$ts s; without class-data sharing (VMDUMPFS_NO_CDS=1): median $(f2 "$(median <<<"$tn")") s"
+        note "  $which: one JVM, vmdumpfs -f until vmcore.elf is visible: median $(f2 "$(median <<<"$tf")") s (runs$tf)"
     done
 fi
 
@@ -348,7 +370,8 @@ if want read; then
         elf_bytes=$(stat -c %s "$mnt/vmcore.elf")
         drop_caches
         read -r ours_cold _ < <(read_rate "$mnt/vmcore.elf")
-        read -r ours_warm _ < <(read_rate "$mnt/vmcore.elf")
+        ours_warm=$(best_warm_rate "$mnt/vmcore.elf")
+        bdi_ra=$(cat "/sys/class/bdi/$(mountpoint -d "$mnt")/read_ahead_kb" 2>/dev/null || echo '?')
         vm_umount "$mnt"
         drop_caches
         read -r core_cold _ < <(read_rate "$core")
@@ -359,12 +382,12 @@ if want read; then
         trivial_mount "$WORK/mnt-trivial" "$elf_bytes"
         drop_caches
         read -r triv_cold _ < <(read_rate "$WORK/mnt-trivial/data")
-        read -r triv_warm _ < <(read_rate "$WORK/mnt-trivial/data")
+        triv_warm=$(best_warm_rate "$WORK/mnt-trivial/data")
         trivial_umount "$WORK/mnt-trivial"
         r=$(div "$ours_cold" "$triv_cold")
         row "cold read vmcore.elf, $label ($(mib "$elf_bytes"))" "$ours_cold GB/s" "trivial FS: $triv_cold GB/s" "${r}x" ">= 0.80x trivial" "$(judge "$r" '>=' 0.8)"
-        note "  same run: cat qemu.core after drop_caches $core_cold GB/s (disk); vmcore.elf with the core cached but not the file: $ours_hot GB/s ($(div "$ours_hot" "$triv_cold")x trivial)$COLD_NOTE"
-        row "warm re-read vmcore.elf, $label (page cache, kernel_cache)" "$ours_warm GB/s" "trivial FS re-read: $triv_warm GB/s" \
+        note "  same run: cat qemu.core after drop_caches $core_cold GB/s (disk); vmcore.elf with the core cached but not the file: $ours_hot GB/s ($(div "$ours_hot" "$triv_cold")x trivial); the mount's read-ahead (/sys/class/bdi/…/read_ahead_kb): $bdi_ra KiB$COLD_NOTE"
+        row "warm re-read vmcore.elf, $label (page cache; best of 3)" "$ours_warm GB/s" "trivial FS re-read: $triv_warm GB/s" \
             "$(div "$ours_warm" "$triv_warm")x" ">= 3 GB/s" "$(judge "$ours_warm" '>=' 3)"
     done
 fi

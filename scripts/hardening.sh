@@ -75,9 +75,9 @@ printf '                      clean one-line errors %s, harmless damage served a
     "$(get $C corpus.clean_errors)" "$(get $C corpus.accepted_same_table)" "$(get $C corpus.accepted_different_table)"
 printf '                      how accepted tables differ: %s (remapped = the damage described another valid memory map)\n' \
     "$(get $C corpus.accepted_different_kinds)"
-printf '                      slowest: blocks %s ms, mount %s ms (in process); blocks %s ms, mount %s ms (jar)\n' \
-    "$(get $C corpus.max_blocks_ms)" "$(get $C corpus.max_mount_ms)" "$(get $C process.max_blocks_ms)" \
-    "$(get $C process.max_mount_ms)"
+printf '                      slowest: blocks %s ms (%s), mount %s ms in process; blocks %s ms, mount %s ms (jar)\n' \
+    "$(get $C corpus.max_blocks_ms)" "$(get $C corpus.slowest_case)" "$(get $C corpus.max_mount_ms)" \
+    "$(get $C process.max_blocks_ms)" "$(get $C process.max_mount_ms)"
 printf 'fuzzing:              %s executions (%s s per run), findings = %s; %s saved inputs replayed by mvn test\n' \
     "$(get $F fuzz.executions)" "$(get $F fuzz.seconds_per_run)" "$(get $F fuzz.findings)" "$(get $F fuzz.regression_inputs)"
 grep -s '^fuzz.target.*executions=' "$F" | sed 's/^fuzz.target.\(.*\).executions=\(.*\)/                      \1: \2/' || true

@@ -20,6 +20,7 @@ import io.vmdumpfs.hardening.BadCoreCorpus.Target;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -147,7 +148,8 @@ class BadInputCorpusIT {
                 .put("corpus.stack_traces", t.stackTraces)
                 .put("corpus.crashes", t.crashes)
                 .put("corpus.failures", t.failures.size())
-                .put("corpus.max_blocks_ms", t.maxBlocksMs + " (" + t.slowest + ")")
+                .put("corpus.max_blocks_ms", t.maxBlocksMs)
+                .put("corpus.slowest_case", t.slowest)
                 .put("corpus.max_mount_ms", t.maxMountMs)
                 .put("corpus.seconds", seconds);
         System.out.printf("BadInputCorpusIT: %d cases in %d s: %d clean errors, %d harmless, %d accepted with another"
@@ -287,6 +289,36 @@ class BadInputCorpusIT {
     }
 
     // ------------------------------------------------------------------ as a user: the jar and a real mount
+
+    /** A core the user may not read (root reads anything, so this one runs as nobody): one line, exit 2. */
+    @Test
+    void unreadableCore_anotherUser_oneLinePermissionDenied() throws Exception {
+        QemuFixture.requireCommand("setpriv", "apt-get install util-linux");
+        // Everything nobody needs must be reachable: JUnit's temp directories are 0700, the checkout may be too.
+        Path dir = Files.createDirectory(scratch.resolve("perm"));
+        Files.setPosixFilePermissions(scratch, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path jar = Files.copy(Cli.jar(), dir.resolve("vmdumpfs.jar"));
+        Files.setPosixFilePermissions(jar, PosixFilePermissions.fromString("rw-r--r--"));
+        Path core = dir.resolve("secret.core");
+        WorkCopy.copyRange(work.path(), 0, core, 0, 1 << 20);
+        Files.setPosixFilePermissions(core, PosixFilePermissions.fromString("rw-------"));
+        Path mnt = Files.createDirectory(dir.resolve("mnt"));
+        Files.setAttribute(mnt, "unix:uid", 65534);
+        String nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups " + Cli.javaBinary() + " -jar " + jar;
+        Cli.Result blocks = Cli.sh(scratch, nobody + " blocks " + core);
+        Cli.Result mount = Cli.sh(scratch, nobody + " " + core + " " + mnt);
+        try {
+            for (Cli.Result r : List.of(blocks, mount)) {
+                assertEquals(null, r.shortErrorProblem(), r.err() + r.out());
+                assertTrue(r.err().contains("permission denied"), r.err());
+            }
+            assertTrue(!Mounts.isMounted(mnt), "nothing mounted");
+        } finally {
+            Mounts.cleanUp(mnt);
+        }
+        SUMMARY.put("process.unreadable_core_refused", true);
+    }
 
     @Test
     void corpus_sample_realJarAndBackgroundMount() throws Exception {

@@ -34,6 +34,8 @@ public final class FuzzMain {
 
     /** libFuzzer's per-input limit: an input slower than this is reported as a hang. */
     static final int INPUT_TIMEOUT_SECONDS = (int) FuzzSupport.INPUT_TIMEOUT.toSeconds();
+    /** Longest input: room for a compact core's headers and notes, or dozens of structure edits. */
+    static final int MAX_LEN = 4096;
 
     private FuzzMain() {
     }
@@ -59,6 +61,8 @@ public final class FuzzMain {
         config.put("jazzer.internal.arg.1", corpus.toAbsolutePath().toString());
         config.put("jazzer.internal.arg.2", "-max_total_time=" + seconds);
         config.put("jazzer.internal.arg.3", "-timeout=" + INPUT_TIMEOUT_SECONDS);
+        // Otherwise libFuzzer caps inputs at the largest seed (64 bytes for the structure damagers: few edits).
+        config.put("jazzer.internal.arg.4", "-max_len=" + MAX_LEN);
         config.put("jazzer.internal.basedir", Path.of(args[3]).toAbsolutePath().toString());
         // Coverage for our code, whether it comes from target/classes or the module jar (failsafe).
         config.put("jazzer.instrument", "io.vmdumpfs.**");
