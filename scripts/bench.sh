@@ -99,7 +99,7 @@ cleanup() {
     done
     if awk -v w="$WORK/" 'index($2, w) == 1 { f = 1 } END { exit !f }' /proc/self/mounts; then
         log "mounts remain under $WORK; not deleting it"
-    elif [ "$KEEP" = 1 ] || [ $rc -ne 0 ]; then
+    elif [ "$KEEP" = 1 ] || { [ $rc -ne 0 ] && [ $rc -lt 129 ]; }; then   # kept after errors, not after signals
         log "work directory kept: $WORK"
     else
         rm -rf "$WORK"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # hardening.sh - the hardening suite in its long version, then what it counted:
-#   - the bad-input corpus (~750 damaged, truncated and foreign cores) through `vmdumpfs blocks` and a mount, in
+#   - the bad-input corpus (~830 damaged, truncated and foreign cores) through `vmdumpfs blocks` and a mount, in
 #     process and through the real jar (BadInputCorpusIT)
 #   - fuzzing: every Jazzer target on its own plus all together (FuzzIT), and the saved inputs replayed
 #   - faults under a live mount: truncated, deleted, replaced core; killed readers; SIGTERM/SIGINT; 1 MiB cache

@@ -16,7 +16,6 @@ import java.io.File;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -27,7 +26,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -87,7 +85,7 @@ class MountIT {
             if (isMounted(mnt)) {
                 Fusermount.unmount(mnt, true);
             }
-            for (long pid : pidsMentioning(mnt.toString())) {
+            for (long pid : Processes.mentioning(mnt.toString())) {
                 ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
             }
         }
@@ -166,39 +164,16 @@ class MountIT {
         return MountInfo.find(MountInfo.read(), mnt).isPresent();
     }
 
-    /** Returns the pids of processes whose command line contains {@code s}. */
-    static List<Long> pidsMentioning(String s) throws IOException {
-        List<Long> pids = new ArrayList<>();
-        long self = ProcessHandle.current().pid();
-        try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
-            for (Path p : (Iterable<Path>) procs::iterator) {
-                String name = p.getFileName().toString();
-                if (!name.chars().allMatch(Character::isDigit) || Long.parseLong(name) == self) {
-                    continue;
-                }
-                try {
-                    String cmdline = new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8);
-                    if (cmdline.replace('\0', ' ').contains(s)) {
-                        pids.add(Long.parseLong(name));
-                    }
-                } catch (IOException gone) {
-                    // exited while we looked
-                }
-            }
-        }
-        return pids;
-    }
-
     /** Waits until nothing is mounted at {@code mnt} and no process mentions it. */
     private static void assertGone(Path mnt, long timeoutMs) throws Exception {
         long deadline = System.currentTimeMillis() + timeoutMs;
         while (System.currentTimeMillis() < deadline) {
-            if (!isMounted(mnt) && pidsMentioning(mnt.toString()).isEmpty()) {
+            if (!isMounted(mnt) && Processes.mentioning(mnt.toString()).isEmpty()) {
                 return;
             }
             Thread.sleep(20);
         }
-        fail("after " + timeoutMs + " ms: mounted=" + isMounted(mnt) + ", processes=" + pidsMentioning(mnt.toString()));
+        fail("after " + timeoutMs + " ms: mounted=" + isMounted(mnt) + ", processes=" + Processes.mentioning(mnt.toString()));
     }
 
     /** The views the mount should show, opened in this JVM. */
@@ -342,7 +317,7 @@ class MountIT {
     @Test
     void unmount_fusermount_processExitsNothingLeft() throws Exception {
         Path mnt = mountTiny(TinyCore.write(tmp));
-        assertEquals(1, pidsMentioning(mnt.toString()).size(), "one background process serves the mount");
+        assertEquals(1, Processes.mentioning(mnt.toString()).size(), "one background process serves the mount");
         sh("fusermount -u " + mnt).ok();
         assertGone(mnt, 10_000);
     }
@@ -350,7 +325,7 @@ class MountIT {
     @Test
     void unmount_sigterm_unmountsAndExits() throws Exception {
         Path mnt = mountTiny(TinyCore.write(tmp));
-        List<Long> pids = pidsMentioning(mnt.toString());
+        List<Long> pids = Processes.mentioning(mnt.toString());
         assertEquals(1, pids.size());
         sh("kill -TERM " + pids.get(0)).ok();
         assertGone(mnt, 10_000);
@@ -411,10 +386,10 @@ class MountIT {
     void badInput_alreadyMounted() throws Exception {
         TinyCore core = TinyCore.write(tmp);
         Path mnt = mountTiny(core);
-        List<Long> before = pidsMentioning(mnt.toString());
+        List<Long> before = Processes.mentioning(mnt.toString());
         vmdumpfs("-o", "blocks=" + core.blocks(), core.core().toString(), mnt.toString())
                 .oneLineError("is already a mount point");
-        assertEquals(before, pidsMentioning(mnt.toString()), "no second server");
+        assertEquals(before, Processes.mentioning(mnt.toString()), "no second server");
     }
 
     @Test

@@ -37,7 +37,7 @@ import java.util.zip.GZIPOutputStream;
  * and damage in guest RAM only, which must be served byte for byte.
  *
  * <p>Deterministic: flips come from a fixed seed, so a failing case has the same id on every run. {@code full} makes
- * all of it (700 or so cases); otherwise a spread sample of each category for CI.
+ * all of it (about 830 cases); otherwise a spread sample of each category for CI (about 160).
  */
 final class BadCoreCorpus {
 
@@ -51,8 +51,8 @@ final class BadCoreCorpus {
          * An error, or success with a block table that may differ but only maps bytes that really are at those host
          * addresses in the core: damaged pointers and sizes can describe another valid memory map, which no
          * check without QEMU's debug symbols can tell from the real one. Counted and listed in the summary, by how
-         * the table differs: ranges omitted (a region pointer now leads to a non-RAM region), names changed, or
-         * remapped (e.g. RAMBlock.host moved by a page inside the same mapping).
+         * the table differs: ranges omitted (a FlatRange's region pointer now leads to some non-RAM region), names
+         * changed, or remapped (none since discovery requires RAMBlock.host to start a mapping).
          */
         ERROR_OR_CONSISTENT,
         /** Damage in guest RAM only: the same block table, and the damaged bytes served as they are. */

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import io.vmdumpfs.core.testing.QemuFixture;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -81,34 +80,9 @@ final class Mounts {
         return sb.toString();
     }
 
-    /** Returns the pids of processes (not this one) whose command line contains {@code s}. */
-    static List<Long> pidsMentioning(String s) {
-        List<Long> pids = new ArrayList<>();
-        long self = ProcessHandle.current().pid();
-        try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
-            for (Path p : (Iterable<Path>) procs::iterator) {
-                String name = p.getFileName().toString();
-                if (!name.chars().allMatch(Character::isDigit) || Long.parseLong(name) == self) {
-                    continue;
-                }
-                try {
-                    String cmd = new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8);
-                    if (cmd.replace('\0', ' ').contains(s)) {
-                        pids.add(Long.parseLong(name));
-                    }
-                } catch (IOException gone) {
-                    // exited while we looked
-                }
-            }
-        } catch (IOException e) {
-            throw new AssertionError(e);
-        }
-        return pids;
-    }
-
     /** Returns the one vmdumpfs process serving {@code mnt}. */
     static long serverPid(Path mnt) {
-        List<Long> pids = pidsMentioning(mnt.toString());
+        List<Long> pids = io.vmdumpfs.fuse.Processes.mentioning(mnt.toString());
         assertEquals(1, pids.size(), "one process serves " + mnt + ": " + pids);
         return pids.get(0);
     }
@@ -151,7 +125,7 @@ final class Mounts {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        for (long pid : pidsMentioning(mnt.toString())) {
+        for (long pid : io.vmdumpfs.fuse.Processes.mentioning(mnt.toString())) {
             ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
         }
     }
@@ -160,12 +134,12 @@ final class Mounts {
     static long awaitGone(Path mnt, long timeoutMs) throws InterruptedException {
         long t0 = System.currentTimeMillis();
         while (System.currentTimeMillis() - t0 < timeoutMs) {
-            if (!isMounted(mnt) && pidsMentioning(mnt.toString()).isEmpty()) {
+            if (!isMounted(mnt) && io.vmdumpfs.fuse.Processes.mentioning(mnt.toString()).isEmpty()) {
                 return System.currentTimeMillis() - t0;
             }
             Thread.sleep(20);
         }
-        fail("after " + timeoutMs + " ms: mounted=" + isMounted(mnt) + ", processes=" + pidsMentioning(mnt.toString()));
+        fail("after " + timeoutMs + " ms: mounted=" + isMounted(mnt) + ", processes=" + io.vmdumpfs.fuse.Processes.mentioning(mnt.toString()));
         return -1;
     }
 
