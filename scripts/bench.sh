@@ -436,8 +436,13 @@ if want kdump; then
     rm -f "$WORK/makedumpfile.kdump-zlib"
     row "makedumpfile -c -d 0 vmcore.elf (zlib)" "$md_s s" "our first cp: $(f2 "$zlib_s") s" "$(div "$zlib_s" "$md_s")x (ours/it)" "" "size $(mib "$md_bytes")"
     hwm=$(vmhwm "$pid")
-    budget=$((256 + 256))   # 256 MiB + the default cache_size (CaffeineChunkCache.DEFAULT_MAX_BYTES)
+    # Goal: 256 MiB + the cache budget. The default cache_size is CaffeineChunkCache.defaultBytes(): 1/16 of the
+    # host's memory, clamped to [256 MiB, 1 GiB] (keep in step with it; the mount above gives no cache_size).
+    cache_mib=$(awk '/^MemTotal/ { m = int($2 / 1024 / 16); if (m < 256) m = 256; if (m > 1024) m = 1024; print m }' /proc/meminfo)
+    budget=$((256 + cache_mib))
+    xmx=$(tr '\0' '\n' <"/proc/$pid/cmdline" | grep -- '^-Xmx' | tail -1 || true)
     row "peak RSS (VmHWM) of the serving JVM, after the 4 first cps + makedumpfile" "$hwm MiB" "RSS now $(vmrss "$pid") MiB" "" "<= $budget MiB" "$(judge "$hwm" '<=' "$budget")"
+    note "  budget = 256 MiB + default cache_size $cache_mib MiB (1/16 of RAM, 256 MiB..1 GiB); serving JVM heap flag: ${xmx:-none}"
     vm_umount "$mnt"
 
     # Remount: the persisted indexes make the kdump files ready at once.
@@ -461,7 +466,7 @@ fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 {
     echo "vmdumpfs benchmark, $(date '+%F %T'), $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -r)"
-    echo "jar: $JAR_DESC; $(java -version 2>&1 | head -1)"
+    echo "jar: $JAR_DESC; $(java -version 2>&1 | head -1); libdeflate (kdump-zlib): $(ldconfig -p | grep -q 'libdeflate\.so\.0' && echo installed || echo absent)"
     echo "load average: $LOAD_START at start, $LOAD_END at end (1/5/15 min); cold = after drop_caches$COLD_NOTE"
     echo "fixtures: pc=$(basename "$PC_DIR") q35=$(basename "$Q35_DIR") kdump=$(basename "$FILL_DIR")"
     awk -F'\t' '

@@ -19,9 +19,10 @@ import ru.serce.jnrfuse.struct.FuseFileInfo;
  * vmdumpfs, so {@code scripts/bench.sh} can put vmdumpfs's mount time and read throughput next to what costs nothing
  * but JVM start-up, jnr-fuse and the FUSE round trips.
  *
- * <pre>java -cp fusefs/target/vmdumpfs.jar:CLASSES io.vmdumpfs.fuse.bench.TrivialFuse MOUNTPOINT SIZE</pre>
+ * <pre>java -cp fusefs/target/vmdumpfs.jar:CLASSES io.vmdumpfs.fuse.bench.TrivialFuse MOUNTPOINT SIZE [OPTIONS]</pre>
  *
- * SIZE in bytes, or with a K/M/G suffix. Serves in the foreground until unmounted ({@code fusermount -u}) or sent
+ * SIZE in bytes, or with a K/M/G suffix. OPTIONS, when given, are appended to the mount options (experiments, e.g.
+ * {@code max_background=8}). Serves in the foreground until unmounted ({@code fusermount -u}) or sent
  * SIGTERM/SIGINT (jnr-fuse's shutdown hook unmounts). Prints {@code READY} on stdout after libfuse answered INIT.
  *
  * <p>A read is one memcpy from a pre-generated buffer into libfuse's buffer: the file is pseudo-random bytes repeating
@@ -61,12 +62,13 @@ public final class TrivialFuse extends FuseStubFS {
     }
 
     public static void main(String[] args) {
-        if (args.length != 2) {
-            System.err.println("usage: TrivialFuse MOUNTPOINT SIZE");
+        if (args.length != 2 && args.length != 3) {
+            System.err.println("usage: TrivialFuse MOUNTPOINT SIZE [OPTIONS]");
             System.exit(2);
         }
         TrivialFuse fs = new TrivialFuse(parseSize(args[1]));
-        fs.mount(Path.of(args[0]), true, false, new String[] {"-o", OPTIONS});
+        String options = args.length == 3 ? OPTIONS + "," + args[2] : OPTIONS;
+        fs.mount(Path.of(args[0]), true, false, new String[] {"-o", options});
     }
 
     static long parseSize(String s) {
