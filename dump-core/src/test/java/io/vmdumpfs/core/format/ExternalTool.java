@@ -3,6 +3,7 @@ package io.vmdumpfs.core.format;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.vmdumpfs.core.testing.QemuFixture;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -13,7 +14,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
 
 /** Runs real clients (readelf, crash) on files the views produce. */
 final class ExternalTool {
@@ -26,17 +26,7 @@ final class ExternalTool {
      * instead, so a missing tool never passes silently.
      */
     static void require(String tool) {
-        boolean found = false;
-        for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin:/bin").split(":")) {
-            if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, tool))) {
-                found = true;
-                break;
-            }
-        }
-        if (!found && "true".equals(System.getenv("CI"))) {
-            fail(tool + " is not installed, and CI=true requires it");
-        }
-        Assumptions.assumeTrue(found, tool + " is not installed");
+        QemuFixture.requireCommand(tool, "apt-get install the package that provides it");
     }
 
     /** Returns the stdout of {@code command} (stderr merged), after checking it exits 0 within a minute. */
