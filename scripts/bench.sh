@@ -199,8 +199,8 @@ timed() {
     sub "$t0" "$EPOCHREALTIME"
 }
 
-# The serving JVM of a mount: the background child has "--x-notify-ready … -- CORE MNT" as its arguments.
-serving_pid() { pgrep -f -- "--x-notify-ready .*-- .* $1\$" | head -1; }
+# The serving JVM of a mount: its arguments end with CORE MNT (started by the launcher) or -- CORE MNT (re-executed).
+serving_pid() { pgrep -f -- "java .* $1\$" | head -1; }
 MOUNT_ENV=()
 # vm_mount CORE MNT -> prints the seconds until `vmdumpfs CORE MNT` returned (mounted)
 vm_mount() {

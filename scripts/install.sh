@@ -8,6 +8,7 @@
 #                           DIR/bin/vmdumpfs                       the command (a shell launcher running java)
 #                           DIR/lib/vmdumpfs/vmdumpfs.jar           the program (built first when missing or stale)
 #                           DIR/lib/vmdumpfs/vmdumpfs.jsa           its class-data archive (faster start-up)
+#                           DIR/lib/vmdumpfs/launch.sh              how the command starts a background mount
 #                           DIR/sbin/mount.vmdumpfs                 mount -t vmdumpfs helper
 #                           DIR/sbin/mount.fuse.vmdumpfs            mount -t fuse.vmdumpfs / fstab helper (a link)
 #                           DIR/libexec/vmdumpfs/coredump-scan      used by vmdumpfs-coredump.service
@@ -81,7 +82,7 @@ if [ -n "$UNINSTALL" ]; then
     fi
     rm -f -- "$DESTDIR$BINDIR/vmdumpfs" "$DESTDIR$SBINDIR/mount.vmdumpfs" "$DESTDIR$SBINDIR/mount.fuse.vmdumpfs" \
         "$DESTDIR$LIBEXECDIR/vmdumpfs/coredump-scan" "$DESTDIR$DOCDIR/README.md" \
-        "$DESTDIR$LIBDIR/vmdumpfs.jar" "$DESTDIR$LIBDIR/vmdumpfs.jsa"
+        "$DESTDIR$LIBDIR/vmdumpfs.jar" "$DESTDIR$LIBDIR/vmdumpfs.jsa" "$DESTDIR$LIBDIR/launch.sh"
     for u in "${UNITS[@]}"; do
         rm -f -- "$DESTDIR$UNITDIR/$u"
     done
@@ -128,6 +129,7 @@ put 0755 - "$BINDIR/vmdumpfs" <<EOF
 # Environment: JAVA (the java binary; default: java on PATH), VMDUMPFS_JAVA_OPTS (extra JVM flags, e.g. -Xmx8g).
 JAR=$LIBDIR/vmdumpfs.jar
 JSA=$LIBDIR/vmdumpfs.jsa
+LAUNCH=$LIBDIR/launch.sh
 EOF
 cat >>"$DESTDIR$BINDIR/vmdumpfs" <<'EOF'
 JAVA=${JAVA:-java}
@@ -154,6 +156,16 @@ if [ "$major" -lt 17 ]; then
     exit 2
 fi
 
+# A plain background mount (`vmdumpfs CORE MNT`): the launcher starts the one serving JVM itself, its heap bounded
+# by the chunk cache, and returns when it is ready (launch.sh says why).
+heap=
+if [ -z "${VMDUMPFS_NO_LAUNCH:-}" ] && [ -r "$LAUNCH" ]; then
+    . "$LAUNCH"
+    if vmdumpfs_plain_mount "$@"; then
+        heap=$(vmdumpfs_heap_mib "$VMDUMPFS_CORE" "$VMDUMPFS_CACHE_SIZE") || heap=
+    fi
+fi
+
 # Arguments: JVM flags, -jar JAR, then the user's. SerialGC starts fastest and suits a heap that is mostly the
 # chunk cache; -XX:-UsePerfData skips the hsperfdata file. jnr-ffi (libfuse, libc) uses native access and
 # sun.misc.Unsafe: --enable-native-access (accepted since 17) keeps Java 22+ quiet about JNI, and
@@ -166,9 +178,14 @@ fi
 if [ -r "$JSA" ]; then
     set -- -XX:SharedArchiveFile="$JSA" -Xshare:auto -Xlog:cds=off -Xlog:cds+dynamic=off "$@"
 fi
+if [ -n "$heap" ]; then
+    # shellcheck disable=SC2046,SC2086 # lists of flags
+    vmdumpfs_spawn_mount "$heap" "$JAVA" $(vmdumpfs_heap_flags "$heap") ${VMDUMPFS_JAVA_OPTS:-} "$@"
+fi
 # shellcheck disable=SC2086 # VMDUMPFS_JAVA_OPTS is a list of flags
 exec "$JAVA" ${VMDUMPFS_JAVA_OPTS:-} "$@"
 EOF
+put 0644 "$ROOT/fusefs/src/main/sh/launch.sh" "$LIBDIR/launch.sh"
 
 subst "$ROOT/systemd/mount.vmdumpfs" | put 0755 - "$SBINDIR/mount.vmdumpfs"
 ln -sfn mount.vmdumpfs "$DESTDIR$SBINDIR/mount.fuse.vmdumpfs"

@@ -15,7 +15,9 @@ import java.util.Optional;
 
 /**
  * "Return once mounted, keep serving in the background" for a JVM, which cannot fork: the command re-executes itself
- * as a child JVM in the foreground, and waits for the child to say it is ready.
+ * as a child JVM in the foreground, and waits for the child to say it is ready. The shell launchers avoid this second
+ * JVM start-up for plain mounts ({@link LauncherHandoff}); this path remains for {@code java -jar}, compressed cores
+ * and heap sizes the launcher got wrong.
  *
  * <p>Protocol: the parent starts the child with {@link #NOTIFY_FLAG}, stdin from /dev/null, stdout and stderr piped.
  * The child's first stdout line is {@value #READY} once the mount answers requests, or {@value #ERROR_PREFIX}
@@ -52,7 +54,13 @@ final class Background {
         if (Files.isExecutable(SETSID)) {
             cmd.add(SETSID.toString());
         }
-        List<String> jvm = jvmCommand();
+        List<String> jvm = new ArrayList<>(jvmCommand());
+        LauncherHandoff.fromEnvironment().ifPresent(h -> {
+            // The launcher's heap was not enough (a compressed core, another cache size): ours must win, the user's
+            // own flags still come later and win over both.
+            jvm.remove("-Xmx" + h.heapMib() + "m");
+            jvm.remove("-Xmn" + MountCommand.YOUNG_MIB + "m");
+        });
         // Ours right after the java binary: flags of the user's that come later override them.
         cmd.add(jvm.get(0));
         cmd.addAll(extraJvmArgs);
@@ -60,7 +68,10 @@ final class Background {
         cmd.addAll(programArgs);
         Process child;
         try {
-            child = new ProcessBuilder(cmd)
+            ProcessBuilder pb = new ProcessBuilder(cmd);
+            pb.environment().remove(LauncherHandoff.FD_ENV);
+            pb.environment().remove(LauncherHandoff.HEAP_ENV);
+            child = pb
                     .directory(new File("/"))
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                     .start();
@@ -239,7 +250,7 @@ final class Background {
         System.out.flush();
     }
 
-    private static void redirectToDevNull(int fd) {
+    static void redirectToDevNull(int fd) {
         System.err.flush();
         LibC c = LibC.get();
         int nul = c.open("/dev/null", LibC.O_RDWR);

@@ -28,6 +28,10 @@ public interface LibC {
 
     int close(int fd);
 
+    long write(int fd, byte[] buf, long count);
+
+    int chdir(String path);
+
     /** Returns libc, bound on first use. */
     static LibC get() {
         return Holder.INSTANCE;

@@ -19,8 +19,8 @@ import ru.serce.jnrfuse.FuseException;
 
 /**
  * {@code vmdumpfs [OPTIONS] CORE MOUNTPOINT}: checks everything it can before mounting, then either serves in the
- * foreground ({@code -f}, {@code -d}) or starts itself in the background and returns once the files are visible
- * (see {@link Background}).
+ * foreground ({@code -f}, {@code -d}) or serves in the background and returns once the files are visible: in this JVM
+ * when the shell launcher started it for that ({@link LauncherHandoff}), else in a re-executed one ({@link Background}).
  */
 @Command(name = "mount", sortOptions = false, separator = " ", versionProvider = Main.Version.class,
         customSynopsis = {
@@ -102,6 +102,9 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
 
     static final String SHOWN_AS_FLAG = "--x-shown-as";
 
+    /** Set when the launcher started this JVM to serve the background mount itself. */
+    private LauncherHandoff handoff;
+
     /** Set once READY or ERROR went to the parent, so that exactly one of them does. */
     private final AtomicBoolean reported = new AtomicBoolean();
 
@@ -120,22 +123,31 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
         return debug || fuseDebug;
     }
 
+    /** The serving JVM's young generation: small and fixed, so the old generation holds the chunk cache. */
+    static final int YOUNG_MIB = 48;
+    /** Heap beyond the chunk cache and the kdump indexes: young generation, other live objects, garbage. */
+    static final int HEADROOM_MIB = 128;
+
     /**
-     * Returns the serving JVM's -Xmx: the chunk cache, kdump indexes (about 2 bytes per guest page each, four files)
-     * and 192 MiB for everything else. Without it the JVM sizes its heap from the host's RAM and keeps garbage from
-     * compression around, so the server's RSS grew to several times the cache. A user's own -Xmx (VMDUMPFS_JAVA_OPTS)
-     * comes later on the command line and wins.
+     * Returns the serving JVM's heap in MiB: the chunk cache, kdump indexes (about 2 bytes per guest page each, four
+     * files) and {@value #HEADROOM_MIB} MiB for everything else. Without a bound the JVM sizes its heap from the
+     * host's RAM and keeps garbage from compression around, so the server's RSS grew to several times the cache.
+     * The launcher (fusefs/src/main/sh/launch.sh) computes the same.
      */
-    static List<String> heapBound(MountOptions opts, Path core) {
+    static long heapMib(MountOptions opts, Path core) {
         long cache = opts.cacheSizeBytes().orElse(io.vmdumpfs.cache.CaffeineChunkCache.defaultBytes());
         long indexes = 0;
         try {
-            indexes = java.nio.file.Files.size(core) / 4096 * 2 * 4;
-        } catch (java.io.IOException e) {
+            indexes = Files.size(core) / 4096 * 2 * 4;
+        } catch (IOException e) {
             // the open will report it
         }
-        long mib = (cache + indexes >> 20) + 192;
-        return List.of("-Xmx" + mib + "m");
+        return (cache + indexes >> 20) + HEADROOM_MIB;
+    }
+
+    /** Returns the heap flags for the background child; a user's own -Xmx (VMDUMPFS_JAVA_OPTS) comes later and wins. */
+    static List<String> heapBound(MountOptions opts, Path core) {
+        return List.of("-Xmx" + heapMib(opts, core) + "m", "-Xmn" + YOUNG_MIB + "m");
     }
 
     @Override
@@ -152,8 +164,14 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
             // A compressed core is decompressed here, before the child starts: the progress bar needs the terminal.
             Path toOpen = notifyReady ? coreAbs : Caches.resolveCore(coreAbs);
             if (!foreground && !fuseDebug && !notifyReady) {
-                return Background.spawnAndWait(heapBound(opts, toOpen), childArgs(toOpen, shown, mnt, opts), debug(),
-                        err);
+                // Serve here when the launcher started us for that with enough heap; else start the server JVM.
+                MountOptions o = opts;
+                handoff = LauncherHandoff.fromEnvironment()
+                        .filter(h -> toOpen.equals(coreAbs) && h.heapMib() >= heapMib(o, toOpen)).orElse(null);
+                if (handoff == null) {
+                    return Background.spawnAndWait(heapBound(opts, toOpen), childArgs(toOpen, shown, mnt, opts),
+                            debug(), err);
+                }
             }
             return serve(toOpen, shown, mnt, opts);
         } catch (RuntimeException | Error e) {
@@ -367,6 +385,10 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
             if (notifyReady) {
                 if (reported.compareAndSet(false, true)) {
                     Background.reportReady();
+                }
+            } else if (handoff != null) {
+                if (reported.compareAndSet(false, true)) {
+                    handoff.ready();
                 }
             } else {
                 LOG.fine(() -> "mounted " + coreAbs + " at " + mnt + " at +" + Main.sinceStartMillis() + " ms");

@@ -443,6 +443,66 @@ class MountIT {
         assertGone(mnt, 10_000);
     }
 
+    private Result launcher(String... args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(repoRoot.resolve("vmdumpfs").toString()));
+        cmd.addAll(List.of(args));
+        return run(cmd, Map.of("VMDUMPFS_NO_BUILD", "1"));
+    }
+
+    @Test
+    void launcher_backgroundMount_oneDetachedJvmServesWithBoundedHeap() throws Exception {
+        TinyCore core = TinyCore.write(tmp);
+        Path mnt = emptyDir("oneJvm");
+        mounted.add(mnt);
+        launcher("-o", "blocks=" + core.blocks() + ",cache_size=64M", core.core().toString(), mnt.toString()).ok();
+        List<Long> pids = Processes.mentioning(mnt.toString());
+        assertEquals(1, pids.size(), "one process serves the mount");
+        long pid = pids.get(0);
+        String cmdline = Files.readString(Path.of("/proc/" + pid + "/cmdline")).replace('\0', ' ');
+        assertTrue(!cmdline.contains(Background.NOTIFY_FLAG), "the launcher's JVM serves, not a re-executed one: " + cmdline);
+        // 64 MiB cache + 128 MiB headroom (+ indexes of a tiny core: 0 MiB)
+        assertTrue(cmdline.contains("-Xmx" + (64 + MountCommand.HEADROOM_MIB) + "m "), cmdline);
+        // detached: its own session, in "/", stdio on /dev/null
+        String[] stat = Files.readString(Path.of("/proc/" + pid + "/stat")).replaceFirst(".*\\) ", "").split(" ");
+        assertEquals(String.valueOf(pid), stat[3], "session id = pid (setsid)");
+        assertEquals(Path.of("/"), Files.readSymbolicLink(Path.of("/proc/" + pid + "/cwd")));
+        for (int fd = 0; fd <= 2; fd++) {
+            assertEquals(Path.of("/dev/null"), Files.readSymbolicLink(Path.of("/proc/" + pid + "/fd/" + fd)));
+        }
+        assertTrue(Files.notExists(Path.of("/proc/" + pid + "/fd/3")), "the READY pipe is closed");
+        assertEquals(TinyCore.VMCOREINFO_TEXT, sh("cat " + mnt.resolve("vmcoreinfo")).ok().out());
+        // SIGINT unmounts: the launcher must not leave SIGINT ignored, as a shell's background job has it
+        sh("kill -INT " + pid).ok();
+        assertGone(mnt, 10_000);
+    }
+
+    @Test
+    void launcher_badCore_oneLineErrorNothingLeft() throws Exception {
+        Path bad = Files.writeString(tmp.resolve("bad.core"), "not a core at all\n");
+        Path mnt = emptyDir("m");
+        launcher(bad.toString(), mnt.toString()).oneLineError("not an ELF file");
+        assertGone(mnt, 5000);
+    }
+
+    @Test
+    void launcher_heapTooSmallForTheOptions_reexecutesWithItsOwn() throws Exception {
+        // The launcher reads -o roughly; where it gets the cache size wrong, the JVM must not run out of memory but
+        // start a server with its own heap. Here it splits at an escaped comma: a blocks file named
+        // "b,cache_size=1M" looks like a 1 MiB cache to it, while the cache is the default (at least 256 MiB).
+        TinyCore core = TinyCore.write(tmp);
+        Path blocks = Files.copy(core.blocks(), tmp.resolve("b,cache_size=1M"));
+        Path mnt = emptyDir("reexec");
+        mounted.add(mnt);
+        launcher("-o", "blocks=" + blocks.toString().replace(",", "\\,"), core.core().toString(), mnt.toString()).ok();
+        List<Long> pids = Processes.mentioning(mnt.toString());
+        assertEquals(1, pids.size(), "one process serves the mount");
+        String cmdline = Files.readString(Path.of("/proc/" + pids.get(0) + "/cmdline")).replace('\0', ' ');
+        assertTrue(cmdline.contains(Background.NOTIFY_FLAG), "re-executed: " + cmdline);
+        assertTrue(!cmdline.contains("-Xmx" + (1 + MountCommand.HEADROOM_MIB) + "m"), "the launcher's heap is gone: " + cmdline);
+        assertTrue(cmdline.contains("-Xmx"), cmdline);
+        assertEquals(TinyCore.VMCOREINFO_TEXT, sh("cat " + mnt.resolve("vmcoreinfo")).ok().out());
+    }
+
     @Test
     void realCore_vmcoreElfEqualsView() throws Exception {
         QemuFixture fx = QemuFixture.pc256();
