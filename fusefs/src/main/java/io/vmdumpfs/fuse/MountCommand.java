@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -363,7 +364,9 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
                 }
             }
             long deadline = System.nanoTime() + VISIBLE_TIMEOUT_MS * 1_000_000;
-            while (MountInfo.find(MountInfo.read(), mnt).filter(e -> e.fsType().equals("fuse.vmdumpfs")).isEmpty()) {
+            Optional<MountInfo.Entry> entry;
+            while ((entry = MountInfo.find(MountInfo.read(), mnt).filter(e -> e.fsType().equals("fuse.vmdumpfs")))
+                    .isEmpty()) {
                 if (fs.isStopped()) {
                     return;
                 }
@@ -373,6 +376,10 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
                 }
                 Thread.sleep(2);
             }
+            entry.ifPresent(e -> {
+                String what = ReadAhead.raise(ReadAhead.sysfsFile(e.device()), ReadAhead.KIB);
+                LOG.fine(() -> what);
+            });
             try {
                 Files.readAttributes(mnt, BasicFileAttributes.class);
             } catch (IOException e) {

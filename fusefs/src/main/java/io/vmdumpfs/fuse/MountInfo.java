@@ -22,11 +22,12 @@ final class MountInfo {
     /**
      * One mount.
      *
+     * @param device     field 3, "major:minor" of the mounted file system (a FUSE mount's is "0:N")
      * @param mountPoint field 5, unescaped
      * @param fsType     the field after " - ", e.g. "fuse.vmdumpfs"
      * @param source     the field after fsType, e.g. "vmdumpfs:/path/core"
      */
-    record Entry(String mountPoint, String fsType, String source) {
+    record Entry(String device, String mountPoint, String fsType, String source) {
     }
 
     private MountInfo() {
@@ -71,7 +72,7 @@ final class MountInfo {
             if (f.length < 5 || sep < 0 || sep + 2 >= f.length) {
                 continue;
             }
-            out.add(new Entry(unescape(f[4]), unescape(f[sep + 1]), unescape(f[sep + 2])));
+            out.add(new Entry(f[2], unescape(f[4]), unescape(f[sep + 1]), unescape(f[sep + 2])));
         }
         return out;
     }

@@ -470,6 +470,11 @@ class MountIT {
             assertEquals(Path.of("/dev/null"), Files.readSymbolicLink(Path.of("/proc/" + pid + "/fd/" + fd)));
         }
         assertTrue(Files.notExists(Path.of("/proc/" + pid + "/fd/3")), "the READY pipe is closed");
+        if (new com.sun.security.auth.module.UnixSystem().getUid() == 0) {
+            // root: the mount's read-ahead is raised before READY (ReadAhead says why)
+            String device = MountInfo.find(MountInfo.read(), mnt).orElseThrow().device();
+            assertEquals(String.valueOf(ReadAhead.KIB), Files.readString(ReadAhead.sysfsFile(device)).strip());
+        }
         assertEquals(TinyCore.VMCOREINFO_TEXT, sh("cat " + mnt.resolve("vmcoreinfo")).ok().out());
         // SIGINT unmounts: the launcher must not leave SIGINT ignored, as a shell's background job has it
         sh("kill -INT " + pid).ok();

@@ -22,12 +22,12 @@ class MountInfoTest {
     void parse_fields() {
         List<MountInfo.Entry> m = MountInfo.parse(TEXT);
         assertEquals(5, m.size());
-        assertEquals(new MountInfo.Entry("/tmp/mnt1", "fuse.vmdumpfs", "vmdumpfs:/var/crash/q.core"), m.get(1));
+        assertEquals(new MountInfo.Entry("0:39", "/tmp/mnt1", "fuse.vmdumpfs", "vmdumpfs:/var/crash/q.core"), m.get(1));
     }
 
     @Test
     void parse_octalEscapes() {
-        assertEquals(new MountInfo.Entry("/mnt/with space", "tmpfs", "tm\\p"), MountInfo.parse(TEXT).get(2));
+        assertEquals(new MountInfo.Entry("0:40", "/mnt/with space", "tmpfs", "tm\\p"), MountInfo.parse(TEXT).get(2));
     }
 
     @Test

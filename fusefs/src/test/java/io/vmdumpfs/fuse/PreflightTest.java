@@ -65,7 +65,7 @@ class PreflightTest {
     @Test
     void checkMountPoint_alreadyMounted_error() throws IOException {
         Path d = Files.createDirectory(tmp.resolve("m")).toRealPath();
-        List<MountInfo.Entry> mounts = List.of(new MountInfo.Entry(d.toString(), "fuse.vmdumpfs", "vmdumpfs:/c"));
+        List<MountInfo.Entry> mounts = List.of(new MountInfo.Entry("0:99", d.toString(), "fuse.vmdumpfs", "vmdumpfs:/c"));
         CliException e = assertThrows(CliException.class, () -> Preflight.checkMountPoint(d, false, mounts));
         assertEquals("mount point " + d + " is already a mount point (fuse.vmdumpfs vmdumpfs:/c); unmount it first:"
                 + " fusermount -u " + d, e.getMessage());
@@ -75,7 +75,7 @@ class PreflightTest {
     void checkMountPoint_deadMountNotStatable_reportedFromMountTable() {
         // A dead FUSE mount cannot be stat()ed (ENOTCONN); the mount table alone must catch it.
         Path d = tmp.resolve("dead");
-        List<MountInfo.Entry> mounts = List.of(new MountInfo.Entry(d.toString(), "fuse.vmdumpfs", "vmdumpfs:/c"));
+        List<MountInfo.Entry> mounts = List.of(new MountInfo.Entry("0:99", d.toString(), "fuse.vmdumpfs", "vmdumpfs:/c"));
         CliException e = assertThrows(CliException.class, () -> Preflight.checkMountPoint(d, false, mounts));
         assertTrue(e.getMessage().contains("is already a mount point"), e.getMessage());
     }
