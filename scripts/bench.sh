@@ -119,9 +119,10 @@ if [ "$BUILD" = 1 ]; then
 fi
 [ -f "$JAR" ] || die "$JAR missing (build failed?); try: mvn -DskipTests package"
 # A private root with a copy of the launcher and of the jar: other engineers' builds rewrite the jar in place, and
-# the launcher (its flags, its class-data archive, its background child) is what users run.
-mkdir -p "$WORK/root/fusefs/target"
+# the launcher (its flags, its class-data archive, how it starts the server) is what users run.
+mkdir -p "$WORK/root/fusefs/target" "$WORK/root/fusefs/src/main/sh"
 cp "$ROOT/vmdumpfs" "$WORK/root/vmdumpfs"
+cp "$ROOT/fusefs/src/main/sh/launch.sh" "$WORK/root/fusefs/src/main/sh/launch.sh"
 for i in 1 2 3 4 5; do
     cp "$JAR" "$WORK/root/fusefs/target/vmdumpfs.jar" && unzip -tq "$WORK/root/fusefs/target/vmdumpfs.jar" >/dev/null 2>&1 && break
     [ $i = 5 ] && die "cannot get a consistent copy of $JAR (rewritten by a build?)"
@@ -336,6 +337,13 @@ if want mount; then
             MOUNT_ENV=()
             vm_umount "$WORK/mnt-$which"
         done
+        tr=""
+        for _ in $(seq "$RUNS"); do
+            MOUNT_ENV=(VMDUMPFS_NO_LAUNCH=1)
+            tr+=" $(vm_mount "$core" "$WORK/mnt-$which")"
+            MOUNT_ENV=()
+            vm_umount "$WORK/mnt-$which"
+        done
         tf=""
         for _ in $(seq "$RUNS"); do
             mkdir -p "$WORK/mnt-$which"
@@ -355,6 +363,7 @@ if want mount; then
                 "$(judge "$med" '<=' 1.0)/$(judge "$r" '<=' 1.2)"
         fi
         note "  $which: runs$ts s; without class-data sharing (VMDUMPFS_NO_CDS=1): median $(f2 "$(median <<<"$tn")") s"
+        note "  $which: the JVM re-executing itself instead of the launcher starting the server (VMDUMPFS_NO_LAUNCH=1): median $(f2 "$(median <<<"$tr")") s"
         note "  $which: one JVM, vmdumpfs -f until vmcore.elf is visible: median $(f2 "$(median <<<"$tf")") s (runs$tf)"
     done
 fi

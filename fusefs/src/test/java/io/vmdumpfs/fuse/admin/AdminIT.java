@@ -134,6 +134,7 @@ class AdminIT {
             assertTrue(Files.isExecutable(prefix.resolve(f)), f);
         }
         assertTrue(Files.isRegularFile(prefix.resolve("lib/vmdumpfs/vmdumpfs.jar")));
+        assertTrue(Files.isRegularFile(prefix.resolve("lib/vmdumpfs/launch.sh")), "the launcher's background-mount part");
         assertEquals(Path.of("mount.vmdumpfs"), Files.readSymbolicLink(prefix.resolve("sbin/mount.fuse.vmdumpfs")));
         for (String h : HELPERS) {
             assertEquals(prefix.resolve("sbin").resolve(h), Files.readSymbolicLink(SBIN.resolve(h)));
