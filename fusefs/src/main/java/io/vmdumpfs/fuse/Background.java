@@ -20,7 +20,7 @@ import java.util.Optional;
  * and heap sizes the launcher got wrong.
  *
  * <p>Protocol: the parent starts the child with {@link #NOTIFY_FLAG}, stdin from /dev/null, stdout and stderr piped.
- * The child's first stdout line is {@value #READY} once the mount answers requests, or {@value #ERROR_PREFIX}
+ * The child's first such stdout line is {@value #READY} once the mount answers requests, or {@value #ERROR_PREFIX}
  * followed by the one-line error. Before writing READY the child points stderr, and right after it stdout and
  * stdin, at /dev/null, so nothing it does later can block on, or fail writing to, the parent's pipes. The parent
  * then exits 0; on an error line, or if the child exits without a line, it prints the error (with whatever libfuse
@@ -84,9 +84,15 @@ final class Background {
         Runtime.getRuntime().addShutdownHook(killer);
         StderrCollector stderr = new StderrCollector(child.getErrorStream());
         stderr.start();
-        String line;
+        String line = null;
         try (BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
-            line = out.readLine();
+            // Skip what else the JVM may print first (a flag such as -XX:StartFlightRecording announces itself).
+            for (String l; (l = out.readLine()) != null; ) {
+                if (READY.equals(l) || l.startsWith(ERROR_PREFIX)) {
+                    line = l;
+                    break;
+                }
+            }
         } catch (IOException e) {
             line = null;
         }

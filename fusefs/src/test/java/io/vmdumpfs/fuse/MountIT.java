@@ -482,6 +482,19 @@ class MountIT {
     }
 
     @Test
+    void mount_jvmFlagPrintingToStdout_stillReturnsOnceMounted() throws Exception {
+        // The re-executed child inherits the JVM flags; one that prints before main() must not hide READY.
+        TinyCore core = TinyCore.write(tmp);
+        Path mnt = emptyDir("chatty");
+        mounted.add(mnt);
+        Result r = run(List.of(javaBinary(), "-XX:+PrintCommandLineFlags", "-jar", jar.toString(), "-o",
+                "blocks=" + core.blocks(), core.core().toString(), mnt.toString()), Map.of()).ok();
+        assertTrue(r.out().contains("-XX:"), "the flag did print: " + r.out());
+        assertTrue(isMounted(mnt));
+        assertEquals(TinyCore.VMCOREINFO_TEXT, sh("cat " + mnt.resolve("vmcoreinfo")).ok().out());
+    }
+
+    @Test
     void launcher_badCore_oneLineErrorNothingLeft() throws Exception {
         Path bad = Files.writeString(tmp.resolve("bad.core"), "not a core at all\n");
         Path mnt = emptyDir("m");
