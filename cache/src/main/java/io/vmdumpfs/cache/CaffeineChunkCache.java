@@ -26,11 +26,12 @@ import java.util.function.Function;
 public final class CaffeineChunkCache implements ChunkCache {
 
     /**
-     * Least default bound: 256 MiB holds the compressed chunks of a 1–2 GiB guest's kdump file at typical ratios, so
-     * a first sequential copy after the index build compresses nothing twice.
+     * Least default bound: 256 MiB holds the compressed pages of a busy 3 GiB guest's kdump-zlib file (226 MiB; its
+     * raw pages, 685 MiB more, are read from the core and not cached), so a first sequential copy after the index
+     * build compresses nothing twice.
      */
     public static final long DEFAULT_MAX_BYTES = 256L << 20;
-    /** Largest default bound: a busy 3 GiB guest's kdump-zlib file is about 1 GiB. */
+    /** Largest default bound: the compressed pages of several kdump files of such a guest, or of a bigger one. */
     public static final long DEFAULT_CEILING_BYTES = 1L << 30;
 
     /** Bytes charged per entry besides the buffer: key record, Caffeine node, future, ByteBuffer object. */

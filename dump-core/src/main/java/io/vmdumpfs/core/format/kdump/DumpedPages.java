@@ -4,6 +4,7 @@ import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.BadCoreException.Kind;
 import io.vmdumpfs.core.guest.GuestMemory;
 import io.vmdumpfs.core.guest.GuestPhysBlock;
+import java.nio.BufferOverflowException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -148,36 +149,78 @@ final class DumpedPages {
      * @throws BadCoreException if the core cannot be read
      */
     void readPages(long firstPage, int count, byte[] dst) {
-        long page = firstPage;
-        long end = firstPage + count;
-        int pos = 0;
-        while (page < end) {
-            int r = runOfPage(page);
-            long pfn = runStartPfn[r] + (page - runFirstPage[r]);
-            long n = Math.min(end - page, runFirstPage[r + 1] - page); // pages contiguous in pfn space
-            readPaddr(pfn << pageShift, dst, pos, (int) (n << pageShift));
-            pos += (int) (n << pageShift);
-            page += n;
+        read(firstPage, 0, ByteBuffer.wrap(dst), count << pageShift);
+    }
+
+    /**
+     * Reads {@code len} bytes of the dumped pages, as if they were concatenated, starting at byte
+     * {@code offsetInPage} of page {@code page}, into {@code dst} at its position (which advances by {@code len}).
+     * Bytes outside every block are zero. The kdump file serves its raw pages this way, straight from the core into
+     * the reader's buffer.
+     *
+     * @throws BadCoreException if the core cannot be read
+     * @throws IllegalArgumentException if the bytes run past the last dumped page
+     * @throws BufferOverflowException if {@code dst} has less than {@code len} bytes of room
+     */
+    void read(long page, int offsetInPage, ByteBuffer dst, int len) {
+        long start = (page << pageShift) + offsetInPage; // in the concatenation of dumped pages
+        if (page < 0 || offsetInPage < 0 || len < 0 || start + len > ((long) pageCount() << pageShift)) {
+            throw new IllegalArgumentException("bytes [" + start + ", " + (start + len) + ") of the dumped pages");
+        }
+        if (dst.remaining() < len) {
+            throw new BufferOverflowException();
+        }
+        page = start >>> pageShift;
+        int within = (int) (start & (pageSize - 1));
+        int oldLimit = dst.limit();
+        try {
+            while (len > 0) {
+                int r = runOfPage(page);
+                long pfn = runStartPfn[r] + (page - runFirstPage[r]);
+                // bytes contiguous in guest-physical space: up to the end of this run of pfns
+                long runBytes = ((runFirstPage[r + 1] - page) << pageShift) - within;
+                int n = (int) Math.min(len, runBytes);
+                dst.limit(dst.position() + n);
+                readPaddr((pfn << pageShift) + within, dst);
+                len -= n;
+                long next = (page << pageShift) + within + n;
+                page = next >>> pageShift;
+                within = (int) (next & (pageSize - 1));
+            }
+        } finally {
+            dst.limit(oldLimit);
         }
     }
 
-    private void readPaddr(long paddr, byte[] dst, int off, int len) {
-        while (len > 0) {
+    /** Fills {@code dst} up to its limit from guest-physical {@code paddr} on, zeros where no block is. */
+    private void readPaddr(long paddr, ByteBuffer dst) {
+        while (dst.hasRemaining()) {
+            int len = dst.remaining();
             int b = memory.blockIndexOf(paddr);
             int n;
             if (b >= 0) {
-                n = memory.read(paddr, ByteBuffer.wrap(dst, off, len));
+                n = memory.read(paddr, dst);
             } else {
                 // a hole inside a partially covered page: zeros up to the next block or the end of the request
                 int next = nextBlockAfter(paddr);
                 long gap = next < 0 ? len : Long.compareUnsigned(blockStarts[next] - paddr, len) < 0
                         ? blockStarts[next] - paddr : len;
                 n = (int) gap;
-                Arrays.fill(dst, off, off + n, (byte) 0);
+                putZeros(dst, n);
             }
             paddr += n;
-            off += n;
-            len -= n;
+        }
+    }
+
+    private static void putZeros(ByteBuffer dst, int n) {
+        if (dst.hasArray()) {
+            int at = dst.arrayOffset() + dst.position();
+            Arrays.fill(dst.array(), at, at + n, (byte) 0);
+            dst.position(dst.position() + n);
+        } else {
+            for (int i = 0; i < n; i++) {
+                dst.put((byte) 0);
+            }
         }
     }
 

@@ -10,6 +10,9 @@ package io.vmdumpfs.core.format.kdump;
  * page size, an all-zero page has size 0 (it shares the one zero page).
  *
  * <p>Offsets here are relative to the first byte after the shared zero page. Immutable once built; thread-safe.
+ *
+ * <p>A chunk's <em>packed</em> bytes are only its compressed pages' bytes, in page order ({@link #packedLength}):
+ * what the chunk cache holds, since raw pages are read from the core again and zero pages store nothing.
  */
 public final class KdumpIndex {
 
@@ -81,6 +84,30 @@ public final class KdumpIndex {
             off += sizes[i];
         }
         return off;
+    }
+
+    /**
+     * Returns whether a page of stored size {@code stored} is kept compressed in the file: neither all zero (0) nor
+     * raw (the page size, stored when compressing does not make it smaller).
+     */
+    public boolean isCompressed(int stored) {
+        return stored != 0 && stored != pageSize;
+    }
+
+    /**
+     * Returns the length of chunk {@code c}'s packed bytes: the sum of its compressed pages' stored sizes. Sums the
+     * chunk's sizes on every call ({@link #CHUNK_PAGES} additions), which keeps the index at 2 bytes per page.
+     */
+    public int packedLength(int c) {
+        int first = c * CHUNK_PAGES;
+        int end = Math.min(sizes.length, first + CHUNK_PAGES);
+        int n = 0;
+        for (int i = first; i < end; i++) {
+            if (isCompressed(sizes[i])) {
+                n += sizes[i];
+            }
+        }
+        return n;
     }
 
     /** Returns the relative offset of chunk {@code c}'s data; {@code chunkStart(chunkCount())} is the total. */

@@ -8,17 +8,19 @@ import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Builds a {@link KdumpIndex} in one pass over guest RAM: {@code threads} threads take chunks in turn, compress
- * them and record each page's stored size. Each compressed chunk goes to a {@link ChunkSink} (the cache) so the
- * first reader does not compress it again.
+ * them and record each page's stored size. Each chunk's packed bytes (its compressed pages) go to a
+ * {@link ChunkSink} (the cache) so the first reader does not compress it again; a chunk without compressed pages
+ * has none and is not passed on.
  *
  * <p>Memory per thread: 2 MiB of buffers (one chunk in, one out) plus the codec's state.
  */
 final class KdumpIndexBuilder {
 
-    /** Receives each chunk's stored bytes as it is compressed; called from the build threads. */
+    /** Receives each chunk's packed bytes as it is compressed; called from the build threads. */
     @FunctionalInterface
     interface ChunkSink {
-        void accept(int chunk, byte[] data);
+        /** @param packed the chunk's compressed pages, concatenated; never empty */
+        void accept(int chunk, byte[] packed);
     }
 
     private KdumpIndexBuilder() {
@@ -40,8 +42,14 @@ final class KdumpIndexBuilder {
         Runnable worker = () -> {
             try (ChunkCompressor cc = new ChunkCompressor(pages, codec)) {
                 for (int c; failure.get() == null && (c = next.getAndIncrement()) < chunks; ) {
-                    byte[] data = cc.compress(c, sizes);
-                    sink.accept(c, data);
+                    byte[] packed = cc.compress(c);
+                    int first = c * KdumpIndex.CHUNK_PAGES;
+                    for (int p = 0; p < cc.pageCount(); p++) {
+                        sizes[first + p] = (char) cc.storedSize(p);
+                    }
+                    if (packed.length > 0) {
+                        sink.accept(c, packed);
+                    }
                     pagesDone.addAndGet(Math.min(KdumpIndex.CHUNK_PAGES, pageCount - (long) c * KdumpIndex.CHUNK_PAGES));
                 }
             } catch (Throwable t) {

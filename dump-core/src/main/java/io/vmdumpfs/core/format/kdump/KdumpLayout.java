@@ -5,21 +5,23 @@ import java.nio.ByteOrder;
 
 /**
  * The bytes of one kdump-compressed file as a pure function of (offset, length): header blocks and bitmaps from
- * the {@link KdumpGeometry}, page descriptors from the {@link KdumpIndex}, page data from compressed chunks that a
- * {@link ChunkSource} supplies (from the cache, or compressed again).
+ * the {@link KdumpGeometry}, page descriptors from the {@link KdumpIndex}, and page data page by page: a raw page
+ * straight from the core through {@link DumpedPages}, a compressed page from its chunk's packed bytes that a
+ * {@link ChunkSource} supplies (from the cache, or compressed again). Raw pages bypass the cache because their bytes
+ * are already in the core; caching them would only crowd out compressed chunks.
  *
  * <p>Thread-safe: it holds no cursor and no mutable state; concurrent reads at any offsets return what one
  * sequential reader would get.
  */
 public final class KdumpLayout {
 
-    /** Supplies the stored bytes of a chunk. */
+    /** Supplies the packed bytes of a chunk: its compressed pages' bytes, in page order. */
     @FunctionalInterface
     public interface ChunkSource {
         /**
-         * Returns chunk {@code c}'s stored bytes: its {@code remaining()} bytes, exactly
-         * {@code index.chunkStart(c + 1) - index.chunkStart(c)} of them. The buffer may be shared: callers only use
-         * absolute gets.
+         * Returns chunk {@code c}'s packed bytes: its {@code remaining()} bytes, exactly
+         * {@link KdumpIndex#packedLength index.packedLength(c)} of them. Only asked for chunks with a compressed
+         * page. The buffer may be shared: callers only use absolute gets.
          */
         ByteBuffer chunk(int c);
     }
@@ -30,6 +32,7 @@ public final class KdumpLayout {
     private static final int META_BATCH = 64 * 1024;
 
     private final KdumpGeometry geometry;
+    private final DumpedPages pages;
     private final KdumpIndex index;
     private final ChunkSource chunks;
     private final long size;
@@ -41,6 +44,7 @@ public final class KdumpLayout {
                     + geometry.blockSize());
         }
         this.geometry = geometry;
+        this.pages = geometry.pages();
         this.index = index;
         this.chunks = chunks;
         this.size = geometry.offsetPageData() + index.totalData();
@@ -128,20 +132,79 @@ public final class KdumpLayout {
         return n;
     }
 
+    /**
+     * Copies page data at relative offset {@code rel}, up to {@code len} bytes but not past the end of its chunk.
+     * Walks the chunk's pages to the one holding {@code rel}, summing the compressed sizes before it (its offset in
+     * the packed bytes). Consecutive raw pages are read from the core with one call; the packed bytes are fetched at
+     * most once, and only if a compressed page is read.
+     */
     private int readPageData(long rel, int len, ByteBuffer dst) {
         int c = index.chunkAt(rel);
-        long chunkStart = index.chunkStart(c);
-        int chunkLen = (int) (index.chunkStart(c + 1) - chunkStart);
-        ByteBuffer chunk = chunks.chunk(c);
-        if (chunk.remaining() != chunkLen) {
-            throw new IllegalStateException("chunk " + c + " has " + chunk.remaining() + " bytes, the index says "
-                    + chunkLen);
+        int pageSize = index.pageSize();
+        int page = c * KdumpIndex.CHUNK_PAGES;
+        int end = Math.min(index.pageCount(), page + KdumpIndex.CHUNK_PAGES);
+        long pageStart = index.chunkStart(c); // rel offset of page's data
+        int packedOff = 0;
+        for (int s; pageStart + (s = index.storedSize(page)) <= rel; page++) {
+            pageStart += s;
+            if (index.isCompressed(s)) {
+                packedOff += s;
+            }
         }
-        int within = (int) (rel - chunkStart);
-        int n = Math.min(len, chunkLen - within);
-        dst.put(dst.position(), chunk, chunk.position() + within, n);
-        dst.position(dst.position() + n);
-        return n;
+        ByteBuffer packed = null;
+        // a run of raw pages not yet copied: pages [rawPage, rawNext), from byte rawOff of rawPage, rawLen bytes
+        int rawPage = -1;
+        int rawNext = -1;
+        int rawOff = 0;
+        int rawLen = 0;
+        int done = 0;
+        for (; page < end && done < len; page++) {
+            int s = index.storedSize(page);
+            if (s == 0) {
+                continue; // shares the zero page; also ends a raw run, as rawNext no longer matches
+            }
+            int within = (int) (rel + done - pageStart);
+            int n = Math.min(s - within, len - done);
+            if (s == pageSize) {
+                if (rawLen > 0 && page != rawNext) {
+                    pages.read(rawPage, rawOff, dst, rawLen);
+                    rawLen = 0;
+                }
+                if (rawLen == 0) {
+                    rawPage = page;
+                    rawOff = within;
+                }
+                rawLen += n;
+                rawNext = page + 1;
+            } else {
+                if (rawLen > 0) {
+                    pages.read(rawPage, rawOff, dst, rawLen);
+                    rawLen = 0;
+                }
+                if (packed == null) {
+                    packed = packedChunk(c);
+                }
+                dst.put(dst.position(), packed, packed.position() + packedOff + within, n);
+                dst.position(dst.position() + n);
+                packedOff += s;
+            }
+            pageStart += s;
+            done += n;
+        }
+        if (rawLen > 0) {
+            pages.read(rawPage, rawOff, dst, rawLen);
+        }
+        return done;
+    }
+
+    private ByteBuffer packedChunk(int c) {
+        ByteBuffer packed = chunks.chunk(c);
+        int want = index.packedLength(c);
+        if (packed.remaining() != want) {
+            throw new IllegalStateException("chunk " + c + " has " + packed.remaining()
+                    + " packed bytes, the index says " + want);
+        }
+        return packed;
     }
 
     /** Returns the byte order of the target, for readers in tests. */

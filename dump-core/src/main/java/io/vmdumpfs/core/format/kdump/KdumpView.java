@@ -31,7 +31,9 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>Page-data offsets depend on every earlier page's compressed size, so the first {@link #size()} or {@link #read}
  * that needs them builds a {@link KdumpIndex}: one pass over guest RAM on {@link FormatContext#threads()} threads,
- * putting each compressed chunk into the {@link ChunkCache} so a following sequential read does not compress again.
+ * putting each chunk's compressed pages into the {@link ChunkCache} so a following sequential read does not compress
+ * again. Raw pages (stored uncompressed because compressing does not shrink them) are read from the core on every
+ * read instead of being cached: the core already holds them, and they are most of a busy guest's page data.
  * With a cache directory the index is persisted and a remount loads it instead. Until the index exists,
  * {@link #size()} and reads past the bitmaps wait for it; reads of the headers and bitmaps never wait.
  * {@link #progress()} reports the build.
@@ -59,8 +61,8 @@ public final class KdumpView implements View {
     public static final String INDEX_DIR = "kdump-index";
 
     /**
-     * Cache key of a compressed chunk: the core's identity and the blocks (what the pages are), the codec and the
-     * chunk number. Value equality, so two mounts of one core share chunks.
+     * Cache key of a chunk's packed bytes (its compressed pages): the core's identity and the blocks (what the pages
+     * are), the codec and the chunk number. Value equality, so two mounts of one core share chunks.
      */
     record ChunkKey(String core, List<GuestPhysBlock> blocks, KdumpCodec codec, int chunk) {
     }
@@ -266,7 +268,7 @@ public final class KdumpView implements View {
         startNanos = System.nanoTime();
         try {
             KdumpIndex built = KdumpIndexBuilder.build(geometry.pages(), codec, threads,
-                    (c, data) -> cache.get(key(c), k -> ByteBuffer.wrap(data)), pagesDone);
+                    (c, packed) -> cache.get(key(c), k -> ByteBuffer.wrap(packed)), pagesDone);
             KdumpLayout l = new KdumpLayout(geometry, built, this::chunk);
             this.index = built;
             persist(built);
@@ -310,31 +312,46 @@ public final class KdumpView implements View {
         return new ChunkKey(coreIdentity, dump.memory().blocks(), codec, c);
     }
 
+    /**
+     * Compresses chunk {@code c} again and checks it against the index: every page must get the stored size it had
+     * when the index was built, or the file's descriptors and offsets would no longer match its data. A change that
+     * keeps every page's size goes unnoticed: raw pages are then read from the core as it is now.
+     */
     private byte[] compressChunk(int c) {
         ChunkCompressor cc = idle.poll();
         if (cc == null) {
             cc = new ChunkCompressor(geometry.pages(), codec);
         }
-        byte[] data;
         try {
-            data = cc.compress(c, null);
+            byte[] packed = cc.compress(c);
+            int want = index.packedLength(c);
+            if (packed.length != want) {
+                throw modified("chunk " + c + " compresses to " + packed.length + " bytes now but to " + want);
+            }
+            // equal totals can still hide a page that changed size (e.g. one page grew as much as another shrank)
+            int first = c * KdumpIndex.CHUNK_PAGES;
+            for (int p = 0; p < cc.pageCount(); p++) {
+                if (cc.storedSize(p) != index.storedSize(first + p)) {
+                    throw modified("chunk " + c + ": page " + (first + p) + " is stored in " + cc.storedSize(p)
+                            + " bytes now but in " + index.storedSize(first + p));
+                }
+            }
+            return packed;
         } finally {
             idle.offer(cc);
         }
-        long want = index.chunkStart(c + 1) - index.chunkStart(c);
-        if (data.length != want) {
-            Path f = indexFile;
-            if (f != null) {
-                try {
-                    Files.deleteIfExists(f); // don't trust it on the next mount either
-                } catch (IOException e) {
-                    LOG.log(Level.WARNING, "cannot delete " + f, e);
-                }
+    }
+
+    private BadCoreException modified(String what) {
+        Path f = indexFile;
+        if (f != null) {
+            try {
+                Files.deleteIfExists(f); // don't trust it on the next mount either
+            } catch (IOException e) {
+                LOG.log(Level.WARNING, "cannot delete " + f, e);
             }
-            throw new BadCoreException(Kind.CORRUPT, dump.core().path(), codec.fileName() + ": chunk " + c
-                    + " compresses to " + data.length + " bytes now but to " + want
-                    + " when the index was built; was the core modified while mounted?");
         }
-        return data;
+        return new BadCoreException(Kind.CORRUPT, dump.core().path(), codec.fileName() + ": " + what
+                + " when the index was built; was the core modified while mounted?");
     }
 }
