@@ -154,17 +154,12 @@ final class Background {
     /**
      * Returns JVM arguments for the child: the paths in them made absolute against {@code cwd} (the child runs in
      * "/", so a relative {@code -jar fusefs/target/vmdumpfs.jar}, class path or CDS archive would not be found
-     * there), and without {@code -XX:TieredStopAtLevel}.
+     * there).
      */
     static List<String> absolutePaths(List<String> jvmArgs, Path cwd) {
         List<String> out = new ArrayList<>(jvmArgs.size());
         for (int i = 0; i < jvmArgs.size(); i++) {
             String a = jvmArgs.get(i);
-            if (a.startsWith("-XX:TieredStopAtLevel=")) {
-                // The launcher limits the short-lived parent to C1, which starts faster; the child is a server
-                // whose pure-Java compression (LZO) needs C2.
-                continue;
-            }
             out.add(a);
             if (i + 1 < jvmArgs.size() && (a.equals("-jar") || a.equals("-cp") || a.equals("-classpath")
                     || a.equals("--class-path"))) {
