@@ -107,6 +107,11 @@ public final class CaffeineChunkCache implements ChunkCache {
         }
     }
 
+    @Override
+    public void invalidate(Object key) {
+        cache.synchronous().invalidate(Objects.requireNonNull(key, "key"));
+    }
+
     private static RuntimeException unwrap(CompletionException e) {
         Throwable c = e.getCause();
         if (c instanceof RuntimeException re) {

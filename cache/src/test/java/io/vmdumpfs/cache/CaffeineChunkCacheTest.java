@@ -77,6 +77,21 @@ class CaffeineChunkCacheTest {
     }
 
     @Test
+    void invalidate_cachedKey_nextGetComputesAgainAndWeightDrops() {
+        CaffeineChunkCache cache = new CaffeineChunkCache(1 << 20);
+        ByteBuffer first = cache.get(new Key(7), k -> ByteBuffer.wrap(new byte[1000]));
+        cache.get(new Key(8), k -> ByteBuffer.wrap(new byte[10]));
+        assertEquals(1010 + 2 * CaffeineChunkCache.ENTRY_OVERHEAD, cache.weightedBytes());
+        cache.invalidate(new Key(7));
+        assertEquals(10 + CaffeineChunkCache.ENTRY_OVERHEAD, cache.weightedBytes());
+        assertEquals(1000, first.remaining(), "a holder keeps its buffer");
+        cache.get(new Key(7), k -> ByteBuffer.wrap(new byte[1000]));
+        assertEquals(3, cache.misses());
+        cache.invalidate(new Key(99)); // absent: nothing happens
+        assertEquals(1010 + 2 * CaffeineChunkCache.ENTRY_OVERHEAD, cache.weightedBytes());
+    }
+
+    @Test
     void get_computeThrows_rethrownAndNothingCached() {
         CaffeineChunkCache cache = new CaffeineChunkCache(1 << 20);
         BadCoreException boom = new BadCoreException(BadCoreException.Kind.IO, null, "boom");

@@ -36,4 +36,11 @@ public interface ChunkCache {
      *                          nothing is cached then
      */
     ByteBuffer get(Object key, Function<Object, ByteBuffer> compute);
+
+    /**
+     * Drops {@code key}'s chunk, if cached: its caller knows it will hardly be asked for again (e.g. every byte of it
+     * went to the kernel's page cache). Callers still holding the buffer keep it. Does nothing by default.
+     */
+    default void invalidate(Object key) {
+    }
 }

@@ -24,6 +24,10 @@ public final class KdumpLayout {
          * page. The buffer may be shared: callers only use absolute gets.
          */
         ByteBuffer chunk(int c);
+
+        /** Told after each read that copied {@code bytes} packed bytes of chunk {@code c} out. Does nothing by default. */
+        default void delivered(int c, int bytes) {
+        }
     }
 
     /** Descriptors generated per step of a descriptor-region read: 24 KiB of output. */
@@ -152,6 +156,7 @@ public final class KdumpLayout {
             }
         }
         ByteBuffer packed = null;
+        int packedCopied = 0;
         // a run of raw pages not yet copied: pages [rawPage, rawNext), from byte rawOff of rawPage, rawLen bytes
         int rawPage = -1;
         int rawNext = -1;
@@ -187,12 +192,16 @@ public final class KdumpLayout {
                 dst.put(dst.position(), packed, packed.position() + packedOff + within, n);
                 dst.position(dst.position() + n);
                 packedOff += s;
+                packedCopied += n;
             }
             pageStart += s;
             done += n;
         }
         if (rawLen > 0) {
             pages.read(rawPage, rawOff, dst, rawLen);
+        }
+        if (packedCopied > 0) {
+            chunks.delivered(c, packedCopied);
         }
         return done;
     }

@@ -22,6 +22,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -235,7 +236,7 @@ public final class KdumpView implements View {
                     touch(file);
                     finish(KdumpProgress.State.READY, null);
                     LOG.log(Level.DEBUG, "{0}: loaded index {1}", codec.fileName(), file);
-                    return new KdumpLayout(geometry, l.index(), this::chunk);
+                    return layoutOf(l.index());
                 case CORRUPT:
                     LOG.log(Level.WARNING, "{0}: index {1} is corrupt ({2}); rebuilding it", codec.fileName(), file,
                             l.problem());
@@ -269,7 +270,7 @@ public final class KdumpView implements View {
         try {
             KdumpIndex built = KdumpIndexBuilder.build(geometry.pages(), codec, threads,
                     (c, packed) -> cache.get(key(c), k -> ByteBuffer.wrap(packed)), pagesDone);
-            KdumpLayout l = new KdumpLayout(geometry, built, this::chunk);
+            KdumpLayout l = layoutOf(built);
             this.index = built;
             persist(built);
             finish(KdumpProgress.State.READY, null);
@@ -301,6 +302,28 @@ public final class KdumpView implements View {
         endNanos = System.nanoTime();
         problem = why;
         state = s;
+    }
+
+    private KdumpLayout layoutOf(KdumpIndex idx) {
+        AtomicIntegerArray delivered = new AtomicIntegerArray(idx.chunkCount());
+        return new KdumpLayout(geometry, idx, new KdumpLayout.ChunkSource() {
+            @Override
+            public ByteBuffer chunk(int c) {
+                return KdumpView.this.chunk(c);
+            }
+
+            @Override
+            public void delivered(int c, int bytes) {
+                // Once as many packed bytes went out as the chunk has, a sequential reader has put all of it into the
+                // kernel's page cache (the mount keeps file content there): caching it here too would only crowd
+                // out chunks nobody has read yet, such as the next kdump file's, which then had to be compressed
+                // twice. Bytes read twice count twice and drop a chunk early; it is compressed again if needed.
+                int total = delivered.addAndGet(c, bytes);
+                if (total >= idx.packedLength(c) && delivered.compareAndSet(c, total, 0)) {
+                    cache.invalidate(key(c));
+                }
+            }
+        });
     }
 
     /** The layout's chunk source: the cache, or compress the chunk again on a miss. */

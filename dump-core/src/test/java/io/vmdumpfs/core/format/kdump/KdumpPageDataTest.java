@@ -128,6 +128,7 @@ class KdumpPageDataTest {
         final Map<Object, ByteBuffer> kept = new ConcurrentHashMap<>();
         final Set<Integer> asked = ConcurrentHashMap.newKeySet();
         final Set<Integer> computed = ConcurrentHashMap.newKeySet();
+        final Set<Integer> invalidated = ConcurrentHashMap.newKeySet();
 
         RecordingCache(boolean keep) {
             this.keep = keep;
@@ -142,6 +143,12 @@ class KdumpPageDataTest {
                 return compute.apply(k);
             };
             return keep ? kept.computeIfAbsent(key, counted) : counted.apply(key);
+        }
+
+        @Override
+        public void invalidate(Object key) {
+            invalidated.add(((KdumpView.ChunkKey) key).chunk());
+            kept.remove(key);
         }
 
         long weight() {
@@ -266,16 +273,45 @@ class KdumpPageDataTest {
         PageData d = PageData.of(ref, pages().pageCount());
         RecordingCache cache = new RecordingCache(true);
         KdumpView v = open(cache, codec);
-        KdumpViewTest.readAll(v, 128 * 1024);
+        v.size(); // the build
         long compressed = d.compressedBytes();
         assertEquals(compressed, cache.weight(), "the cache holds exactly the compressed pages");
         assertTrue(cache.weight() < d.dataEnd - d.dataStart, "raw pages are not cached");
         for (ByteBuffer b : cache.kept.values()) {
             assertEquals(b.capacity(), b.remaining(), "no slack weighed");
         }
+        Set<Integer> built = Set.copyOf(cache.kept.keySet().stream().map(k -> ((KdumpView.ChunkKey) k).chunk()).toList());
+        KdumpViewTest.readAll(v, 128 * 1024);
         assertFalse(cache.asked.contains(CHUNK_ALL_RAW_OR_ZERO));
         assertFalse(cache.asked.contains(CHUNK_ALL_ZERO));
         assertEquals(cache.asked, cache.computed, "the build filled the cache; reads computed nothing again");
+        assertEquals(built, cache.invalidated, "every chunk is dropped once all its bytes were read");
+        assertEquals(0, cache.weight());
+    }
+
+    @ParameterizedTest
+    @EnumSource(KdumpCodec.class)
+    void read_partOfAChunk_keepsItCached(KdumpCodec codec) {
+        byte[] ref = reference(codec);
+        PageData d = PageData.of(ref, pages().pageCount());
+        RecordingCache cache = new RecordingCache(true);
+        KdumpView v = open(cache, codec);
+        v.size();
+        // chunk 0's packed bytes but the last one, in odd pieces: not all of it went out yet
+        int last = KdumpIndex.CHUNK_PAGES - 1;
+        while (last >= 0 && d.flags[last] == 0) {
+            last--;
+        }
+        assertTrue(last >= 0, "chunk 0 has a compressed page");
+        long from = d.chunkDataStart(0);
+        long lastByte = d.start[last] + d.size[last] - 1;
+        for (long off = from; off < lastByte; off += 5000) {
+            assertRead(v, ref, off, (int) Math.min(5000, lastByte - off), false);
+        }
+        assertEquals(Set.of(), cache.invalidated);
+        assertRead(v, ref, lastByte, 1, true);
+        assertEquals(Set.of(0), cache.invalidated, "dropped once its last packed byte went out");
+        assertFalse(cache.kept.keySet().stream().anyMatch(k -> ((KdumpView.ChunkKey) k).chunk() == 0));
     }
 
     @Test
