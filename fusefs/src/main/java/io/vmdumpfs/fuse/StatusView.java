@@ -1,10 +1,13 @@
 package io.vmdumpfs.fuse;
 
+import io.vmdumpfs.cache.CaffeineChunkCache;
 import io.vmdumpfs.core.BadCoreException;
+import io.vmdumpfs.core.format.ChunkCache;
 import io.vmdumpfs.core.format.View;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * The mount's {@code status} file: one line per file, saying whether it is ready or how far its build is (kdump
@@ -14,9 +17,16 @@ import java.util.List;
 final class StatusView implements View {
 
     private final List<VirtualFile> files;
+    private final ChunkCache cache;
 
     StatusView(List<VirtualFile> files) {
+        this(files, ChunkCache.NONE);
+    }
+
+    /** With a line about {@code cache} at the end, when it is a {@link CaffeineChunkCache}. */
+    StatusView(List<VirtualFile> files, ChunkCache cache) {
         this.files = List.copyOf(files);
+        this.cache = cache;
     }
 
     /** Returns the current status text. Never blocks: opening a view is cheap, only sizes wait for builds. */
@@ -30,6 +40,11 @@ final class StatusView implements View {
                 line = f.name() + ": failed: " + e.getMessage();
             }
             sb.append(line).append('\n');
+        }
+        if (cache instanceof CaffeineChunkCache c) {
+            // what the kdump files' chunks take, and whether reads find them (a miss compresses a chunk again)
+            sb.append(String.format(Locale.ROOT, "chunk cache: %.1f of %.1f MiB, %d hits, %d misses%n",
+                    c.weightedBytes() / 1048576.0, c.maxBytes() / 1048576.0, c.hits(), c.misses()));
         }
         return sb.toString();
     }

@@ -46,6 +46,15 @@ class StatusViewTest {
     }
 
     @Test
+    void text_withChunkCache_endsWithItsUse() {
+        io.vmdumpfs.cache.CaffeineChunkCache cache = new io.vmdumpfs.cache.CaffeineChunkCache(4L << 20);
+        cache.get("k", k -> ByteBuffer.allocate((1 << 20) - io.vmdumpfs.cache.CaffeineChunkCache.ENTRY_OVERHEAD));
+        cache.get("k", k -> ByteBuffer.allocate(1));
+        StatusView v = new StatusView(List.of(new VirtualFile("a", () -> new BytesView(new byte[1]))), cache);
+        assertEquals("a: ready\nchunk cache: 1.0 of 4.0 MiB, 1 hits, 1 misses\n", read(v));
+    }
+
+    @Test
     void read_pastEnd_returnsZero() {
         StatusView v = new StatusView(List.of(new VirtualFile("a", () -> new BytesView(new byte[1]))));
         assertEquals(0, v.read(v.size(), ByteBuffer.allocate(10)));
