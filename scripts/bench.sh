@@ -210,6 +210,18 @@ vm_mount() {
     env "${MOUNT_ENV[@]}" "$VM" "$1" "$2" >"$WORK/mount.out" 2>&1 || { cat "$WORK/mount.out" >&2; return 1; }
     sub "$t0" "$EPOCHREALTIME"
 }
+# mount_runs CORE MNT [VAR=VALUE...] -> the seconds of $RUNS mounts (each unmounted again), with those variables set
+mount_runs() {
+    local core=$1 mnt=$2 out=""
+    shift 2
+    MOUNT_ENV=("$@")
+    for _ in $(seq "$RUNS"); do
+        out+=" $(vm_mount "$core" "$mnt")"
+        vm_umount "$mnt"
+    done
+    MOUNT_ENV=()
+    echo "$out"
+}
 vm_umount() { # MNT: unmount and wait for the serving JVM to exit
     local pid
     pid=$(serving_pid "$1" || true)
@@ -326,24 +338,9 @@ if want mount; then
     note "  baseline: trivial jnr-fuse FS (one generated file, same options, with CDS), JVM start to file visible: runs$ts s"
     for which in pc q35; do
         core=$PC_CORE; [ $which = q35 ] && core=$Q35_CORE
-        ts="" tn=""
-        for _ in $(seq "$RUNS"); do
-            ts+=" $(vm_mount "$core" "$WORK/mnt-$which")"
-            vm_umount "$WORK/mnt-$which"
-        done
-        for _ in $(seq "$RUNS"); do
-            MOUNT_ENV=(VMDUMPFS_NO_CDS=1)
-            tn+=" $(vm_mount "$core" "$WORK/mnt-$which")"
-            MOUNT_ENV=()
-            vm_umount "$WORK/mnt-$which"
-        done
-        tr=""
-        for _ in $(seq "$RUNS"); do
-            MOUNT_ENV=(VMDUMPFS_NO_LAUNCH=1)
-            tr+=" $(vm_mount "$core" "$WORK/mnt-$which")"
-            MOUNT_ENV=()
-            vm_umount "$WORK/mnt-$which"
-        done
+        ts=$(mount_runs "$core" "$WORK/mnt-$which")
+        tn=$(mount_runs "$core" "$WORK/mnt-$which" VMDUMPFS_NO_CDS=1)
+        tr=$(mount_runs "$core" "$WORK/mnt-$which" VMDUMPFS_NO_LAUNCH=1)
         tf=""
         for _ in $(seq "$RUNS"); do
             mkdir -p "$WORK/mnt-$which"
