@@ -181,7 +181,7 @@ if [ -r "$JSA" ]; then
 fi
 if [ -n "$heap" ]; then
     # shellcheck disable=SC2046,SC2086 # lists of flags
-    vmdumpfs_spawn_mount "$heap" "$JAVA" $(vmdumpfs_heap_flags "$heap") ${VMDUMPFS_JAVA_OPTS:-} "$@"
+    vmdumpfs_spawn_mount "$heap" "$JAVA" $(vmdumpfs_heap_flags "$heap") ${VMDUMPFS_JAVA_OPTS:-} "$@" || :
 fi
 # shellcheck disable=SC2086 # VMDUMPFS_JAVA_OPTS is a list of flags
 exec "$JAVA" ${VMDUMPFS_JAVA_OPTS:-} "$@"

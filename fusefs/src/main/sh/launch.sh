@@ -10,7 +10,8 @@
 #                                  sets VMDUMPFS_CORE and VMDUMPFS_CACHE_SIZE (the last cache_size= given, or empty)
 #   vmdumpfs_heap_mib CORE CACHE   prints the serving JVM's -Xmx in MiB (MountCommand.heapMib is the same rule)
 #   vmdumpfs_spawn_mount HEAP_MIB JAVA ARGS...  runs the mount as described above (ARGS include -Xmx/-Xmn for
-#                                  HEAP_MIB, see vmdumpfs_heap_flags); never returns
+#                                  HEAP_MIB, see vmdumpfs_heap_flags); exits, or returns 1 when it cannot set up
+#                                  the pipe (the caller then runs the JVM as usual)
 #   vmdumpfs_heap_flags HEAP_MIB   prints the JVM heap flags for HEAP_MIB
 
 # The young generation of the serving JVM: small and fixed, so the old generation holds the chunk cache (with
@@ -96,22 +97,27 @@ vmdumpfs_heap_flags() {
 vmdumpfs_spawn_mount() {
     _vm_heap=$1
     shift
-    _vm_dir=$(mktemp -d "${TMPDIR:-/tmp}/vmdumpfs.XXXXXX") || exit 2
-    mkfifo -m 600 "$_vm_dir/ready" || { rm -rf "$_vm_dir"; exit 2; }
+    # No temporary directory: return, and the caller runs the JVM as usual (it re-executes itself instead).
+    _vm_dir=$(mktemp -d "${TMPDIR:-/tmp}/vmdumpfs.XXXXXX" 2>/dev/null) || return 1
+    mkfifo -m 600 "$_vm_dir/ready" 2>/dev/null || { rm -rf "$_vm_dir"; return 1; }
+    # The pipe's ends are opened here, before the JVM starts, so that it inherits its end: then only it can write,
+    # and its exit (even a failed start) ends our read. Opening a FIFO blocks until the other end is open, except
+    # read-write, which holds both ends for the moment.
+    exec 6<>"$_vm_dir/ready" 3>"$_vm_dir/ready" 4<"$_vm_dir/ready"
+    exec 6<&-
+    rm -rf "$_vm_dir"
     # A non-interactive shell starts background commands with SIGINT/SIGQUIT ignored (the JVM would then never
     # unmount on SIGINT) and stdin from /dev/null (a decompression prompt or progress bar wants the terminal).
     _vm_reset=
     env --default-signal=INT true 2>/dev/null && _vm_reset=--default-signal=INT,QUIT
-    exec 5<&0
+    { command exec 5<&0; } 2>/dev/null || exec 5</dev/null # stdin may be closed
     # shellcheck disable=SC2086 # _vm_reset is one flag or nothing
-    env $_vm_reset VMDUMPFS_READY_FD=3 VMDUMPFS_HEAP_MIB="$_vm_heap" "$@" <&5 5<&- 3>"$_vm_dir/ready" &
+    env $_vm_reset VMDUMPFS_READY_FD=3 VMDUMPFS_HEAP_MIB="$_vm_heap" "$@" <&5 5<&- 4<&- &
     _vm_pid=$!
-    exec 5<&-
+    exec 3>&- 5<&-
     # Interrupted before READY: take the half-made mount down with us (the JVM unmounts on SIGTERM).
     trap 'kill -TERM "$_vm_pid" 2>/dev/null; exit 130' INT
     trap 'kill -TERM "$_vm_pid" 2>/dev/null; exit 143' TERM HUP
-    exec 4<"$_vm_dir/ready"
-    rm -rf "$_vm_dir"
     if IFS= read -r _vm_line <&4 && [ "$_vm_line" = READY ]; then
         exit 0
     fi

@@ -495,6 +495,21 @@ class MountIT {
     }
 
     @Test
+    void launcher_stdinClosedOrNoTemporaryDirectory_stillMounts() throws Exception {
+        TinyCore core = TinyCore.write(tmp);
+        for (String how : List.of("<&-", "TMPDIR=/nonexistent")) {
+            Path mnt = emptyDir("odd" + mounted.size());
+            mounted.add(mnt);
+            String cmd = repoRoot.resolve("vmdumpfs") + " -o blocks=" + core.blocks() + " " + core.core() + " " + mnt;
+            run(List.of("sh", "-c", how.startsWith("<") ? "exec " + cmd + " " + how : how + " exec " + cmd),
+                    Map.of("VMDUMPFS_NO_BUILD", "1")).ok();
+            assertEquals(TinyCore.VMCOREINFO_TEXT, sh("cat " + mnt.resolve("vmcoreinfo")).ok().out(), how);
+            sh("fusermount -u " + mnt).ok();
+            assertGone(mnt, 10_000);
+        }
+    }
+
+    @Test
     void launcher_badCore_oneLineErrorNothingLeft() throws Exception {
         Path bad = Files.writeString(tmp.resolve("bad.core"), "not a core at all\n");
         Path mnt = emptyDir("m");
