@@ -257,6 +257,11 @@ trivial_mount() {
     shift 2
     mkdir -p "$mnt"
     fg_mount "$mnt/data" java "${JFLAGS[@]}" "$@" -cp "$BENCH_CP" io.vmdumpfs.fuse.bench.TrivialFuse "$mnt" "$size"
+    # the read-ahead vmdumpfs sets on its mounts as root (fusefs ReadAhead), so both read with the same
+    local ra
+    ra=/sys/class/bdi/$(mountpoint -d "$mnt")/read_ahead_kb
+    [ -w "$ra" ] && echo 1024 >"$ra"
+    return 0
 }
 trivial_umount() { fg_umount "$1"; }
 # read_rate FILE -> prints "GB/s seconds" of one dd of FILE to /dev/null with 1 MiB blocks
