@@ -1,15 +1,10 @@
 package io.vmdumpfs.fuse;
 
-import org.junit.jupiter.api.Assertions;
-import org.junit.jupiter.api.Assumptions;
-
 /**
  * Skips a test when something it needs from the machine is missing (libfuse2, /dev/fuse, fusermount), except in CI
  * ({@code CI=true}), where everything is installed and a missing piece must fail the build rather than pass silently.
  */
 final class Prerequisites {
-
-    static final boolean CI = "true".equals(System.getenv("CI"));
 
     private Prerequisites() {
     }
@@ -23,12 +18,9 @@ final class Prerequisites {
         }
     }
 
-    /** Skips the test (fails it in CI) because {@code why}. */
+    /** Skips the test (fails it in CI) because {@code why}: QemuFixture's one skip-or-fail rule. */
     static void missing(String why) {
-        if (CI) {
-            Assertions.fail("CI=true but " + why);
-        }
-        Assumptions.abort(why);
+        io.vmdumpfs.core.testing.QemuFixture.require(false, why);
     }
 
     /** A probe. */
