@@ -27,11 +27,17 @@ public final class CoreFile implements Closeable {
     private final Path path;
     private final FileChannel channel;
     private final long size;
+    /** For {@link #readOnce}; off with -Dvmdumpfs.dropBehind=false (to compare). */
+    private final Fadvise fadvise;
+    private final DropBehind dropBehind;
 
     private CoreFile(Path path, FileChannel channel, long size) {
         this.path = path;
         this.channel = channel;
         this.size = size;
+        boolean on = Boolean.parseBoolean(System.getProperty("vmdumpfs.dropBehind", "true"));
+        this.fadvise = on ? new Fadvise(path) : null;
+        this.dropBehind = on ? new DropBehind(fadvise) : null;
     }
 
     /**
@@ -95,6 +101,19 @@ public final class CoreFile implements Closeable {
         }
     }
 
+    /**
+     * Reads like {@link #readFully}, for a reader whose data is cached elsewhere (vmcore.elf, in the FUSE page
+     * cache): behind a sequential run of such reads the core's pages are dropped from the page cache
+     * ({@link DropBehind} says why).
+     */
+    public void readOnce(long fileOffset, ByteBuffer dst) {
+        int n = dst.remaining();
+        readFully(fileOffset, dst);
+        if (dropBehind != null) {
+            dropBehind.onRead(fileOffset, n);
+        }
+    }
+
     /** Returns a new little-endian buffer holding {@code length} bytes at {@code fileOffset}. */
     public ByteBuffer read(long fileOffset, int length) {
         ByteBuffer buf = ByteBuffer.allocate(length).order(ByteOrder.LITTLE_ENDIAN);
@@ -121,6 +140,10 @@ public final class CoreFile implements Closeable {
 
     @Override
     public void close() throws IOException {
+        if (dropBehind != null) {
+            dropBehind.close();
+            fadvise.close();
+        }
         channel.close();
     }
 

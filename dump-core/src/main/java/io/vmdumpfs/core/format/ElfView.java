@@ -64,8 +64,9 @@ public final class ElfView implements View {
             } else {
                 int i = layout.segmentAt(pos);
                 GuestPhysBlock block = layout.blocks().get(i);
-                // GuestMemory.read stops at the block's end, which is this segment's end.
-                n = memory.read(block.guestPaddrStart() + (pos - layout.segmentOffset(i)), dst);
+                // GuestMemory.read stops at the block's end, which is this segment's end. readOnce: the mount's page
+                // cache keeps these bytes as vmcore.elf's; a sequential reader need not keep the core's copy too.
+                n = memory.readOnce(block.guestPaddrStart() + (pos - layout.segmentOffset(i)), dst);
             }
             pos += n;
             copied += n;
