@@ -168,8 +168,8 @@ fi
 
 # Arguments: JVM flags, -jar JAR, then the user's. SerialGC starts fastest and suits a heap that is mostly the
 # chunk cache; -XX:-UsePerfData skips the hsperfdata file; C1 only (TieredStopAtLevel=1) makes a mount ready
-# ~0.15 s sooner and costs only LZO compression, the one codec in Java (the checkout's ./vmdumpfs has the numbers). jnr-ffi (libfuse, libc) uses native access and
-# sun.misc.Unsafe: --enable-native-access (accepted since 17) keeps Java 22+ quiet about JNI, and
+# ~0.15 s sooner and costs only LZO compression, the one codec in Java (the checkout's ./vmdumpfs has the numbers).
+# jnr-ffi (libfuse, libc) uses native access and sun.misc.Unsafe: --enable-native-access (accepted since 17) keeps Java 22+ quiet about JNI, and
 # --sun-misc-unsafe-memory-access=allow (exists from 23 on) keeps Java 24+ quiet about Unsafe.
 set -- -XX:+UseSerialGC -XX:-UsePerfData -XX:TieredStopAtLevel=1 --enable-native-access=ALL-UNNAMED -jar "$JAR" "$@"
 if [ "$major" -ge 23 ]; then

@@ -43,7 +43,7 @@ final class StatusView implements View {
         }
         if (cache instanceof CaffeineChunkCache c) {
             // what the kdump files' chunks take, and whether reads find them (a miss compresses a chunk again)
-            sb.append(String.format(Locale.ROOT, "chunk cache: %.1f of %.1f MiB, %d hits, %d misses%n",
+            sb.append(String.format(Locale.ROOT, "chunk cache: %.1f of %.1f MiB, %d hits, %d misses\n",
                     c.weightedBytes() / 1048576.0, c.maxBytes() / 1048576.0, c.hits(), c.misses()));
         }
         return sb.toString();

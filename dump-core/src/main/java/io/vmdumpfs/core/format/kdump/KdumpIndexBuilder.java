@@ -50,7 +50,7 @@ final class KdumpIndexBuilder {
                     if (packed.length > 0) {
                         sink.accept(c, packed);
                     }
-                    pagesDone.addAndGet(Math.min(KdumpIndex.CHUNK_PAGES, pageCount - (long) c * KdumpIndex.CHUNK_PAGES));
+                    pagesDone.addAndGet(cc.pageCount());
                 }
             } catch (Throwable t) {
                 failure.compareAndSet(null, t);
