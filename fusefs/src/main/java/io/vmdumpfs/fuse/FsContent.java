@@ -1,5 +1,6 @@
 package io.vmdumpfs.fuse;
 
+import io.vmdumpfs.core.elf.CoreFile;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -14,11 +15,18 @@ final class FsContent {
     private final Map<String, Integer> byPath = new HashMap<>();
     private final Ownership own;
     private final long coreBytes;
+    private final CoreFile core;
 
     FsContent(List<VirtualFile> files, Ownership own, long coreBytes) {
+        this(files, own, coreBytes, null);
+    }
+
+    /** @param core the core that views' {@link io.vmdumpfs.core.format.CoreSpan}s point into, or null */
+    FsContent(List<VirtualFile> files, Ownership own, long coreBytes, CoreFile core) {
         this.files = List.copyOf(files);
         this.own = own;
         this.coreBytes = coreBytes;
+        this.core = core;
         for (int i = 0; i < this.files.size(); i++) {
             if (byPath.put("/" + this.files.get(i).name(), i) != null) {
                 throw new IllegalArgumentException("two files named " + this.files.get(i).name());
@@ -36,6 +44,11 @@ final class FsContent {
 
     long coreBytes() {
         return coreBytes;
+    }
+
+    /** Returns the core that views' spans point into, or null to serve every byte through the views. */
+    CoreFile core() {
+        return core;
     }
 
     /** Returns the index of the file at {@code path} ("/vmcore.elf"), or -1. */

@@ -1,8 +1,8 @@
 package io.vmdumpfs.fuse;
 
 /**
- * The few libc calls the mount process needs that Java lacks: its own ids, leaving the terminal's session, and
- * pointing stdin/stdout/stderr at /dev/null once it runs in the background. Bound through jnr-ffi (already loaded for
+ * The few libc calls the mount process needs that Java lacks: its own ids, leaving the terminal's session,
+ * pointing stdin/stdout/stderr at /dev/null once it runs in the background, and malloc/free for replies libfuse frees. Bound through jnr-ffi (already loaded for
  * libfuse); a tiny interface binds in milliseconds, where jnr-posix's binds hundreds of functions.
  *
  * <p>Public only because jnr-ffi implements it from another class loader.
@@ -31,6 +31,11 @@ public interface LibC {
     long write(int fd, byte[] buf, long count);
 
     int chdir(String path);
+
+    /** Returns memory libfuse may free(3): read_buf's replies are handed over and freed by libfuse. 0 if none. */
+    long malloc(long size);
+
+    void free(long address);
 
     /** Returns libc, bound on first use. */
     static LibC get() {

@@ -160,7 +160,7 @@ public final class Main {
         }
         try {
             LibC.get().getuid();
-            new VmdumpFs(VmdumpFs.ReadPath.ALIAS);
+            new VmdumpFs();
         } catch (Throwable noLibfuse) {
             // Nothing to archive then; the mount will report the missing library.
         }

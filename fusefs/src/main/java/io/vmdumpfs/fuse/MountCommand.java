@@ -263,7 +263,7 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
             Bound b = join(bound);
             LOG.fine(() -> "libfuse bound at +" + Main.sinceStartMillis() + " ms");
             Ownership own = Ownership.of(opts, b.uid(), b.gid(), src.coreMtime());
-            FsContent content = new FsContent(src.files(), own, src.coreBytes());
+            FsContent content = new FsContent(src.files(), own, src.coreBytes(), src.dump().core());
             Thread watcher = new Thread(() -> announceWhenVisible(b.fs(), mnt, shown), "vmdumpfs-ready");
             watcher.setDaemon(true);
             watcher.start();
@@ -293,9 +293,8 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
             Background.detach();
         }
         LibC libc = LibC.get();
-        VmdumpFs.ReadPath path = VmdumpFs.ReadPath.valueOf(System.getProperty("vmdumpfs.readPath", "ALIAS"));
         try {
-            return new Bound(new VmdumpFs(path), Integer.toUnsignedLong(libc.getuid()), Integer.toUnsignedLong(libc.getgid()));
+            return new Bound(new VmdumpFs(), Integer.toUnsignedLong(libc.getuid()), Integer.toUnsignedLong(libc.getgid()));
         } catch (LinkageError e) {
             throw new CliException("cannot load " + Preflight.LIBFUSE2 + " (libfuse2): " + Main.rootMessage(e)
                     + "; install it: apt-get install libfuse2", e);
@@ -335,12 +334,14 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
      * ro (the kernel refuses writes before asking us), default_permissions (the kernel enforces our modes),
      * fsname/subtype (what mount(8) and df show: "vmdumpfs:/path/core" of type fuse.vmdumpfs), kernel_cache (file
      * content never changes, so page-cache hits survive close/open), max_read (libfuse2's 128 KiB maximum),
+     * splice_write (libfuse2 splices read_buf's descriptor buffers into /dev/fuse only when asked: {@link ReadReply}),
      * long attr/entry/negative timeouts (nothing is ever added, removed or resized while mounted).
      */
     static List<String> fuseArgs(Path coreAbs, MountOptions opts) {
         StringBuilder o = new StringBuilder("ro,default_permissions");
         o.append(",fsname=").append(MountOptions.escape("vmdumpfs:" + coreAbs));
         o.append(",subtype=vmdumpfs,kernel_cache,max_read=").append(VmdumpFs.BLOCK_SIZE);
+        o.append(",splice_write");
         o.append(",attr_timeout=86400,entry_timeout=86400,negative_timeout=86400");
         if (opts.allowOther()) {
             o.append(",allow_other");
@@ -376,16 +377,19 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
                 }
                 Thread.sleep(2);
             }
-            entry.ifPresent(e -> {
-                String what = ReadAhead.raise(ReadAhead.sysfsFile(e.device()), ReadAhead.KIB);
-                LOG.fine(() -> what);
-            });
             try {
                 Files.readAttributes(mnt, BasicFileAttributes.class);
             } catch (IOException e) {
                 // INIT was answered, so the mount exists; say so, and let uses show the problem.
                 LOG.warning("mounted, but " + mnt + " does not answer: " + e.getMessage());
             }
+            // Only now: the kernel lowers read-ahead to INIT's max_readahead when it processes libfuse's INIT reply,
+            // which may come after our init callback and after the mount table lists us; a request through the
+            // mount (the stat above) waits for that reply, so nothing lowers it after this.
+            entry.ifPresent(e -> {
+                String what = ReadAhead.raise(ReadAhead.sysfsFile(e.device()), ReadAhead.KIB);
+                LOG.fine(() -> what);
+            });
             if (fs.isStopped()) {
                 return;
             }

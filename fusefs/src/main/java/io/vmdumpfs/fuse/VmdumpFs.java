@@ -22,16 +22,11 @@ import ru.serce.jnrfuse.struct.Timespec;
 
 /**
  * The FUSE adapter: a read-only directory of {@link VirtualFile}s. No format logic lives here; every callback is a
- * few lines over {@link View#size()} and {@link View#read(long, ByteBuffer)}, wrapped in one try/catch that maps
- * failures through {@link FuseErrors}.
+ * few lines over {@link View#size()} and {@link View#read(long, ByteBuffer)} (reads through {@link ReadReply}), wrapped
+ * in one try/catch that maps failures through {@link FuseErrors}.
  *
  * <p>Threads: jnr-fuse runs libfuse's multi-threaded loop (no {@code -s}), so callbacks run concurrently. That is
  * safe because views are thread-safe and this class keeps no mutable state besides the lazily opened views.
- *
- * <p>Reads go straight into libfuse's buffer: {@link #read} wraps the native memory behind the FUSE {@link Pointer}
- * in a direct {@link ByteBuffer} (JNI NewDirectByteBuffer through jffi), so the view's {@code pread} of the core
- * lands in the buffer the kernel will copy from, with no Java-side copy. Limit: that buffer is only valid during the
- * callback, so a view must not keep {@code dst} (the View contract says it copies into it).
  */
 final class VmdumpFs extends FuseStubFS {
 
@@ -44,7 +39,6 @@ final class VmdumpFs extends FuseStubFS {
     private static final int O_RDONLY = OpenFlags.O_RDONLY.intValue();
     private static final int O_TRUNC = OpenFlags.O_TRUNC.intValue();
 
-    private final ReadPath readPath;
     /** Set by {@link #serve} before libfuse starts any thread, so callbacks never see null. */
     private volatile FsContent content;
 
@@ -55,27 +49,17 @@ final class VmdumpFs extends FuseStubFS {
     private volatile boolean serving;
     private volatile Path mountedAt;
 
-    /** How {@link #read} gets bytes into the FUSE buffer; {@link #ALIAS} unless measuring. */
-    enum ReadPath {
-        /** Views write into a direct ByteBuffer over libfuse's own buffer: no Java-side copy. */
-        ALIAS,
-        /** Views write into a per-thread direct buffer, then one memcpy into libfuse's buffer. */
-        BOUNCE
-    }
-
     /**
      * Creates the file system and binds libfuse2 (a few hundred milliseconds of jnr-ffi code generation, which is why
      * the content comes later: the mount command binds while it opens the core).
      *
      * @throws LinkageError (from jnr-ffi) if libfuse2 cannot be loaded
      */
-    VmdumpFs(ReadPath readPath) {
-        this.readPath = readPath;
+    VmdumpFs() {
     }
 
     /** Creates the file system with its content already set (tests call the callbacks without mounting). */
-    VmdumpFs(FsContent content, ReadPath readPath) {
-        this(readPath);
+    VmdumpFs(FsContent content) {
         this.content = content;
     }
 
@@ -274,8 +258,13 @@ final class VmdumpFs extends FuseStubFS {
     /** Offset of fuse_file_info's bitfield word (direct_io: bit 0) in libfuse2 on LP64. */
     private static final int DIRECT_IO_BYTE = 20;
 
+    /**
+     * Reads: libfuse2 calls read_buf rather than read when a file system has it. The reply names where the bytes are
+     * rather than holding them ({@link ReadReply}), so vmcore.elf's memory goes from the core's page cache to the
+     * kernel by splice, never through user space; made bytes (headers, kdump files) are read into malloc'd buffers.
+     */
     @Override
-    public int read(String path, Pointer buf, @size_t long size, @off_t long offset, FuseFileInfo fi) {
+    public int read_buf(String path, Pointer bufp, @size_t long size, @off_t long offset, FuseFileInfo fi) {
         try {
             long fh = fi.fh.get();
             int i = fh > 0 && fh <= content.files().size() ? (int) fh - 1 : indexOf(path);
@@ -287,40 +276,13 @@ final class VmdumpFs extends FuseStubFS {
             }
             View view = file(i).view();
             long fileSize = view.size();
-            if (offset >= fileSize || size <= 0) {
-                return 0;
-            }
-            // libfuse2 asks for at most max_read (128 KiB); clamp to the file so views never see a read past EOF.
-            int n = (int) Math.min(Math.min(size, fileSize - offset), Integer.MAX_VALUE);
-            if (readPath == ReadPath.ALIAS && buf.isDirect()) {
-                ByteBuffer dst = MemoryIO.getInstance().newDirectByteBuffer(buf.address(), n);
-                return Views.readFully(view, offset, dst);
-            }
-            ByteBuffer bounce = bounceBuffer(n);
-            int got = Views.readFully(view, offset, bounce);
-            if (buf.isDirect()) {
-                MemoryIO.getInstance().copyMemory(MemoryIO.getInstance().getDirectBufferAddress(bounce), buf.address(), got);
-            } else {
-                byte[] tmp = new byte[got];
-                bounce.get(0, tmp);
-                buf.put(0, tmp, 0, got);
-            }
-            return got;
+            int n = offset >= fileSize || size <= 0 ? 0 : (int) Math.min(Math.min(size, fileSize - offset), Integer.MAX_VALUE);
+            long vec = ReadReply.build(view, offset, n, content.core(), LibC.get());
+            MemoryIO.getInstance().putAddress(bufp.address(), vec);
+            return 0;
         } catch (Throwable t) {
             return FuseErrors.fail("read", path, t);
         }
-    }
-
-    /** Per-thread buffers for {@link ReadPath#BOUNCE}: one per FUSE worker thread, grown to the largest read. */
-    private static final ThreadLocal<ByteBuffer> BOUNCE = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(BLOCK_SIZE));
-
-    private static ByteBuffer bounceBuffer(int n) {
-        ByteBuffer b = BOUNCE.get();
-        if (b.capacity() < n) {
-            b = ByteBuffer.allocateDirect(n);
-            BOUNCE.set(b);
-        }
-        return b.clear().limit(n);
     }
 
     @Override

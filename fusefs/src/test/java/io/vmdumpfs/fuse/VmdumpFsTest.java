@@ -21,8 +21,6 @@ import jnr.ffi.Runtime;
 import jnr.ffi.Struct;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
 import ru.serce.jnrfuse.struct.FileStat;
 import ru.serce.jnrfuse.struct.FuseFileInfo;
 import ru.serce.jnrfuse.struct.Statvfs;
@@ -37,7 +35,7 @@ class VmdumpFsTest {
     @BeforeAll
     static void libfuse2Loads() {
         Log.configure(java.util.logging.Level.OFF, false); // failures are the point of several tests
-        Prerequisites.require("libfuse2", () -> new VmdumpFs(VmdumpFs.ReadPath.ALIAS));
+        Prerequisites.require("libfuse2", VmdumpFs::new);
     }
 
     private static byte[] content(int n) {
@@ -50,12 +48,12 @@ class VmdumpFsTest {
         return b;
     }
 
-    private static VmdumpFs fs(VmdumpFs.ReadPath path, VirtualFile... files) {
-        return new VmdumpFs(new FsContent(List.of(files), OWN, 1 << 30), path);
+    private static VmdumpFs fs(VirtualFile... files) {
+        return new VmdumpFs(new FsContent(List.of(files), OWN, 1 << 30));
     }
 
-    private static VmdumpFs fs(VmdumpFs.ReadPath path) {
-        return fs(path, new VirtualFile("data", () -> new BytesView(DATA)),
+    private static VmdumpFs fs() {
+        return fs(new VirtualFile("data", () -> new BytesView(DATA)),
                 new VirtualFile("bad", () -> {
                     throw new BadCoreException(Kind.UNSUPPORTED, Path.of("/c"), "no such format here");
                 }));
@@ -72,18 +70,28 @@ class VmdumpFsTest {
         return fi;
     }
 
-    private static byte[] read(VmdumpFs fs, String path, long offset, int size, int[] rc) {
-        Pointer buf = Memory.allocateDirect(RT, Math.max(size, 1));
-        rc[0] = fs.read(path, buf, size, offset, fileInfo(0));
-        byte[] out = new byte[Math.max(rc[0], 0)];
-        buf.get(0, out, 0, out.length);
-        return out;
+    /** Calls read_buf as libfuse does; rc[0] = its result, or the reply's byte count when it succeeded. */
+    private static byte[] read(VmdumpFs fs, String path, long offset, long size, int[] rc) {
+        Pointer bufp = Memory.allocateDirect(RT, 8, true);
+        rc[0] = fs.read_buf(path, bufp, size, offset, fileInfo(0));
+        long vec = bufp.getLong(0);
+        if (rc[0] != 0) {
+            assertEquals(0, vec, "no reply on error");
+            return new byte[0];
+        }
+        try {
+            byte[] out = Replies.bytes(vec);
+            rc[0] = out.length;
+            return out;
+        } finally {
+            ReadReply.free(vec, Replies.buffers(vec).size(), LibC.get());
+        }
     }
 
     @Test
     void getattr_root_dirOwnedReadOnly() {
         FileStat st = stat();
-        assertEquals(0, fs(VmdumpFs.ReadPath.ALIAS).getattr("/", st));
+        assertEquals(0, fs().getattr("/", st));
         assertEquals(FileStat.S_IFDIR | 0500, st.st_mode.intValue());
         assertEquals(1234, st.st_uid.longValue());
         assertEquals(567, st.st_gid.longValue());
@@ -94,7 +102,7 @@ class VmdumpFsTest {
     @Test
     void getattr_file_exactSize() {
         FileStat st = stat();
-        assertEquals(0, fs(VmdumpFs.ReadPath.ALIAS).getattr("/data", st));
+        assertEquals(0, fs().getattr("/data", st));
         assertEquals(FileStat.S_IFREG | 0400, st.st_mode.intValue());
         assertEquals(DATA.length, st.st_size.longValue());
         assertEquals((DATA.length + 511) / 512, st.st_blocks.longValue());
@@ -104,23 +112,23 @@ class VmdumpFsTest {
 
     @Test
     void getattr_unknownPath_enoent() {
-        assertEquals(-FuseErrors.ENOENT, fs(VmdumpFs.ReadPath.ALIAS).getattr("/nope", stat()));
-        assertEquals(-FuseErrors.ENOENT, fs(VmdumpFs.ReadPath.ALIAS).getattr("/data/x", stat()));
+        assertEquals(-FuseErrors.ENOENT, fs().getattr("/nope", stat()));
+        assertEquals(-FuseErrors.ENOENT, fs().getattr("/data/x", stat()));
     }
 
     @Test
     void getattr_viewFailsToOpen_mappedErrno() {
-        assertEquals(-FuseErrors.EOPNOTSUPP, fs(VmdumpFs.ReadPath.ALIAS).getattr("/bad", stat()));
+        assertEquals(-FuseErrors.EOPNOTSUPP, fs().getattr("/bad", stat()));
     }
 
     @Test
     void open_readOnly_ok() {
-        assertEquals(0, fs(VmdumpFs.ReadPath.ALIAS).open("/data", fileInfo(OpenFlags.O_RDONLY.intValue())));
+        assertEquals(0, fs().open("/data", fileInfo(OpenFlags.O_RDONLY.intValue())));
     }
 
     @Test
     void open_forWriting_erofs() {
-        VmdumpFs fs = fs(VmdumpFs.ReadPath.ALIAS);
+        VmdumpFs fs = fs();
         assertEquals(-FuseErrors.EROFS, fs.open("/data", fileInfo(OpenFlags.O_WRONLY.intValue())));
         assertEquals(-FuseErrors.EROFS, fs.open("/data", fileInfo(OpenFlags.O_RDWR.intValue())));
         assertEquals(-FuseErrors.EROFS, fs.open("/data", fileInfo(OpenFlags.O_TRUNC.intValue())));
@@ -128,19 +136,18 @@ class VmdumpFsTest {
 
     @Test
     void open_missing_enoent() {
-        assertEquals(-FuseErrors.ENOENT, fs(VmdumpFs.ReadPath.ALIAS).open("/zzz", fileInfo(0)));
+        assertEquals(-FuseErrors.ENOENT, fs().open("/zzz", fileInfo(0)));
     }
 
     @Test
     void opendir_file_enotdir() {
-        assertEquals(-FuseErrors.ENOTDIR, fs(VmdumpFs.ReadPath.ALIAS).opendir("/data", fileInfo(0)));
-        assertEquals(0, fs(VmdumpFs.ReadPath.ALIAS).opendir("/", fileInfo(0)));
+        assertEquals(-FuseErrors.ENOTDIR, fs().opendir("/data", fileInfo(0)));
+        assertEquals(0, fs().opendir("/", fileInfo(0)));
     }
 
-    @ParameterizedTest
-    @EnumSource(VmdumpFs.ReadPath.class)
-    void read_slices_matchContent(VmdumpFs.ReadPath path) {
-        VmdumpFs fs = fs(path);
+    @Test
+    void read_slices_matchContent() {
+        VmdumpFs fs = fs();
         int[] rc = new int[1];
         for (long off : new long[] {0, 1, 4095, 131072, DATA.length - 131072}) {
             byte[] got = read(fs, "/data", off, 131072, rc);
@@ -149,11 +156,10 @@ class VmdumpFsTest {
         }
     }
 
-    @ParameterizedTest
-    @EnumSource(VmdumpFs.ReadPath.class)
-    void read_acrossEof_clamped(VmdumpFs.ReadPath path) {
+    @Test
+    void read_acrossEof_clamped() {
         int[] rc = new int[1];
-        byte[] got = read(fs(path), "/data", DATA.length - 10, 4096, rc);
+        byte[] got = read(fs(), "/data", DATA.length - 10, 4096, rc);
         assertEquals(10, rc[0]);
         assertArrayEquals(Arrays.copyOfRange(DATA, DATA.length - 10, DATA.length), got);
     }
@@ -161,16 +167,16 @@ class VmdumpFsTest {
     @Test
     void read_atAndPastEof_zero() {
         int[] rc = new int[1];
-        read(fs(VmdumpFs.ReadPath.ALIAS), "/data", DATA.length, 4096, rc);
+        read(fs(), "/data", DATA.length, 4096, rc);
         assertEquals(0, rc[0]);
-        read(fs(VmdumpFs.ReadPath.ALIAS), "/data", Long.MAX_VALUE, 4096, rc);
+        read(fs(), "/data", Long.MAX_VALUE, 4096, rc);
         assertEquals(0, rc[0]);
     }
 
     @Test
     void read_negativeOffset_einval() {
         int[] rc = new int[1];
-        read(fs(VmdumpFs.ReadPath.ALIAS), "/data", -1, 4096, rc);
+        read(fs(), "/data", -1, 4096, rc);
         assertEquals(-FuseErrors.EINVAL, rc[0]);
     }
 
@@ -188,13 +194,13 @@ class VmdumpFsTest {
             }
         };
         int[] rc = new int[1];
-        read(fs(VmdumpFs.ReadPath.ALIAS, new VirtualFile("f", () -> failing)), "/f", 0, 4096, rc);
+        read(fs(new VirtualFile("f", () -> failing)), "/f", 0, 4096, rc);
         assertEquals(-FuseErrors.EIO, rc[0]);
     }
 
     @Test
     void read_shortViewReads_filledCompletely() {
-        VmdumpFs fs = fs(VmdumpFs.ReadPath.ALIAS, new VirtualFile("s", () -> ViewsTest.stingy(DATA, 1000, true)));
+        VmdumpFs fs = fs(new VirtualFile("s", () -> ViewsTest.stingy(DATA, 1000, true)));
         int[] rc = new int[1];
         byte[] got = read(fs, "/s", 5, 65536, rc);
         assertEquals(65536, rc[0]);
@@ -203,7 +209,7 @@ class VmdumpFsTest {
 
     @Test
     void writes_allErofs() {
-        VmdumpFs fs = fs(VmdumpFs.ReadPath.ALIAS);
+        VmdumpFs fs = fs();
         int erofs = -FuseErrors.EROFS;
         assertEquals(erofs, fs.write("/data", Memory.allocateDirect(RT, 1), 1, 0, fileInfo(0)));
         assertEquals(erofs, fs.create("/new", 0644, fileInfo(0)));
@@ -226,7 +232,7 @@ class VmdumpFsTest {
     @Test
     void statfs_readOnly() {
         Statvfs st = Statvfs.of(Memory.allocateDirect(RT, Struct.size(new Statvfs(RT)), true));
-        assertEquals(0, fs(VmdumpFs.ReadPath.ALIAS).statfs("/", st));
+        assertEquals(0, fs().statfs("/", st));
         assertTrue((st.f_flag.longValue() & Statvfs.ST_RDONLY) != 0);
         assertEquals(0, st.f_bavail.longValue());
         assertEquals((1L << 30) / 4096, st.f_blocks.longValue());
@@ -239,7 +245,7 @@ class VmdumpFsTest {
             opens.incrementAndGet();
             return new BytesView(DATA);
         });
-        VmdumpFs fs = fs(VmdumpFs.ReadPath.ALIAS, f);
+        VmdumpFs fs = fs(f);
         assertFalse(f.isOpen());
         fs.getattr("/c", stat());
         fs.open("/c", fileInfo(0));
@@ -249,6 +255,6 @@ class VmdumpFsTest {
 
     @Test
     void umount_notMounted_noop() {
-        fs(VmdumpFs.ReadPath.ALIAS).umount();
+        fs().umount();
     }
 }

@@ -27,17 +27,18 @@ public final class CoreFile implements Closeable {
     private final Path path;
     private final FileChannel channel;
     private final long size;
+    private final CoreDescriptor descriptor;
     /** For {@link #readOnce}; off with -Dvmdumpfs.dropBehind=false (to compare). */
-    private final Fadvise fadvise;
     private final DropBehind dropBehind;
 
-    private CoreFile(Path path, FileChannel channel, long size) {
+    /** @param fileKey the file's (device, inode) at open, so that another descriptor can be checked to be this file */
+    private CoreFile(Path path, FileChannel channel, long size, Object fileKey) {
         this.path = path;
         this.channel = channel;
         this.size = size;
         boolean on = Boolean.parseBoolean(System.getProperty("vmdumpfs.dropBehind", "true"));
-        this.fadvise = on ? new Fadvise(path) : null;
-        this.dropBehind = on ? new DropBehind(fadvise) : null;
+        this.descriptor = new CoreDescriptor(path, fileKey, size);
+        this.dropBehind = on ? new DropBehind(descriptor) : null;
     }
 
     /**
@@ -63,7 +64,7 @@ public final class CoreFile implements Closeable {
         }
         try {
             FileChannel ch = FileChannel.open(path, StandardOpenOption.READ);
-            return new CoreFile(path, ch, ch.size());
+            return new CoreFile(path, ch, ch.size(), attrs.fileKey());
         } catch (AccessDeniedException e) {
             throw new BadCoreException(Kind.IO, path, "permission denied");
         } catch (IOException e) {
@@ -114,6 +115,39 @@ public final class CoreFile implements Closeable {
         }
     }
 
+    /**
+     * Notes that the core's bytes [{@code fileOffset}, {@code fileOffset + length}) were handed, without passing
+     * through this object, to a reader whose data is cached elsewhere (the FUSE server splices them from its own
+     * descriptor): {@link #readOnce}'s drop-behind, without the read.
+     */
+    public void servedOnce(long fileOffset, long length) {
+        if (dropBehind != null) {
+            dropBehind.onRead(fileOffset, length);
+        }
+    }
+
+    /**
+     * Returns the size the file has now (fstat), which is less than {@link #size()} if it was truncated since open.
+     *
+     * @throws BadCoreException (IO) if the file cannot be stat'ed
+     */
+    public long currentSize() {
+        try {
+            return channel.size();
+        } catch (IOException e) {
+            throw new BadCoreException(Kind.IO, path, "cannot stat: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Returns a native read-only descriptor of this very file, for a server that has the kernel move its bytes
+     * (splice) instead of reading them, or -1 when there is none (no libc, no /proc, the path names another file now,
+     * or closed). The first call opens it; do not close it, {@link #close()} does.
+     */
+    public int descriptor() {
+        return descriptor.fd();
+    }
+
     /** Returns a new little-endian buffer holding {@code length} bytes at {@code fileOffset}. */
     public ByteBuffer read(long fileOffset, int length) {
         ByteBuffer buf = ByteBuffer.allocate(length).order(ByteOrder.LITTLE_ENDIAN);
@@ -142,8 +176,8 @@ public final class CoreFile implements Closeable {
     public void close() throws IOException {
         if (dropBehind != null) {
             dropBehind.close();
-            fadvise.close();
         }
+        descriptor.close();
         channel.close();
     }
 

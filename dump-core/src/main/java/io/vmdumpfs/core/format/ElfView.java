@@ -73,4 +73,20 @@ public final class ElfView implements View {
         }
         return copied;
     }
+
+    /** Header bytes are made here; each segment's memory is one run of the core (its block's file data). */
+    @Override
+    public CoreSpan spanAt(long offset, long max) {
+        if (offset < 0 || offset >= layout.size() || max < 1) {
+            throw new IllegalArgumentException("no span at " + offset + " (+" + max + ") of " + layout.size());
+        }
+        long headerEnd = layout.memoryOffset();
+        if (offset < headerEnd) {
+            return CoreSpan.made(Math.min(max, headerEnd - offset));
+        }
+        int i = layout.segmentAt(offset);
+        GuestPhysBlock block = layout.blocks().get(i);
+        long within = offset - layout.segmentOffset(i);
+        return new CoreSpan(block.fileOffset() + within, Math.min(max, block.size() - within));
+    }
 }

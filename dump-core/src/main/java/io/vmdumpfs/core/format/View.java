@@ -25,6 +25,18 @@ public interface View {
     int read(long offset, ByteBuffer dst);
 
     /**
+     * Returns where the bytes from {@code offset} on come from: the longest run, up to {@code max} bytes, that is
+     * either a verbatim copy of the core or made by the view. Lets a server send core bytes without copying them
+     * ({@link CoreSpan}). The default says the view makes everything.
+     *
+     * @param offset {@code 0 <= offset < size()}
+     * @param max    at least 1
+     */
+    default CoreSpan spanAt(long offset, long max) {
+        return CoreSpan.made(max);
+    }
+
+    /**
      * Returns a one-line account of work the view does before it can serve (e.g. a kdump file's index build:
      * "vmcore.kdump-zlib: building 42% …"), or empty for views that are ready at once. Never blocks.
      */

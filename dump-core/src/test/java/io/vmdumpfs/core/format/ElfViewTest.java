@@ -63,6 +63,64 @@ class ElfViewTest {
     }
 
     @Test
+    void spanAt_tilesTheFile_headerMadeEachSegmentOneCoreRun() throws Exception {
+        try (SyntheticGuest g = guest(true)) {
+            ElfView view = new ElfView(g.dump());
+            ElfLayout l = view.layout();
+            List<CoreSpan> spans = new ArrayList<>();
+            for (long pos = 0; pos < view.size(); pos += spans.get(spans.size() - 1).length()) {
+                spans.add(view.spanAt(pos, Long.MAX_VALUE));
+            }
+            assertEquals(1 + l.blocks().size(), spans.size());
+            assertEquals(CoreSpan.made(l.memoryOffset()), spans.get(0));
+            for (int i = 0; i < l.blocks().size(); i++) {
+                GuestPhysBlock b = l.blocks().get(i);
+                assertEquals(new CoreSpan(b.fileOffset(), b.size()), spans.get(i + 1), "segment " + i);
+            }
+        }
+    }
+
+    @Test
+    void spanAt_anyOffset_coreBytesAreWhatReadReturns() throws Exception {
+        try (SyntheticGuest g = guest(true)) {
+            ElfView view = new ElfView(g.dump());
+            byte[] ref = reference(g, view);
+            Random rnd = new Random(7);
+            long[] edges = boundaries(view.layout());
+            for (int i = 0; i < 2000; i++) {
+                long offset = Math.min(ref.length - 1, i % 2 == 0 ? (long) (rnd.nextDouble() * ref.length)
+                        : Math.max(0, edges[rnd.nextInt(edges.length)] + rnd.nextInt(141) - 70));
+                long max = 1 + rnd.nextInt(i % 3 == 0 ? 300 : 200_000);
+                CoreSpan s = view.spanAt(offset, max);
+                String where = "spanAt(" + offset + ", " + max + ")";
+                assertTrue(s.length() >= 1 && s.length() <= max && offset + s.length() <= ref.length, where);
+                byte[] want = Arrays.copyOfRange(ref, (int) offset, (int) (offset + s.length()));
+                if (s.inCore()) {
+                    assertArrayEquals(want, bytes(g.dump().core().read(s.coreOffset(), (int) s.length())), where);
+                } else {
+                    assertTrue(offset + s.length() <= view.layout().memoryOffset(), where + ": made bytes are header");
+                }
+            }
+        }
+    }
+
+    @Test
+    void spanAt_outsideTheFile_throws() throws Exception {
+        try (SyntheticGuest g = guest(false)) {
+            ElfView view = new ElfView(g.dump());
+            assertThrows(IllegalArgumentException.class, () -> view.spanAt(view.size(), 1));
+            assertThrows(IllegalArgumentException.class, () -> view.spanAt(-1, 1));
+            assertThrows(IllegalArgumentException.class, () -> view.spanAt(0, 0));
+        }
+    }
+
+    private static byte[] bytes(ByteBuffer b) {
+        byte[] out = new byte[b.remaining()];
+        b.get(out);
+        return out;
+    }
+
+    @Test
     void read_sequentialWhole_equalsReference() throws Exception {
         try (SyntheticGuest g = guest(true)) {
             ElfView view = new ElfView(g.dump());
