@@ -332,17 +332,13 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
     /**
      * Returns the libfuse arguments. Why each option:
      * ro (the kernel refuses writes before asking us), default_permissions (the kernel enforces our modes),
-     * fsname/subtype (what mount(8) and df show: "vmdumpfs:/path/core" of type fuse.vmdumpfs), kernel_cache (file
-     * content never changes, so page-cache hits survive close/open), max_read (libfuse2's 128 KiB maximum),
-     * splice_write (libfuse2 splices read_buf's descriptor buffers into /dev/fuse only when asked: {@link ReadReply}),
-     * long attr/entry/negative timeouts (nothing is ever added, removed or resized while mounted).
+     * fsname/subtype (what mount(8) and df show: "vmdumpfs:/path/core" of type fuse.vmdumpfs), and the options that
+     * decide speed ({@link FuseTuning}).
      */
     static List<String> fuseArgs(Path coreAbs, MountOptions opts) {
         StringBuilder o = new StringBuilder("ro,default_permissions");
         o.append(",fsname=").append(MountOptions.escape("vmdumpfs:" + coreAbs));
-        o.append(",subtype=vmdumpfs,kernel_cache,max_read=").append(VmdumpFs.BLOCK_SIZE);
-        o.append(",splice_write");
-        o.append(",attr_timeout=86400,entry_timeout=86400,negative_timeout=86400");
+        o.append(",subtype=vmdumpfs,").append(FuseTuning.OPTIONS);
         if (opts.allowOther()) {
             o.append(",allow_other");
         }

@@ -46,9 +46,8 @@ final class ReadReply {
      * its fuse_bufvec. Core runs are served from {@code core}'s descriptor when it has one and the core still holds
      * them (a core truncated since mount is read through the view instead, which fails with EIO like any other read).
      *
-     * @param core the core the view's spans point into, or null to read everything through the view
-     *
      * @param length the caller clamped it to the file; 0 (end of file) gives one empty memory buffer
+     * @param core   the core the view's spans point into, or null to read everything through the view
      * @throws OutOfMemoryError when malloc fails (nothing is leaked)
      * @throws RuntimeException what the view throws (nothing is leaked)
      */

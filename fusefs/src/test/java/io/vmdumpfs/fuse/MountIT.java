@@ -27,6 +27,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -295,6 +296,32 @@ class MountIT {
         String flags = sh("stat -f -c '%T' " + mnt + "; grep ' " + mnt + " ' /proc/self/mountinfo").ok().out();
         assertTrue(flags.contains(" ro,"), flags);
         assertTrue(flags.contains("fuse.vmdumpfs vmdumpfs:"), flags);
+    }
+
+    @Test
+    void mount_kernelConnection_tunedAsFuseTuningSays() throws Exception {
+        Assumptions.assumeTrue(new com.sun.security.auth.module.UnixSystem().getUid() == 0,
+                "the FUSE control file system is root's");
+        Path mnt = mountTiny(TinyCore.write(tmp));
+        Path connections = Path.of("/sys/fs/fuse/connections");
+        boolean mountedCtl = false;
+        try (var entries = Files.list(connections)) {
+            if (entries.findAny().isEmpty()) { // with our mount up, an empty directory means fusectl is not mounted
+                sh("mount -t fusectl fusectl " + connections).ok();
+                mountedCtl = true;
+            }
+        }
+        try {
+            // The connection's directory is named by the mount's device number (0:NN -> NN).
+            String device = MountInfo.find(MountInfo.read(), mnt).orElseThrow().device();
+            Path conn = connections.resolve(device.substring(device.indexOf(':') + 1));
+            assertEquals(String.valueOf(FuseTuning.MAX_BACKGROUND), Files.readString(conn.resolve("max_background")).strip());
+            assertEquals(8, FuseTuning.MAX_BACKGROUND, "1 MiB read-ahead in 128 KiB requests");
+        } finally {
+            if (mountedCtl) {
+                sh("umount " + connections).ok();
+            }
+        }
     }
 
     @Test

@@ -1,6 +1,7 @@
 package io.vmdumpfs.fuse.bench;
 
 import com.kenai.jffi.MemoryIO;
+import io.vmdumpfs.fuse.FuseTuning;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -36,12 +37,9 @@ public final class TrivialFuse extends FuseStubFS {
     static final int BLOCK_SIZE = 128 * 1024;
     static final String NAME = "data";
 
-    /**
-     * The libfuse options vmdumpfs mounts with (io.vmdumpfs.fuse.MountCommand#fuseArgs, package-private there, so
-     * repeated here): keep the two in step, or the comparison means nothing.
-     */
-    static final String OPTIONS = "ro,default_permissions,fsname=trivialfuse,subtype=trivialfuse,kernel_cache,"
-            + "max_read=" + BLOCK_SIZE + ",attr_timeout=86400,entry_timeout=86400,negative_timeout=86400";
+    /** vmdumpfs's own mount options, but for its name: the comparison means nothing unless both mount alike. */
+    static final String OPTIONS = "ro,default_permissions,fsname=trivialfuse,subtype=trivialfuse,"
+            + FuseTuning.OPTIONS;
 
     private final long size;
     /** PERIOD + BLOCK_SIZE bytes, so any read of up to BLOCK_SIZE starting in the first period is contiguous. */
