@@ -30,8 +30,10 @@ final class ReadReply {
     private static final int FD = 24;
     private static final int POS = 32;
 
-    /** fuse_buf_flags: FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK (pread at pos) | FUSE_BUF_FD_RETRY (loop on short reads). */
-    static final int FD_FLAGS = (1 << 1) | (1 << 2) | (1 << 3);
+    /** fuse_buf_flags FUSE_BUF_IS_FD: the buffer is a descriptor, not memory (libfuse frees only memory buffers). */
+    private static final int IS_FD = 1 << 1;
+    /** IS_FD | FUSE_BUF_FD_SEEK (pread at pos) | FUSE_BUF_FD_RETRY (loop on short reads). */
+    static final int FD_FLAGS = IS_FD | (1 << 2) | (1 << 3);
 
     /** A 128 KiB read meets at most a header and a few block boundaries; more than this is a pathological layout. */
     static final int MAX_BUFFERS = 16;
@@ -150,7 +152,7 @@ final class ReadReply {
     static void free(long vec, int buffers, LibC libc) {
         for (int i = 0; i < buffers; i++) {
             long buf = vec + VEC_HEAD + (long) BUF_SIZE * i;
-            if ((MEMORY.getInt(buf + FLAGS) & (1 << 1)) == 0) {
+            if ((MEMORY.getInt(buf + FLAGS) & IS_FD) == 0) {
                 long mem = MEMORY.getLong(buf + MEM);
                 if (mem != 0) {
                     libc.free(mem);
