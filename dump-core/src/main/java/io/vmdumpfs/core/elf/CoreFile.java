@@ -110,9 +110,7 @@ public final class CoreFile implements Closeable {
     public void readOnce(long fileOffset, ByteBuffer dst) {
         int n = dst.remaining();
         readFully(fileOffset, dst);
-        if (dropBehind != null) {
-            dropBehind.onRead(fileOffset, n);
-        }
+        servedOnce(fileOffset, n);
     }
 
     /**

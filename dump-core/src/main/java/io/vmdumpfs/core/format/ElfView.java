@@ -2,8 +2,8 @@ package io.vmdumpfs.core.format;
 
 import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.BadCoreException.Kind;
+import io.vmdumpfs.core.elf.CoreFile;
 import io.vmdumpfs.core.guest.GuestDump;
-import io.vmdumpfs.core.guest.GuestMemory;
 import io.vmdumpfs.core.guest.GuestPhysBlock;
 import java.nio.ByteBuffer;
 
@@ -12,13 +12,14 @@ import java.nio.ByteBuffer;
  * for crash and makedumpfile. {@link ElfLayout} has the layout and why.
  *
  * <p>The header bytes (ELF header, program headers, notes: a few hundred bytes for a real guest) are built once at
- * construction; memory is read from the core on each call, straight into the caller's buffer. A read may span the
+ * construction; memory is read from the core on each call, straight into the caller's buffer, where {@link #spanAt}
+ * says it lies (the one offset-to-core mapping, also used by servers that splice). A read may span the
  * header, any number of segments and the end of the file. Thread-safe: nothing changes after construction and every
  * read is positional.
  */
 public final class ElfView implements View {
 
-    private final GuestMemory memory;
+    private final CoreFile core;
     private final ElfLayout layout;
 
     /**
@@ -27,9 +28,9 @@ public final class ElfView implements View {
      * @throws BadCoreException (UNSUPPORTED) if the guest is not ELF64 or has too many blocks for one header
      */
     public ElfView(GuestDump dump) {
-        this.memory = dump.memory();
+        this.core = dump.core();
         try {
-            this.layout = ElfLayout.of(memory.blocks(), dump.arch(),
+            this.layout = ElfLayout.of(dump.memory().blocks(), dump.arch(),
                     ElfLayout.notes(dump.vmcoreinfo(), dump.arch().byteOrder));
         } catch (IllegalArgumentException | ArithmeticException e) {
             throw new BadCoreException(Kind.UNSUPPORTED, dump.core().path(), "cannot build vmcore.elf: "
@@ -53,20 +54,23 @@ public final class ElfView implements View {
             throw new IllegalArgumentException("negative offset " + offset);
         }
         long end = layout.size();
-        long headerEnd = layout.memoryOffset();
         long pos = offset;
         int copied = 0;
         while (dst.hasRemaining() && pos < end) {
-            int n;
-            if (pos < headerEnd) {
-                n = (int) Math.min(dst.remaining(), headerEnd - pos);
-                layout.copyHeader((int) pos, n, dst);
+            CoreSpan span = spanAt(pos, dst.remaining());
+            int n = (int) span.length();
+            if (span.inCore()) {
+                int oldLimit = dst.limit();
+                dst.limit(dst.position() + n);
+                try {
+                    // readOnce: the mount's page cache keeps these bytes as vmcore.elf's; a sequential reader need
+                    // not keep the core's copy too.
+                    core.readOnce(span.coreOffset(), dst);
+                } finally {
+                    dst.limit(oldLimit);
+                }
             } else {
-                int i = layout.segmentAt(pos);
-                GuestPhysBlock block = layout.blocks().get(i);
-                // GuestMemory.read stops at the block's end, which is this segment's end. readOnce: the mount's page
-                // cache keeps these bytes as vmcore.elf's; a sequential reader need not keep the core's copy too.
-                n = memory.readOnce(block.guestPaddrStart() + (pos - layout.segmentOffset(i)), dst);
+                layout.copyHeader((int) pos, n, dst);
             }
             pos += n;
             copied += n;

@@ -77,18 +77,6 @@ public final class GuestMemory {
      * @throws IllegalArgumentException when {@code guestPaddr} is not guest RAM
      */
     public int read(long guestPaddr, ByteBuffer dst) {
-        return read(guestPaddr, dst, false);
-    }
-
-    /**
-     * Reads like {@link #read(long, ByteBuffer)}, for a reader whose data is cached elsewhere: see
-     * {@link io.vmdumpfs.core.elf.CoreFile#readOnce}.
-     */
-    public int readOnce(long guestPaddr, ByteBuffer dst) {
-        return read(guestPaddr, dst, true);
-    }
-
-    private int read(long guestPaddr, ByteBuffer dst, boolean once) {
         int i = blockIndexOf(guestPaddr);
         if (i < 0) {
             throw new IllegalArgumentException("guest-physical 0x" + Long.toHexString(guestPaddr) + " is not RAM");
@@ -99,11 +87,7 @@ public final class GuestMemory {
         int oldLimit = dst.limit();
         dst.limit(dst.position() + n);
         try {
-            if (once) {
-                core.readOnce(b.fileOffset() + within, dst);
-            } else {
-                core.readFully(b.fileOffset() + within, dst);
-            }
+            core.readFully(b.fileOffset() + within, dst);
         } finally {
             dst.limit(oldLimit);
         }
