@@ -4,7 +4,6 @@ import com.kenai.jffi.MemoryIO;
 import io.vmdumpfs.core.elf.CoreFile;
 import io.vmdumpfs.core.format.CoreSpan;
 import io.vmdumpfs.core.format.View;
-import java.nio.ByteBuffer;
 
 /**
  * The reply to one read_buf request: libfuse2's {@code struct fuse_bufvec} in malloc'd memory. Bytes that are a
@@ -57,11 +56,7 @@ final class ReadReply {
         long[] coreOffsets = new long[MAX_BUFFERS];
         long[] sizes = new long[MAX_BUFFERS];
         int fd = core == null ? -1 : core.descriptor();
-        // An empty reply is one empty memory buffer: libfuse's simplest case (count 0 would make it allocate).
-        int count = length == 0 ? 1 : plan(view, offset, length, fd < 0 ? null : core, coreOffsets, sizes);
-        if (length == 0) {
-            coreOffsets[0] = -1;
-        }
+        int count = plan(view, offset, length, fd < 0 ? null : core, coreOffsets, sizes);
         long vecBytes = VEC_HEAD + (long) BUF_SIZE * count;
         long vec = libc.malloc(vecBytes);
         if (vec == 0) {
@@ -69,9 +64,7 @@ final class ReadReply {
         }
         MEMORY.setMemory(vec, vecBytes, (byte) 0); // so a failure part-way frees only what was allocated
         try {
-            MEMORY.putLong(vec, count);
-            MEMORY.putLong(vec + 8, 0); // idx
-            MEMORY.putLong(vec + 16, 0); // off
+            MEMORY.putLong(vec, count); // idx and off stay 0
             long pos = offset;
             for (int i = 0; i < count; i++) {
                 long buf = vec + VEC_HEAD + (long) BUF_SIZE * i;
@@ -82,18 +75,8 @@ final class ReadReply {
                     MEMORY.putLong(buf + POS, coreOffsets[i]);
                 } else {
                     MEMORY.putInt(buf + FD, -1);
-                }
-                if (coreOffsets[i] < 0 && sizes[i] > 0) {
-                    long mem = libc.malloc(sizes[i]);
-                    if (mem == 0) {
-                        throw new OutOfMemoryError("malloc of " + sizes[i] + " bytes for a FUSE reply failed");
-                    }
-                    MEMORY.putLong(buf + MEM, mem);
-                    ByteBuffer dst = MEMORY.newDirectByteBuffer(mem, (int) sizes[i]);
-                    int got = Views.readFully(view, pos, dst);
-                    if (got != sizes[i]) {
-                        throw new IllegalStateException("view returned " + got + " of " + sizes[i] + " bytes at "
-                                + pos + " inside the file");
+                    if (sizes[i] > 0) {
+                        fill(view, pos, (int) sizes[i], buf, libc);
                     }
                 }
                 pos += sizes[i];
@@ -110,12 +93,31 @@ final class ReadReply {
         return vec;
     }
 
+    /** Reads the view's {@code size} bytes at {@code pos} into a new malloc'd memory buffer of entry {@code buf}. */
+    private static void fill(View view, long pos, int size, long buf, LibC libc) {
+        long mem = libc.malloc(size);
+        if (mem == 0) {
+            throw new OutOfMemoryError("malloc of " + size + " bytes for a FUSE reply failed");
+        }
+        MEMORY.putLong(buf + MEM, mem); // set before reading, so that free() finds it if the read fails
+        int got = Views.readFully(view, pos, MEMORY.newDirectByteBuffer(mem, size));
+        if (got != size) {
+            throw new IllegalStateException("view returned " + got + " of " + size + " bytes at " + pos
+                    + " inside the file");
+        }
+    }
+
     /**
      * Splits the request into runs: adjacent made runs merge, as do core runs that follow each other in the core.
      * Returns the number of buffers.
      */
     private static int plan(View view, long offset, int length, CoreFile core, long[] coreOffsets,
             long[] sizes) {
+        if (length == 0) {
+            // An empty reply is one empty memory buffer: libfuse's simplest case (count 0 would make it allocate).
+            coreOffsets[0] = -1;
+            return 1;
+        }
         long end = offset + length;
         long pos = offset;
         int count = 0;
