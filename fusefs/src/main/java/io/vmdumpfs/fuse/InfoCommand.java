@@ -58,7 +58,8 @@ final class InfoCommand implements Callable<Integer>, Main.HasDebug {
     static Map<String, String> describe(GuestDump dump) {
         Map<String, String> m = new LinkedHashMap<>();
         m.put("core", dump.core().path() + " (" + bytes(dump.core().size()) + ")");
-        m.put("architecture", dump.arch().utsMachine);
+        m.put("architecture", dump.platform().utsMachine());
+        m.put("platform", dump.platform().describe() + "; from " + dump.platform().evidence());
         long ram = dump.memory().totalBytes();
         m.put("RAM", bytes(ram) + " (" + ram + " bytes)");
         m.put("blocks", dump.memory().blocks().size() + ", " + dump.blocksSource());

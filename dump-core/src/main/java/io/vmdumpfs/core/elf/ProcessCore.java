@@ -23,6 +23,9 @@ import java.util.OptionalLong;
  */
 public final class ProcessCore implements Closeable {
 
+    /** AT_ENTRY in the auxiliary vector: the executable's entry point. */
+    static final long AT_ENTRY = 9;
+
     /** A core with more mappings than this is not one a QEMU process produces (vm.max_map_count is 65530). */
     static final int MAX_PHDRS = 1 << 22;
     /** Notes are thread registers and file lists: tens of KB per thread; 64 MiB covers thousands of threads. */
@@ -276,6 +279,24 @@ public final class ProcessCore implements Closeable {
             }
             return new String(d, 40, len, StandardCharsets.ISO_8859_1);
         });
+    }
+
+    /**
+     * Returns the path of the executable, from NT_FILE: the mapped file that holds the entry point (AT_ENTRY). Empty
+     * when the core lacks either note.
+     */
+    public Optional<String> executablePath() {
+        OptionalLong entry = auxv(AT_ENTRY);
+        if (entry.isEmpty()) {
+            return Optional.empty();
+        }
+        for (MappedFile f : mappedFiles()) {
+            if (Long.compareUnsigned(f.start(), entry.getAsLong()) <= 0
+                    && Long.compareUnsigned(entry.getAsLong(), f.end()) < 0) {
+                return Optional.of(f.path());
+            }
+        }
+        return Optional.empty();
     }
 
     /** Returns the number of threads (NT_PRSTATUS notes). */

@@ -1,6 +1,6 @@
 package io.vmdumpfs.core.format;
 
-import io.vmdumpfs.core.guest.GuestArch;
+import io.vmdumpfs.core.guest.GuestPlatform;
 import io.vmdumpfs.core.guest.GuestPhysBlock;
 import io.vmdumpfs.core.guest.VmcoreInfo;
 import java.nio.ByteBuffer;
@@ -50,7 +50,7 @@ import java.util.Optional;
  *       note, if any, comes first, as in the gdb script.</li>
  * </ul>
  *
- * <p>Limits: ELF64 only (every {@link GuestArch} is); the header must fit in one array, which caps the block count
+ * <p>Limits: ELF64 only (64-bit guests); the header must fit in one array, which caps the block count
  * at about 38 million, far above the handful a real guest has. Immutable and thread-safe.
  */
 public final class ElfLayout {
@@ -90,9 +90,9 @@ public final class ElfLayout {
     private final long[] segmentOffsets;
     private final byte[] header;
 
-    private ElfLayout(List<GuestPhysBlock> blocks, GuestArch arch, byte[] notes) {
-        if (arch.elfClass != ELFCLASS64) {
-            throw new IllegalArgumentException("only ELFCLASS64 is supported, " + arch + " has class " + arch.elfClass);
+    private ElfLayout(List<GuestPhysBlock> blocks, GuestPlatform platform, byte[] notes) {
+        if (platform.arch().wordBits != 64) {
+            throw new IllegalArgumentException("only 64-bit guests are supported, not " + platform.utsMachine());
         }
         this.blocks = List.copyOf(blocks);
         int n = this.blocks.size();
@@ -118,7 +118,7 @@ public final class ElfLayout {
         }
         segmentOffsets[n] = off;
 
-        this.header = buildHeader(arch, notes);
+        this.header = buildHeader(platform, notes);
     }
 
     /**
@@ -128,8 +128,8 @@ public final class ElfLayout {
      * @throws IllegalArgumentException if the arch is not ELF64, or the blocks need a header over 2 GiB, or their
      *                                  total size overflows a file offset
      */
-    public static ElfLayout of(List<GuestPhysBlock> blocks, GuestArch arch, byte[] notes) {
-        return new ElfLayout(blocks, arch, notes);
+    public static ElfLayout of(List<GuestPhysBlock> blocks, GuestPlatform platform, byte[] notes) {
+        return new ElfLayout(blocks, platform, notes);
     }
 
     /**
@@ -227,8 +227,8 @@ public final class ElfLayout {
         return header.clone();
     }
 
-    private byte[] buildHeader(GuestArch arch, byte[] notes) {
-        ByteOrder order = arch.byteOrder;
+    private byte[] buildHeader(GuestPlatform platform, byte[] notes) {
+        ByteOrder order = platform.byteOrder();
         ByteBuffer b = ByteBuffer.allocate(memoryOffset).order(order);
 
         // Elf64_Ehdr
@@ -237,7 +237,7 @@ public final class ElfLayout {
         b.put(5, (byte) (order == ByteOrder.LITTLE_ENDIAN ? ELFDATA2LSB : ELFDATA2MSB)); // e_ident[EI_DATA]
         b.put(6, (byte) EV_CURRENT);                                                   // e_ident[EI_VERSION]
         b.putShort(16, (short) ET_CORE);                                               // e_type
-        b.putShort(18, (short) arch.elfMachine);                                     // e_machine
+        b.putShort(18, (short) platform.arch().elfMachine);                            // e_machine
         b.putInt(20, EV_CURRENT);                                                      // e_version
         b.putLong(32, EHDR_SIZE);                                                      // e_phoff
         b.putLong(40, sectionHeaderOffset());                                          // e_shoff

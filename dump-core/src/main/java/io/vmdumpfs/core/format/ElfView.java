@@ -30,8 +30,8 @@ public final class ElfView implements View {
     public ElfView(GuestDump dump) {
         this.core = dump.core();
         try {
-            this.layout = ElfLayout.of(dump.memory().blocks(), dump.arch(),
-                    ElfLayout.notes(dump.vmcoreinfo(), dump.arch().byteOrder));
+            this.layout = ElfLayout.of(dump.memory().blocks(), dump.platform(),
+                    ElfLayout.notes(dump.vmcoreinfo(), dump.platform().byteOrder()));
         } catch (IllegalArgumentException | ArithmeticException e) {
             throw new BadCoreException(Kind.UNSUPPORTED, dump.core().path(), "cannot build vmcore.elf: "
                     + e.getMessage(), e);

@@ -7,17 +7,17 @@ import java.util.Optional;
 import java.util.OptionalInt;
 
 /**
- * Everything the formats need about one guest, found in one process core: its memory, architecture, VMCOREINFO and
+ * Everything the formats need about one guest, found in one process core: its memory, platform, VMCOREINFO and
  * what we learnt about the QEMU that held it. Immutable and thread-safe.
  *
  * @param memory      guest RAM blocks over the core
- * @param arch        guest architecture
+ * @param platform    guest architecture, byte order and page size
  * @param vmcoreinfo  the guest kernel's VMCOREINFO note, if found
  * @param qemuVersion QEMU's version string, if found in the core
  * @param vcpus       number of vCPUs, if found
  * @param blocksSource how the blocks were obtained: "discovered (layout …)" or "from FILE"
  */
-public record GuestDump(GuestMemory memory, GuestArch arch, Optional<VmcoreInfo> vmcoreinfo,
+public record GuestDump(GuestMemory memory, GuestPlatform platform, Optional<VmcoreInfo> vmcoreinfo,
         Optional<String> qemuVersion, OptionalInt vcpus, String blocksSource) implements Closeable {
 
     public CoreFile core() {

@@ -35,6 +35,7 @@ public final class GuestDumps {
     public static GuestDump open(Path core, Optional<Path> blocksFile, boolean withQemuFacts) {
         ProcessCore pc = ProcessCore.open(core);
         try {
+            PlatformFinder.ArchEvidence arch = PlatformFinder.arch(pc);
             requireComplete(pc);
             List<GuestPhysBlock> blocks;
             String source;
@@ -60,7 +61,7 @@ public final class GuestDumps {
             // Costs a scan of QEMU's heap (tens of MiB): only for those who ask, not on every mount.
             QemuFacts.Facts facts = withQemuFacts ? QemuFacts.find(pc, heapHint)
                     : new QemuFacts.Facts(Optional.empty(), java.util.OptionalInt.empty());
-            return new GuestDump(memory, GuestArch.X86_64, vmcoreinfo, facts.version(), facts.vcpus(), source);
+            return new GuestDump(memory, PlatformFinder.platform(arch, vmcoreinfo), vmcoreinfo, facts.version(), facts.vcpus(), source);
         } catch (RuntimeException e) {
             try {
                 pc.close();

@@ -31,8 +31,6 @@ public final class RamDiscovery {
     /** malloc arenas are at most 64 MiB (HEAP_MAX_SIZE); bigger writable mappings are guest RAM or TCG buffers. */
     static final long MAX_SCANNED_SEGMENT = 64L << 20;
     static final long PAGE = 4096;
-    /** AT_ENTRY in the auxiliary vector: an address inside the executable's text. */
-    static final long AT_ENTRY = 9;
 
     /** The result: merged blocks, the layout that validated, and where the AddressSpace was. */
     public record Result(List<GuestPhysBlock> blocks, QemuLayout layout, long addressSpaceVaddr) {
@@ -110,16 +108,7 @@ public final class RamDiscovery {
      */
     private List<Integer> executableDataSegments() {
         List<MappedFile> files = core.mappedFiles();
-        OptionalLong entry = core.auxv(AT_ENTRY);
-        String exe = null;
-        if (entry.isPresent()) {
-            for (MappedFile f : files) {
-                if (Long.compareUnsigned(f.start(), entry.getAsLong()) <= 0
-                        && Long.compareUnsigned(entry.getAsLong(), f.end()) < 0) {
-                    exe = f.path();
-                }
-            }
-        }
+        String exe = core.executablePath().orElse(null);
         List<Integer> out = new ArrayList<>();
         if (exe == null) {
             return out;

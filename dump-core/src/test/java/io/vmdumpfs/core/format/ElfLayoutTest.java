@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.vmdumpfs.core.guest.GuestArch;
+import io.vmdumpfs.core.guest.GuestPlatform;
 import io.vmdumpfs.core.guest.GuestPhysBlock;
 import io.vmdumpfs.core.guest.VmcoreInfo;
 import java.nio.ByteBuffer;
@@ -47,7 +47,7 @@ class ElfLayoutTest {
     /** gABI: e_phnum holds the count up to 0xfffe; 0xffff program headers or more need extended numbering. */
     @Test
     void extendedNumbering_atPnXnumProgramHeaders() {
-        ElfLayout below = ElfLayout.of(blocks(0xfffd), GuestArch.X86_64, PLACEHOLDER);
+        ElfLayout below = ElfLayout.of(blocks(0xfffd), GuestPlatform.X86_64, PLACEHOLDER);
         assertEquals(0xfffe, below.phdrCount());
         assertFalse(below.extendedNumbering());
         assertEquals(0, below.sectionHeaderOffset());
@@ -55,7 +55,7 @@ class ElfLayoutTest {
         assertEquals(0xfffe, Short.toUnsignedInt(hb.getShort(56)));
         assertEquals(64 + 56L * 0xfffe, below.noteOffset(), "no section header when not needed");
 
-        ElfLayout at = ElfLayout.of(blocks(0xfffe), GuestArch.X86_64, PLACEHOLDER);
+        ElfLayout at = ElfLayout.of(blocks(0xfffe), GuestPlatform.X86_64, PLACEHOLDER);
         assertEquals(0xffff, at.phdrCount());
         assertTrue(at.extendedNumbering());
         long shoff = 64 + 56L * 0xffff;
@@ -72,7 +72,7 @@ class ElfLayoutTest {
                 new GuestPhysBlock(0, 0x10, 0, 0, "a"),
                 new GuestPhysBlock(0x1000, 0x1001, 0, 0x10, "b"),
                 new GuestPhysBlock(0x2000, 0x3000, 0, 0x11, "c"));
-        ElfLayout l = ElfLayout.of(blocks, GuestArch.X86_64, PLACEHOLDER);
+        ElfLayout l = ElfLayout.of(blocks, GuestPlatform.X86_64, PLACEHOLDER);
         long m = l.memoryOffset();
         assertEquals(64 + 56 * 4 + 28, m);
         assertEquals(0, l.segmentAt(m));
@@ -87,7 +87,7 @@ class ElfLayoutTest {
 
     @Test
     void of_noBlocks_noteOnly() {
-        ElfLayout l = ElfLayout.of(List.of(), GuestArch.X86_64, PLACEHOLDER);
+        ElfLayout l = ElfLayout.of(List.of(), GuestPlatform.X86_64, PLACEHOLDER);
         assertEquals(1, l.phdrCount());
         assertEquals(64 + 56 + 28, l.size());
     }
@@ -97,7 +97,7 @@ class ElfLayoutTest {
         List<GuestPhysBlock> huge = List.of(
                 new GuestPhysBlock(0, Long.MAX_VALUE, 0, 0, "a"),
                 new GuestPhysBlock(Long.MAX_VALUE, -1L, 0, 0, "b"));
-        assertThrows(ArithmeticException.class, () -> ElfLayout.of(huge, GuestArch.X86_64, PLACEHOLDER));
+        assertThrows(ArithmeticException.class, () -> ElfLayout.of(huge, GuestPlatform.X86_64, PLACEHOLDER));
     }
 
     private static List<GuestPhysBlock> blocks(int n) {

@@ -10,7 +10,7 @@ import io.vmdumpfs.core.elf.ProcessCore;
 import io.vmdumpfs.core.format.DumpFormat;
 import io.vmdumpfs.core.format.FormatContext;
 import io.vmdumpfs.core.format.View;
-import io.vmdumpfs.core.guest.GuestArch;
+import io.vmdumpfs.core.guest.GuestPlatform;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.GuestDumps;
 import io.vmdumpfs.core.guest.GuestMemory;
@@ -51,7 +51,7 @@ class DiscoveryFuzzTest {
         try (ProcessCore pc = ProcessCore.open(CORE.file())) {
             List<GuestPhysBlock> blocks = RamDiscovery.discover(pc).blocks();
             GuestMemory memory = new GuestMemory(pc.file(), blocks);
-            check(pc, new GuestDump(memory, GuestArch.X86_64, Optional.empty(), Optional.empty(), OptionalInt.empty(),
+            check(pc, new GuestDump(memory, GuestPlatform.X86_64, Optional.empty(), Optional.empty(), OptionalInt.empty(),
                     "fuzz"), ramOnly);
         }
     }

@@ -54,7 +54,7 @@ class GuestDumpsTest {
             assertEquals(List.of(c.block("pc.ram", 0, 0, 2 * MiB), c.block("pc.bios", 0xfffc0000L, 0, 256 * KiB)),
                     d.memory().blocks());
             assertEquals(2 * MiB + 256 * KiB, d.memory().totalBytes());
-            assertEquals(GuestArch.X86_64, d.arch());
+            assertEquals(GuestArch.X86_64, d.platform().arch());
             VmcoreInfo v = d.vmcoreinfo().orElseThrow();
             assertEquals("vmcoreinfo device", v.source());
             assertEquals("6.1.0-test", v.osRelease());

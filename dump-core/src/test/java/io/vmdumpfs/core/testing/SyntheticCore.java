@@ -464,9 +464,17 @@ public final class SyntheticCore {
         private int vmcoreinfoHostFormat = 1;
         private long vmcoreinfoPaddr = -1;
 
+        private String exe;
+
         private Builder(Mode mode, String comm) {
             this.mode = mode;
             this.comm = comm;
+        }
+
+        /** Sets the executable's path in NT_FILE (default {@link #QEMU_EXE} for {@link #qemu()} cores). */
+        public Builder executable(String path) {
+            this.exe = path;
+            return this;
         }
 
         /**
@@ -625,7 +633,7 @@ public final class SyntheticCore {
             segs.add(new Seg(EXE_DATA, EXE_DATA_SIZE, EXE_DATA_SIZE, RW, ZERO));
             segs.add(new Seg(HEAP, HEAP_SIZE, HEAP_SIZE, RW, ZERO));
             segs.add(new Seg(STACK, STACK_SIZE, STACK_SIZE, RW, ZERO));
-            String exe = b.mode == Mode.QEMU ? QEMU_EXE : "/usr/bin/" + b.comm;
+            String exe = b.exe != null ? b.exe : b.mode == Mode.QEMU ? QEMU_EXE : "/usr/bin/" + b.comm;
 
             ByteBuffer prstatus = le(336);
             prstatus.putInt(32, 4242); // pr_pid

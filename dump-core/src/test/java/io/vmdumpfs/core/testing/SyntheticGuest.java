@@ -1,7 +1,7 @@
 package io.vmdumpfs.core.testing;
 
 import io.vmdumpfs.core.elf.CoreFile;
-import io.vmdumpfs.core.guest.GuestArch;
+import io.vmdumpfs.core.guest.GuestPlatform;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.GuestMemory;
 import io.vmdumpfs.core.guest.GuestPhysBlock;
@@ -272,7 +272,7 @@ public final class SyntheticGuest implements Closeable {
             Optional<VmcoreInfo> vmci = vmcoreinfoText.map(
                     t -> new VmcoreInfo(vmcoreinfoNote(t), vmcoreinfoPaddr, "synthetic"));
             GuestMemory memory = new GuestMemory(CoreFile.open(core), blocks);
-            GuestDump dump = new GuestDump(memory, GuestArch.X86_64, vmci, qemuVersion, vcpus,
+            GuestDump dump = new GuestDump(memory, GuestPlatform.X86_64, vmci, qemuVersion, vcpus,
                     "synthetic (seed " + seed + ")");
             return new SyntheticGuest(core, seed, List.copyOf(blocks), dump);
         }

@@ -77,7 +77,7 @@ final class KdumpGeometry {
      * @throws BadCoreException (MISSING) if the guest has no RAM, (UNSUPPORTED) for page sizes the index cannot hold
      */
     static KdumpGeometry of(GuestDump dump, KdumpCodec codec, byte[] notes, long timestampSec) {
-        int pageSize = dump.arch().pageSize;
+        int pageSize = dump.platform().pageSize();
         if (pageSize > KdumpIndex.MAX_PAGE_SIZE) {
             throw new BadCoreException(Kind.UNSUPPORTED, dump.core().path(),
                     "page size " + pageSize + " is too large for kdump files (at most " + KdumpIndex.MAX_PAGE_SIZE + ")");
@@ -97,7 +97,7 @@ final class KdumpGeometry {
         // notes follow the sub-header directly
         int subHdrSize = (KdumpSubHeader.SIZE + notes.length + pageSize - 1) / pageSize;
         long offsetNote = pageSize + KdumpSubHeader.SIZE;
-        long[] vmcoreinfo = findVmcoreinfoDesc(notes, dump.arch().byteOrder);
+        long[] vmcoreinfo = findVmcoreinfoDesc(notes, dump.platform().byteOrder());
         long offsetVmcoreinfo = vmcoreinfo == null ? 0 : offsetNote + vmcoreinfo[0];
         long sizeVmcoreinfo = vmcoreinfo == null ? 0 : vmcoreinfo[1];
 
@@ -108,12 +108,12 @@ final class KdumpGeometry {
         String sysname = info == null ? "" : "Linux"; // VMCOREINFO only exists in Linux guests
         int nrCpus = Math.max(1, dump.vcpus().orElse(1));
 
-        DiskDumpHeader header = new DiskDumpHeader(HEADER_VERSION, sysname, release, dump.arch().utsMachine,
+        DiskDumpHeader header = new DiskDumpHeader(HEADER_VERSION, sysname, release, dump.platform().utsMachine(),
                 timestampSec, codec.flag, pageSize, subHdrSize, (int) bitmapBlocks,
                 (int) Math.min(maxMapnr, 0xFFFF_FFFFL), nrCpus);
         KdumpSubHeader sub = new KdumpSubHeader(physBase, DUMP_LEVEL, offsetVmcoreinfo, sizeVmcoreinfo,
                 notes.length == 0 ? 0 : offsetNote, notes.length, maxMapnr);
-        return new KdumpGeometry(pages, codec, dump.arch().byteOrder, header, sub, notes);
+        return new KdumpGeometry(pages, codec, dump.platform().byteOrder(), header, sub, notes);
     }
 
     /**

@@ -74,7 +74,7 @@ final class KdumpIndexFile {
         CoreFile core = dump.core();
         ByteBuffer b = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
         md.update(("vmdumpfs kdump index v" + VERSION + "\0" + codec.codecName + "\0" + codec.fingerprint() + "\0"
-                + dump.arch().pageSize + "\0" + KdumpIndex.CHUNK_PAGES + "\0" + core.identity() + "\0")
+                + dump.platform().pageSize() + "\0" + KdumpIndex.CHUNK_PAGES + "\0" + core.identity() + "\0")
                 .getBytes(StandardCharsets.UTF_8));
         md.update(core.read(0, (int) Math.min(CORE_PREFIX, core.size())));
         for (GuestPhysBlock blk : dump.memory().blocks()) {

@@ -108,7 +108,7 @@ public final class KdumpView implements View {
      *                          fit the format
      */
     public static KdumpView open(GuestDump dump, FormatContext ctx, KdumpCodec codec) {
-        byte[] notes = ElfLayout.notes(dump.vmcoreinfo(), dump.arch().byteOrder); // the same notes as vmcore.elf
+        byte[] notes = ElfLayout.notes(dump.vmcoreinfo(), dump.platform().byteOrder()); // the same notes as vmcore.elf
         KdumpGeometry g = KdumpGeometry.of(dump, codec, notes, coreMtimeSeconds(dump));
         return new KdumpView(dump, codec, g, ctx);
     }

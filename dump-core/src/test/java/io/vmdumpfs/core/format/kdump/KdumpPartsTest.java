@@ -119,7 +119,7 @@ class KdumpPartsTest {
     @Test
     void of_noPages_missing() throws Exception {
         try (SyntheticGuest g = SyntheticGuest.builder(tmp).blocks("0 1000 a").build()) {
-            GuestDump empty = new GuestDump(new GuestMemory(g.dump().core(), List.of()), g.dump().arch(),
+            GuestDump empty = new GuestDump(new GuestMemory(g.dump().core(), List.of()), g.dump().platform(),
                     Optional.empty(), Optional.empty(), OptionalInt.empty(), "empty");
             BadCoreException e = assertThrows(BadCoreException.class,
                     () -> KdumpView.open(empty, FormatContext.uncached(), KdumpCodec.ZLIB));

@@ -23,7 +23,7 @@ final class ReferenceKdumpWriter {
     }
 
     static byte[] write(GuestDump dump, KdumpCodec codec, byte[] notes, long timestampSec) {
-        int p = dump.arch().pageSize;
+        int p = dump.platform().pageSize();
         // dumped pfns, in order, each once
         List<Long> pfns = new ArrayList<>();
         for (GuestPhysBlock b : dump.memory().blocks()) {
