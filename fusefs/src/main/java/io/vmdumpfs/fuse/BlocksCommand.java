@@ -1,6 +1,6 @@
 package io.vmdumpfs.fuse;
 
-import io.vmdumpfs.core.format.BlocksText;
+import io.vmdumpfs.core.guest.BlocksText;
 import io.vmdumpfs.core.guest.GuestDump;
 import java.io.IOException;
 import java.io.PrintStream;

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vmdumpfs.core.elf.HostMemory;
 import io.vmdumpfs.core.elf.ProcessCore;
-import io.vmdumpfs.core.format.BlocksText;
+import io.vmdumpfs.core.guest.BlocksText;
 import io.vmdumpfs.core.format.DumpFormat;
 import io.vmdumpfs.core.format.ElfView;
 import io.vmdumpfs.core.format.FormatContext;

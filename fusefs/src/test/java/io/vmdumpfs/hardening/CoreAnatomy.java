@@ -84,31 +84,31 @@ record CoreAnatomy(long size, long phoff, List<Phdr> phdrs, Phdr noteSeg, List<E
             HostMemory m = pc.memory();
             List<Struct> s = new ArrayList<>();
             long as = r.addressSpaceVaddr();
-            s.add(struct(m, "AddressSpace", as, l.asCurrentMap() + 8));
-            s.add(struct(m, "AddressSpace.name", m.u64(as + l.asName()), 8));
-            long fv = m.u64(as + l.asCurrentMap());
+            s.add(struct(m, "AddressSpace", as, l.addressSpace().currentMap() + 8));
+            s.add(struct(m, "AddressSpace.name", m.u64(as + l.addressSpace().name()), 8));
+            long fv = m.u64(as + l.addressSpace().currentMap());
             s.add(struct(m, "FlatView", fv, 64));
-            long ranges = m.u64(fv + l.fvRanges());
-            int nr = m.read(fv + l.fvNr(), 4).getInt(0);
+            long ranges = m.u64(fv + l.flatView().ranges());
+            int nr = m.read(fv + l.flatView().nr(), 4).getInt(0);
             Set<Long> mrs = new LinkedHashSet<>();
             for (int i = 0; i < nr; i++) {
-                long fr = ranges + (long) i * l.frStride();
-                s.add(struct(m, "FlatRange " + i, fr, l.frStride()));
+                long fr = ranges + (long) i * l.flatRange().stride();
+                s.add(struct(m, "FlatRange " + i, fr, l.flatRange().stride()));
                 mrs.add(m.u64(fr));
             }
             int mrBytes = 0;
-            for (int c : l.mrSizeCandidates()) {
+            for (int c : l.memoryRegion().sizeCandidates()) {
                 mrBytes = Math.max(mrBytes, c + 42);
             }
             int i = 0;
             for (long mr : mrs) {
                 ByteBuffer b = m.read(mr, mrBytes);
-                boolean ram = b.get(l.mrRam()) == 1;
+                boolean ram = b.get(l.memoryRegion().ram()) == 1;
                 s.add(struct(m, "MemoryRegion " + i + (ram ? " (RAM)" : ""), mr, mrBytes));
                 if (ram) {
-                    long rb = b.getLong(l.mrRamBlock());
-                    String idstr = m.cString(rb + l.rbIdstr(), QemuLayout.IDSTR_LEN);
-                    s.add(struct(m, "RAMBlock " + idstr, rb, l.rbIdstr() + 32));
+                    long rb = b.getLong(l.memoryRegion().ramBlock());
+                    String idstr = m.cString(rb + l.ramBlock().idstr(), QemuLayout.IDSTR_LEN);
+                    s.add(struct(m, "RAMBlock " + idstr, rb, l.ramBlock().idstr() + 32));
                 }
                 i++;
             }

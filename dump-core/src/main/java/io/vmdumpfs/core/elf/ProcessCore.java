@@ -5,6 +5,7 @@ import io.vmdumpfs.core.BadCoreException.Kind;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -206,36 +207,14 @@ public final class ProcessCore implements Closeable {
     }
 
     private static List<ElfNote> parseNotes(CoreFile file, Elf64Phdr seg) {
-        ByteBuffer b = file.read(seg.pOffset(), (int) seg.pFilesz());
-        List<ElfNote> out = new ArrayList<>();
-        int pos = 0;
-        int limit = b.limit();
-        while (limit - pos >= 12) {
-            long namesz = Integer.toUnsignedLong(b.getInt(pos));
-            long descsz = Integer.toUnsignedLong(b.getInt(pos + 4));
-            int type = b.getInt(pos + 8);
-            long nameEnd = pos + 12L + align4(namesz);
-            long descEnd = nameEnd + align4(descsz);
-            if (nameEnd > limit || nameEnd + descsz > limit) {
-                throw new BadCoreException(Kind.CORRUPT, file.path(), "note " + out.size() + " at offset 0x"
-                        + Long.toHexString(seg.pOffset() + pos) + " runs past its segment");
-            }
-            int nlen = (int) namesz;
-            while (nlen > 0 && b.get(pos + 12 + nlen - 1) == 0) {
-                nlen--;
-            }
-            byte[] nameBytes = new byte[nlen];
-            b.get(pos + 12, nameBytes);
-            byte[] desc = new byte[(int) descsz];
-            b.get((int) nameEnd, desc);
-            out.add(new ElfNote(new String(nameBytes, StandardCharsets.ISO_8859_1), type, desc, seg.pOffset() + pos));
-            pos = (int) Math.min(descEnd, limit);
+        // The host's notes, in the host's byte order (x86_64: little-endian).
+        ElfNotes.Parsed parsed = ElfNotes.read(file.read(seg.pOffset(), (int) seg.pFilesz()), ByteOrder.LITTLE_ENDIAN,
+                seg.pOffset());
+        if (parsed.malformed()) {
+            throw new BadCoreException(Kind.CORRUPT, file.path(), "note " + parsed.notes().size() + " at offset 0x"
+                    + Long.toHexString(parsed.malformedAt()) + " runs past its segment");
         }
-        return out;
-    }
-
-    private static long align4(long n) {
-        return (n + 3) & ~3L;
+        return parsed.notes();
     }
 
     public CoreFile file() {

@@ -4,6 +4,7 @@ import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.BadCoreException.Kind;
 import io.vmdumpfs.core.format.kdump.KdumpCodec;
 import io.vmdumpfs.core.format.kdump.KdumpView;
+import io.vmdumpfs.core.guest.BlocksText;
 import io.vmdumpfs.core.guest.GuestDump;
 import java.util.Optional;
 import java.util.function.Predicate;

@@ -1,5 +1,6 @@
 package io.vmdumpfs.core.format;
 
+import io.vmdumpfs.core.elf.ElfNotes;
 import io.vmdumpfs.core.guest.GuestPlatform;
 import io.vmdumpfs.core.guest.GuestPhysBlock;
 import io.vmdumpfs.core.guest.VmcoreInfo;
@@ -150,12 +151,8 @@ public final class ElfLayout {
      * each padded to 4 bytes (28 bytes).
      */
     public static byte[] placeholderNote(ByteOrder order) {
-        byte[] name = (PLACEHOLDER_NAME + "\0").getBytes(StandardCharsets.US_ASCII);
-        byte[] desc = PLACEHOLDER_DESC.getBytes(StandardCharsets.US_ASCII);
-        ByteBuffer b = ByteBuffer.allocate(12 + align4(name.length) + align4(desc.length)).order(order);
-        b.putInt(0, name.length).putInt(4, desc.length).putInt(8, PLACEHOLDER_TYPE);
-        b.put(12, name).put(12 + align4(name.length), desc);
-        return b.array();
+        return ElfNotes.write(PLACEHOLDER_NAME, PLACEHOLDER_TYPE, PLACEHOLDER_DESC.getBytes(StandardCharsets.US_ASCII),
+                order);
     }
 
     /** Returns the number of program headers: 1 (PT_NOTE) + one PT_LOAD per block. */

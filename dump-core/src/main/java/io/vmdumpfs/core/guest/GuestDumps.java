@@ -4,7 +4,6 @@ import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.BadCoreException.Kind;
 import io.vmdumpfs.core.elf.Elf64Phdr;
 import io.vmdumpfs.core.elf.ProcessCore;
-import io.vmdumpfs.core.format.BlocksText;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -57,7 +56,7 @@ public final class GuestDumps {
                         + Long.toHexString(r.addressSpaceVaddr()) + ")";
             }
             GuestMemory memory = new GuestMemory(pc.file(), blocks);
-            Optional<VmcoreInfo> vmcoreinfo = VmcoreInfoFinder.find(pc, memory, heapHint);
+            Optional<VmcoreInfo> vmcoreinfo = VmcoreInfoFinder.find(pc, memory, heapHint, arch.byteOrder());
             // Costs a scan of QEMU's heap (tens of MiB): only for those who ask, not on every mount.
             QemuFacts.Facts facts = withQemuFacts ? QemuFacts.find(pc, heapHint)
                     : new QemuFacts.Facts(Optional.empty(), java.util.OptionalInt.empty());

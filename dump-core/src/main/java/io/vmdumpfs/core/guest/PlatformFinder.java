@@ -29,6 +29,14 @@ public final class PlatformFinder {
 
     /** The architecture and why we believe it. */
     public record ArchEvidence(GuestArch arch, String evidence) {
+
+        /**
+         * Returns the byte order the guest runs in, as far as the architecture tells before the guest's own data is
+         * read: s390x is big-endian only; the others QEMU serves here run little-endian guests.
+         */
+        public ByteOrder byteOrder() {
+            return arch == GuestArch.S390X ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN;
+        }
     }
 
     /**
@@ -70,7 +78,7 @@ public final class PlatformFinder {
      * else the architecture's usual one.
      */
     public static GuestPlatform platform(ArchEvidence arch, Optional<VmcoreInfo> vmcoreinfo) {
-        ByteOrder order = arch.arch() == GuestArch.S390X ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN;
+        ByteOrder order = arch.byteOrder();
         int pageSize = vmcoreinfo.map(v -> v.pageSize(arch.arch().defaultPageSize))
                 .orElse(arch.arch().defaultPageSize);
         if (Integer.bitCount(pageSize) != 1 || pageSize < 512 || pageSize > (1 << 20)) {

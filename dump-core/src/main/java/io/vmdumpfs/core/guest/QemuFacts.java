@@ -95,10 +95,10 @@ public final class QemuFacts {
     /** Adds N for every AddressSpace in {@code b} named "cpu-memory-N" whose FlatView points back to its root. */
     private static void countCpuAddressSpaces(HostMemory mem, ByteBuffer b, long base, TreeSet<Integer> cpus) {
         QemuLayout l = QemuLayout.QEMU_6_2_TO_10;
-        for (int o = 0; o + l.asCurrentMap() + 8 <= b.limit(); o += 8) {
-            long name = b.getLong(o + l.asName());
-            long root = b.getLong(o + l.asRoot());
-            long map = b.getLong(o + l.asCurrentMap());
+        for (int o = 0; o + l.addressSpace().currentMap() + 8 <= b.limit(); o += 8) {
+            long name = b.getLong(o + l.addressSpace().name());
+            long root = b.getLong(o + l.addressSpace().root());
+            long map = b.getLong(o + l.addressSpace().currentMap());
             if (name == 0 || root == 0 || map == 0 || ((name | root | map) & 7) != 0) {
                 continue;
             }
@@ -117,7 +117,7 @@ public final class QemuFacts {
             }
             try {
                 int n = Integer.parseInt(s.substring(CPU_AS_PREFIX.length()));
-                if (n >= 0 && mem.isPresent(map + l.fvRoot(), 8) && mem.u64(map + l.fvRoot()) == root) {
+                if (n >= 0 && mem.isPresent(map + l.flatView().root(), 8) && mem.u64(map + l.flatView().root()) == root) {
                     cpus.add(n);
                 }
             } catch (NumberFormatException e) {

@@ -6,11 +6,14 @@ import io.vmdumpfs.core.elf.Elf64Phdr;
 import io.vmdumpfs.core.elf.HostMemory;
 import io.vmdumpfs.core.elf.MappedFile;
 import io.vmdumpfs.core.elf.ProcessCore;
+import io.vmdumpfs.core.guest.Hop.Failed;
+import io.vmdumpfs.core.guest.QemuLayout.FlatRangeLayout;
+import io.vmdumpfs.core.guest.QemuLayout.MemoryRegionLayout;
+import io.vmdumpfs.core.guest.QemuLayout.RamBlockLayout;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.OptionalLong;
 import java.util.Set;
 
 /**
@@ -21,6 +24,11 @@ import java.util.Set;
  * <p>{@code address_space_memory} is a global of the QEMU binary, so the scan first reads only the binary's writable
  * data and bss (a few MiB, whatever the guest's size); other small writable mappings (malloc arenas) are read only if
  * that fails. Guest RAM and TCG buffers are never scanned.
+ *
+ * <p>One method per hop, each returning the structure it validated or the reason it did not ({@link Hop}):
+ * {@link #addressSpace} → {@link #flatView} → {@link #flatRange} → {@link #memoryRegion} → {@link #ramBlock}, and
+ * {@link #walk} strings them together for one AddressSpace and one {@link QemuLayout}. Every candidate AddressSpace
+ * is walked with every known layout; the first walk whose every hop validates wins.
  */
 public final class RamDiscovery {
 
@@ -36,10 +44,31 @@ public final class RamDiscovery {
     public record Result(List<GuestPhysBlock> blocks, QemuLayout layout, long addressSpaceVaddr) {
     }
 
+    /** An AddressSpace named "memory" whose current FlatView has the same root MemoryRegion as itself. */
+    record AddressSpace(long hostVaddr, long root, long currentMap) {
+    }
+
+    /** A FlatView and its array of {@code nr} FlatRanges. */
+    record FlatView(long hostVaddr, long ranges, int nr) {
+    }
+
+    /**
+     * One FlatRange: {@code size} bytes of MemoryRegion {@code mr} from {@code offsetInRegion}, at guest-physical
+     * {@code start}. A range of the whole 2^64 address space has {@code size == 0} and {@code wholeSpace}.
+     */
+    record FlatRange(int index, long mr, long offsetInRegion, long start, long size, boolean wholeSpace) {
+    }
+
+    /** A MemoryRegion's flags, its RAMBlock pointer, and its bytes for the size check against the RAMBlock. */
+    record MemoryRegion(long hostVaddr, boolean ram, boolean nonvolatile, long ramBlock, ByteBuffer bytes) {
+    }
+
+    /** A RAMBlock that points back to its region, and whether QEMU's dump leaves its region out (ram_device). */
+    record RamBlock(long hostVaddr, long host, long usedLength, String idstr, boolean ramDevice) {
+    }
+
     private final ProcessCore core;
     private final HostMemory mem;
-    /** The most specific reason a candidate failed, for the error message when none succeeds. */
-    private final Set<String> failures = new LinkedHashSet<>();
 
     private RamDiscovery(ProcessCore core) {
         this.core = core;
@@ -57,8 +86,10 @@ public final class RamDiscovery {
     }
 
     private Result run() {
+        // The reasons candidates failed, most specific first, for the error message when none succeeds.
+        Set<String> reasons = new LinkedHashSet<>();
         List<Integer> exeSegs = executableDataSegments();
-        List<Long> candidates = findAddressSpaces(exeSegs);
+        List<AddressSpace> candidates = findAddressSpaces(exeSegs, reasons);
         if (candidates.isEmpty()) {
             List<Integer> others = new ArrayList<>();
             for (int i = 0; i < mem.segments().size(); i++) {
@@ -68,7 +99,7 @@ public final class RamDiscovery {
                     others.add(i);
                 }
             }
-            candidates = findAddressSpaces(others);
+            candidates = findAddressSpaces(others, reasons);
         }
         if (candidates.isEmpty()) {
             String prog = core.programName().orElse("?");
@@ -79,27 +110,27 @@ public final class RamDiscovery {
             throw new BadCoreException(Kind.CORRUPT, core.path(), "no QEMU \"memory\" AddressSpace found in the core"
                     + " of '" + prog + "'; pass the block table with --blocks FILE");
         }
-        BadCoreException missing = null;
-        for (long as : candidates) {
+        Failed<?> missing = null;
+        for (AddressSpace as : candidates) {
             for (QemuLayout layout : QemuLayout.KNOWN) {
-                try {
-                    List<GuestPhysBlock> blocks = walk(as, layout);
-                    if (blocks != null) {
-                        return new Result(blocks, layout, as);
-                    }
-                } catch (BadCoreException e) {
-                    if (e.kind() != Kind.MISSING) {
-                        throw e;
-                    }
-                    missing = e;
+                Hop<List<GuestPhysBlock>> walked = walk(as, layout);
+                if (walked instanceof Hop.Found<List<GuestPhysBlock>> found) {
+                    return new Result(found.value(), layout, as.hostVaddr());
+                }
+                Failed<?> failed = (Failed<?>) walked;
+                if (failed.kind() == Kind.MISSING) {
+                    missing = failed;
+                } else {
+                    reasons.add(failed.reason());
                 }
             }
         }
+        // A walk that validated but found RAM absent says more than any walk that did not validate.
         if (missing != null) {
-            throw missing;
+            throw new BadCoreException(Kind.MISSING, core.path(), missing.reason());
         }
         throw new BadCoreException(Kind.CORRUPT, core.path(), "QEMU's memory map is inconsistent: "
-                + String.join("; ", failures.stream().limit(3).toList()));
+                + String.join("; ", reasons.stream().limit(3).toList()));
     }
 
     /**
@@ -134,21 +165,22 @@ public final class RamDiscovery {
     }
 
     /**
-     * Returns the host addresses of AddressSpace candidates in the given segments: name → "memory", and
-     * current_map → a FlatView whose root equals the AddressSpace's root.
+     * Returns the AddressSpace candidates in the given segments: name → "memory", and current_map → a FlatView whose
+     * root equals the AddressSpace's root. Adds the reason of each named "memory" that fails to {@code reasons}.
      */
-    private List<Long> findAddressSpaces(List<Integer> segIndexes) {
-        QemuLayout l = QemuLayout.QEMU_6_2_TO_10;
-        List<Long> found = new ArrayList<>();
+    private List<AddressSpace> findAddressSpaces(List<Integer> segIndexes, Set<String> reasons) {
+        // The scan's offsets are the same in every known layout: AddressSpace and FlatView did not change.
+        QemuLayout.AddressSpaceLayout l = QemuLayout.QEMU_6_2_TO_10.addressSpace();
+        List<AddressSpace> found = new ArrayList<>();
         for (int si : segIndexes) {
-            if (mem.presentLength(si) < l.asCurrentMap() + 8) {
+            if (mem.presentLength(si) < l.bytes()) {
                 continue;
             }
             long[] w = longs(mem.readSegment(si));
             long base = mem.segments().get(si).pVaddr();
-            int nameIdx = l.asName() / 8;
-            int rootIdx = l.asRoot() / 8;
-            int mapIdx = l.asCurrentMap() / 8;
+            int nameIdx = l.name() / 8;
+            int rootIdx = l.root() / 8;
+            int mapIdx = l.currentMap() / 8;
             for (int i = 0; i + mapIdx < w.length; i++) {
                 long name = w[i + nameIdx];
                 long root = w[i + rootIdx];
@@ -163,163 +195,213 @@ public final class RamDiscovery {
                 if (!MEMORY_AS_NAME.equals(mem.cString(name, 16))) {
                     continue;
                 }
-                long as = base + 8L * i;
-                if (!mem.isPresent(map + l.fvRoot(), 8) || mem.u64(map + l.fvRoot()) != root) {
-                    failures.add("AddressSpace at 0x" + Long.toHexString(as) + ": FlatView root differs");
-                    continue;
+                Hop<AddressSpace> as = addressSpace(base + 8L * i, root, map, QemuLayout.QEMU_6_2_TO_10);
+                if (as instanceof Hop.Found<AddressSpace> f) {
+                    found.add(f.value());
+                } else {
+                    reasons.add(as.reason());
                 }
-                found.add(as);
             }
         }
         return found;
     }
 
-    /** Walks one AddressSpace with one layout; returns null (and notes why) when a hop doesn't validate. */
-    private List<GuestPhysBlock> walk(long as, QemuLayout l) {
-        String where = "AddressSpace 0x" + Long.toHexString(as) + " (" + l.name() + ")";
-        long fv = mem.u64(as + l.asCurrentMap());
-        long ranges = mem.u64(fv + l.fvRanges());
-        long nr = Integer.toUnsignedLong(mem.read(fv + l.fvNr(), 4).getInt(0));
-        if (nr == 0 || nr > MAX_FLAT_RANGES) {
-            failures.add(where + ": FlatView has " + nr + " ranges");
-            return null;
+    /** Hop 1: an AddressSpace named like the one we want is real when its FlatView has the same root. */
+    private Hop<AddressSpace> addressSpace(long as, long root, long currentMap, QemuLayout l) {
+        long fvRoot = currentMap + l.flatView().root();
+        if (!mem.isPresent(fvRoot, 8) || mem.u64(fvRoot) != root) {
+            return Hop.corrupt("AddressSpace at 0x" + Long.toHexString(as) + ": FlatView root differs");
         }
-        if (!mem.isPresent(ranges, nr * l.frStride())) {
-            failures.add(where + ": FlatView ranges at 0x" + Long.toHexString(ranges) + " not in the core");
-            return null;
+        return Hop.found(new AddressSpace(as, root, currentMap));
+    }
+
+    /** Walks one AddressSpace with one layout to the merged guest RAM blocks, or the first hop that failed. */
+    private Hop<List<GuestPhysBlock>> walk(AddressSpace as, QemuLayout l) {
+        String where = "AddressSpace 0x" + Long.toHexString(as.hostVaddr()) + " (" + l.name() + ")";
+        Hop<FlatView> view = flatView(as, l).at(where);
+        FlatView fv = view.orNull();
+        if (fv == null) {
+            return view.failure();
         }
-        ByteBuffer fr = mem.read(ranges, (int) (nr * l.frStride()));
+        FlatRangeLayout frl = l.flatRange();
+        ByteBuffer frs = mem.read(fv.ranges(), fv.nr() * frl.stride());
         List<GuestPhysBlock> blocks = new ArrayList<>();
         List<Long> blockMr = new ArrayList<>();
         long missingBytes = 0;
         long firstMissing = -1;
         long prevEnd = 0;
-        for (int i = 0; i < nr; i++) {
-            int o = i * l.frStride();
-            long mr = fr.getLong(o);
-            long offsetInRegion = fr.getLong(o + l.frOffsetInRegion());
-            long start = fr.getLong(o + l.frStart());
-            long startHi = fr.getLong(o + l.frStart() + 8);
-            long size = fr.getLong(o + l.frSize());
-            long sizeHi = fr.getLong(o + l.frSize() + 8);
+        for (int i = 0; i < fv.nr(); i++) {
             String rw = where + ", FlatRange " + i;
-            if (startHi != 0 || (sizeHi != 0 && !(sizeHi == 1 && size == 0)) || (size == 0 && sizeHi == 0)) {
-                failures.add(rw + ": address range beyond 64 bits");
-                return null;
+            Hop<FlatRange> rangeHop = flatRange(fv, frs, i, prevEnd, frl).at(rw);
+            FlatRange fr = rangeHop.orNull();
+            if (fr == null) {
+                return rangeHop.failure();
             }
-            if (i > 0 && Long.compareUnsigned(start, prevEnd) < 0) {
-                failures.add(rw + ": ranges not sorted");
-                return null;
+            prevEnd = fr.start() + fr.size();
+            Hop<MemoryRegion> regionHop = memoryRegion(fr, fv, l).at(rw);
+            MemoryRegion mr = regionHop.orNull();
+            if (mr == null) {
+                return regionHop.failure();
             }
-            prevEnd = start + size;
-            if (Long.compareUnsigned(mr - ranges, nr * l.frStride()) < 0) {
-                failures.add(rw + ": MemoryRegion pointer 0x" + Long.toHexString(mr) + " lies inside the FlatRange array");
-                return null;
-            }
-            if (!mem.isPresent(mr, mrBytes(l))) {
-                failures.add(rw + ": MemoryRegion 0x" + Long.toHexString(mr) + " not in the core");
-                return null;
-            }
-            ByteBuffer m = mem.read(mr, mrBytes(l));
-            int ram = Byte.toUnsignedInt(m.get(l.mrRam()));
-            int nonvolatile = Byte.toUnsignedInt(m.get(l.mrNonvolatile()));
-            if (ram > 1 || nonvolatile > 1) {
-                failures.add(rw + ": MemoryRegion flags are not booleans");
-                return null;
-            }
-            if (ram == 0) {
+            if (!mr.ram()) {
                 continue;
             }
-            // A RAM range must end inside the 64-bit address space: a block cannot wrap past 2^64 (or end at it).
-            if (sizeHi != 0 || Long.compareUnsigned(start + size, start) <= 0) {
-                failures.add(rw + ": RAM range wraps past the end of the address space");
-                return null;
-            }
-            long rb = m.getLong(l.mrRamBlock());
-            if (rb == 0 || !mem.isPresent(rb, l.rbIdstr() + QemuLayout.IDSTR_LEN)) {
-                failures.add(rw + ": RAM region without a readable RAMBlock");
-                return null;
-            }
-            ByteBuffer r = mem.read(rb, l.rbIdstr() + QemuLayout.IDSTR_LEN);
-            if (r.getLong(l.rbMr()) != mr) {
-                failures.add(rw + ": RAMBlock 0x" + Long.toHexString(rb) + " does not point back to its region");
-                return null;
-            }
-            long host = r.getLong(l.rbHost());
-            long used = r.getLong(l.rbUsedLength());
-            long max = r.getLong(l.rbMaxLength());
-            // QEMU mmaps each RAMBlock on its own (qemu_ram_mmap, with a guard page after it), so its host
-            // address starts a mapping in the core; a host pointer inside some other mapping would serve shifted
-            // memory. (No mapping at all is different: gdb leaves MADV_DONTDUMP RAM out entirely; see below.)
-            if (mem.isMapped(host) && !mem.isMappingStart(host)) {
-                failures.add(rw + ": RAMBlock host 0x" + Long.toHexString(host) + " does not start a mapping");
-                return null;
-            }
-            if ((host & (PAGE - 1)) != 0 || (used & (PAGE - 1)) != 0 || Long.compareUnsigned(used, max) > 0
-                    || used == 0) {
-                failures.add(rw + ": RAMBlock sizes or host address not page-aligned");
-                return null;
-            }
-            if (Long.compareUnsigned(offsetInRegion, used) > 0 || Long.compareUnsigned(size, used - offsetInRegion) > 0) {
-                failures.add(rw + ": range exceeds its RAMBlock's used_length");
-                return null;
-            }
-            String idstr = cString(r, l.rbIdstr());
-            if (idstr == null) {
-                failures.add(rw + ": RAMBlock idstr is not a string");
-                return null;
-            }
-            OptionalLong ramDevice = ramDeviceFlag(m, l, used);
-            if (ramDevice.isEmpty()) {
-                failures.add(rw + ": MemoryRegion size does not match its RAMBlock");
-                return null;
+            Hop<RamBlock> blockHop = ramBlock(fr, mr, l).at(rw);
+            RamBlock rb = blockHop.orNull();
+            if (rb == null) {
+                return blockHop.failure();
             }
             // QEMU's own rule (guest_phys_blocks_region_add): RAM, but not ram_device, not nonvolatile.
-            if (ramDevice.getAsLong() != 0 || nonvolatile != 0) {
+            if (rb.ramDevice() || mr.nonvolatile()) {
                 continue;
             }
-            long hostAddr = host + offsetInRegion;
-            long fileOffset = mem.fileOffsetOf(hostAddr, size);
+            long hostAddr = rb.host() + fr.offsetInRegion();
+            long fileOffset = mem.fileOffsetOf(hostAddr, fr.size());
             if (fileOffset < 0) {
-                missingBytes += size;
+                missingBytes += fr.size();
                 if (firstMissing < 0) {
                     firstMissing = hostAddr;
                 }
                 continue;
             }
+            long start = fr.start();
             int lastIdx = blocks.size() - 1;
             if (lastIdx >= 0) {
                 GuestPhysBlock p = blocks.get(lastIdx);
                 // Merge exactly like QEMU: same region, contiguous in guest-physical and in host address space.
-                if (p.guestPaddrEnd() == start && p.hostVaddr() + p.size() == hostAddr && blockMr.get(lastIdx) == mr
+                if (p.guestPaddrEnd() == start && p.hostVaddr() + p.size() == hostAddr && blockMr.get(lastIdx) == fr.mr()
                         && p.fileOffset() + p.size() == fileOffset) {
-                    blocks.set(lastIdx, new GuestPhysBlock(p.guestPaddrStart(), start + size, p.hostVaddr(),
+                    blocks.set(lastIdx, new GuestPhysBlock(p.guestPaddrStart(), start + fr.size(), p.hostVaddr(),
                             p.fileOffset(), p.name()));
                     continue;
                 }
             }
-            blocks.add(new GuestPhysBlock(start, start + size, hostAddr, fileOffset, idstr));
-            blockMr.add(mr);
+            blocks.add(new GuestPhysBlock(start, start + fr.size(), hostAddr, fileOffset, rb.idstr()));
+            blockMr.add(fr.mr());
         }
         if (missingBytes > 0) {
-            throw new BadCoreException(Kind.MISSING, core.path(), "guest RAM was not dumped ("
+            return Hop.missing("guest RAM was not dumped ("
                     + (missingBytes >> 20) + " MiB missing, first at host 0x" + Long.toHexString(firstMissing)
                     + "); next time run QEMU with -machine dump-guest-core=on (libvirt: <memory dumpCore='on'/>)"
                     + " and keep bits 0-1 of /proc/PID/coredump_filter set");
         }
         if (blocks.isEmpty()) {
-            failures.add(where + ": no RAM ranges");
-            return null;
+            return Hop.corrupt(where + ": no RAM ranges");
         }
-        return blocks;
+        return Hop.found(blocks);
+    }
+
+    /** Hop 2: the AddressSpace's current FlatView, with a plausible number of ranges that are all in the core. */
+    private Hop<FlatView> flatView(AddressSpace as, QemuLayout l) {
+        QemuLayout.FlatViewLayout fl = l.flatView();
+        long fv = as.currentMap();
+        if (!mem.isPresent(fv + fl.ranges(), 8) || !mem.isPresent(fv + fl.nr(), 4)) {
+            return Hop.missing("FlatView 0x" + Long.toHexString(fv) + " not in the core");
+        }
+        long ranges = mem.u64(fv + fl.ranges());
+        long nr = Integer.toUnsignedLong(mem.read(fv + fl.nr(), 4).getInt(0));
+        if (nr == 0 || nr > MAX_FLAT_RANGES) {
+            return Hop.corrupt("FlatView has " + nr + " ranges");
+        }
+        if (!mem.isPresent(ranges, nr * l.flatRange().stride())) {
+            return Hop.corrupt("FlatView ranges at 0x" + Long.toHexString(ranges) + " not in the core");
+        }
+        return Hop.found(new FlatView(fv, ranges, (int) nr));
     }
 
     /**
-     * Returns MemoryRegion.ram_device, located relative to MemoryRegion.size (which must equal the RAMBlock's
-     * used_length for a plain RAM region, or be at least it), or empty when no candidate offset validates.
+     * Hop 3: FlatRange {@code i} of {@code frs} (the FlatView's array as read): an address range inside the 64-bit
+     * space, sorted after the previous one (which ended at {@code prevEnd}).
      */
-    private static OptionalLong ramDeviceFlag(ByteBuffer m, QemuLayout l, long used) {
-        for (int sizeOff : l.mrSizeCandidates()) {
+    private static Hop<FlatRange> flatRange(FlatView fv, ByteBuffer frs, int i, long prevEnd, FlatRangeLayout l) {
+        int o = i * l.stride();
+        long mr = frs.getLong(o);
+        long offsetInRegion = frs.getLong(o + l.offsetInRegion());
+        long start = frs.getLong(o + l.start());
+        long startHi = frs.getLong(o + l.start() + 8);
+        long size = frs.getLong(o + l.size());
+        long sizeHi = frs.getLong(o + l.size() + 8);
+        boolean wholeSpace = sizeHi == 1 && size == 0;
+        if (startHi != 0 || (sizeHi != 0 && !wholeSpace) || (size == 0 && sizeHi == 0)) {
+            return Hop.corrupt("address range beyond 64 bits");
+        }
+        if (i > 0 && Long.compareUnsigned(start, prevEnd) < 0) {
+            return Hop.corrupt("ranges not sorted");
+        }
+        return Hop.found(new FlatRange(i, mr, offsetInRegion, start, size, wholeSpace));
+    }
+
+    /** Hop 4: the range's MemoryRegion, outside the FlatRange array, in the core, with boolean flags. */
+    private Hop<MemoryRegion> memoryRegion(FlatRange fr, FlatView fv, QemuLayout l) {
+        MemoryRegionLayout ml = l.memoryRegion();
+        long mr = fr.mr();
+        if (Long.compareUnsigned(mr - fv.ranges(), (long) fv.nr() * l.flatRange().stride()) < 0) {
+            return Hop.corrupt("MemoryRegion pointer 0x" + Long.toHexString(mr) + " lies inside the FlatRange array");
+        }
+        if (!mem.isPresent(mr, ml.bytes())) {
+            return Hop.corrupt("MemoryRegion 0x" + Long.toHexString(mr) + " not in the core");
+        }
+        ByteBuffer m = mem.read(mr, ml.bytes());
+        int ram = Byte.toUnsignedInt(m.get(ml.ram()));
+        int nonvolatile = Byte.toUnsignedInt(m.get(ml.nonvolatile()));
+        if (ram > 1 || nonvolatile > 1) {
+            return Hop.corrupt("MemoryRegion flags are not booleans");
+        }
+        return Hop.found(new MemoryRegion(mr, ram == 1, nonvolatile == 1, m.getLong(ml.ramBlock()), m));
+    }
+
+    /**
+     * Hop 5: the RAM region's RAMBlock: it points back to the region, its host memory starts a mapping, its sizes are
+     * page multiples that hold the range, its idstr is a string, and the region's size agrees with it.
+     */
+    private Hop<RamBlock> ramBlock(FlatRange fr, MemoryRegion mr, QemuLayout l) {
+        RamBlockLayout rl = l.ramBlock();
+        // A RAM range must end inside the 64-bit address space: a block cannot wrap past 2^64 (or end at it).
+        if (fr.wholeSpace() || Long.compareUnsigned(fr.start() + fr.size(), fr.start()) <= 0) {
+            return Hop.corrupt("RAM range wraps past the end of the address space");
+        }
+        long rb = mr.ramBlock();
+        if (rb == 0 || !mem.isPresent(rb, rl.bytes())) {
+            return Hop.corrupt("RAM region without a readable RAMBlock");
+        }
+        ByteBuffer r = mem.read(rb, rl.bytes());
+        if (r.getLong(rl.mr()) != mr.hostVaddr()) {
+            return Hop.corrupt("RAMBlock 0x" + Long.toHexString(rb) + " does not point back to its region");
+        }
+        long host = r.getLong(rl.host());
+        long used = r.getLong(rl.usedLength());
+        long max = r.getLong(rl.maxLength());
+        // QEMU mmaps each RAMBlock on its own (qemu_ram_mmap, with a guard page after it), so its host
+        // address starts a mapping in the core; a host pointer inside some other mapping would serve shifted
+        // memory. (No mapping at all is different: gdb leaves MADV_DONTDUMP RAM out entirely; see walk.)
+        if (mem.isMapped(host) && !mem.isMappingStart(host)) {
+            return Hop.corrupt("RAMBlock host 0x" + Long.toHexString(host) + " does not start a mapping");
+        }
+        if ((host & (PAGE - 1)) != 0 || (used & (PAGE - 1)) != 0 || Long.compareUnsigned(used, max) > 0
+                || used == 0) {
+            return Hop.corrupt("RAMBlock sizes or host address not page-aligned");
+        }
+        if (Long.compareUnsigned(fr.offsetInRegion(), used) > 0
+                || Long.compareUnsigned(fr.size(), used - fr.offsetInRegion()) > 0) {
+            return Hop.corrupt("range exceeds its RAMBlock's used_length");
+        }
+        String idstr = cString(r, rl.idstr());
+        if (idstr == null) {
+            return Hop.corrupt("RAMBlock idstr is not a string");
+        }
+        int ramDevice = ramDeviceFlag(mr.bytes(), l.memoryRegion(), used);
+        if (ramDevice < 0) {
+            return Hop.corrupt("MemoryRegion size does not match its RAMBlock");
+        }
+        return Hop.found(new RamBlock(rb, host, used, idstr, ramDevice == 1));
+    }
+
+    /**
+     * Returns MemoryRegion.ram_device (0 or 1), located relative to MemoryRegion.size (which must equal the
+     * RAMBlock's used_length for a plain RAM region, or be at least it), or -1 when no candidate offset validates.
+     */
+    private static int ramDeviceFlag(ByteBuffer m, MemoryRegionLayout l, long used) {
+        for (int sizeOff : l.sizeCandidates()) {
             long lo = m.getLong(sizeOff);
             long hi = m.getLong(sizeOff + 8);
             // size, addr, destructor, align precede terminates; ram_device follows it.
@@ -328,20 +410,11 @@ public final class RamDiscovery {
                     && m.get(terminates) == 1) {
                 int flag = Byte.toUnsignedInt(m.get(terminates + 1));
                 if (flag <= 1) {
-                    return OptionalLong.of(flag);
+                    return flag;
                 }
             }
         }
-        return OptionalLong.empty();
-    }
-
-    /** Returns how much of a MemoryRegion the walk reads: up to ram_device, 41 bytes past the last size candidate. */
-    private static int mrBytes(QemuLayout l) {
-        int n = l.mrRamBlock() + 8;
-        for (int sizeOff : l.mrSizeCandidates()) {
-            n = Math.max(n, sizeOff + 42);
-        }
-        return n;
+        return -1;
     }
 
     private static long[] longs(ByteBuffer b) {

@@ -1,6 +1,6 @@
 package io.vmdumpfs.core.guest;
 
-import java.nio.ByteBuffer;
+import io.vmdumpfs.core.elf.ElfNotes;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.Collections;
@@ -15,8 +15,9 @@ import java.util.OptionalLong;
  * @param note       the whole ELF note, header included, name and desc padded to 4 bytes
  * @param guestPaddr where the note lies in guest-physical memory
  * @param source     how it was found, e.g. "vmcoreinfo device" or "guest RAM scan"
+ * @param byteOrder  the byte order the guest kernel wrote the note's header in (the guest's)
  */
-public record VmcoreInfo(byte[] note, long guestPaddr, String source) {
+public record VmcoreInfo(byte[] note, long guestPaddr, String source, ByteOrder byteOrder) {
 
     /** The kernel's note name (kernel/crash_core.c VMCOREINFO_NOTE_NAME). */
     public static final String NOTE_NAME = "VMCOREINFO";
@@ -28,18 +29,12 @@ public record VmcoreInfo(byte[] note, long guestPaddr, String source) {
      * running past the note's bytes is cut at their end, and a note too short for its header has no text.
      */
     public String text() {
-        if (note.length < 12) {
-            return "";
-        }
-        ByteBuffer b = ByteBuffer.wrap(note).order(ByteOrder.LITTLE_ENDIAN);
-        long namesz = Integer.toUnsignedLong(b.getInt(0));
-        long descsz = Integer.toUnsignedLong(b.getInt(4));
-        int descOff = (int) Math.min(note.length, 12 + ((namesz + 3) & ~3L));
-        int end = (int) Math.min(note.length, descOff + descsz);
-        while (end > descOff && note[end - 1] == 0) {
+        byte[] desc = ElfNotes.firstDescClipped(note, byteOrder);
+        int end = desc.length;
+        while (end > 0 && desc[end - 1] == 0) {
             end--;
         }
-        return new String(note, descOff, end - descOff, StandardCharsets.UTF_8);
+        return new String(desc, 0, end, StandardCharsets.UTF_8);
     }
 
     /** Returns the KEY=VALUE entries in order. */

@@ -1,6 +1,7 @@
 package io.vmdumpfs.core.guest;
 
 import io.vmdumpfs.core.elf.Elf64Phdr;
+import io.vmdumpfs.core.elf.ElfNotes;
 import io.vmdumpfs.core.elf.HostMemory;
 import io.vmdumpfs.core.elf.ProcessCore;
 import java.nio.ByteBuffer;
@@ -18,6 +19,9 @@ import java.util.Optional;
  * as the guest's qemu_fw_cfg driver wrote it), located by its shape in
  * QEMU's small writable mappings and confirmed by the note it points at. Failing that, by scanning guest RAM for the
  * note at page starts (the kernel allocates it page-aligned).
+ *
+ * <p>Byte orders: the note is the guest kernel's, in the guest's byte order; FWCfgVMCoreInfo is little-endian
+ * whatever the guest (the fw_cfg interface defines it so, and QEMU's dump reads it with le*_to_cpu).
  */
 public final class VmcoreInfoFinder {
 
@@ -33,28 +37,29 @@ public final class VmcoreInfoFinder {
     /**
      * Returns the VMCOREINFO note, or empty when the guest never published one.
      *
-     * @param near a host address near QEMU's heap (e.g. the AddressSpace found by discovery), to scan from
+     * @param near  a host address near QEMU's heap (e.g. the AddressSpace found by discovery), to scan from
+     * @param order the guest's byte order, which the kernel wrote the note in
      */
-    public static Optional<VmcoreInfo> find(ProcessCore core, GuestMemory guest, long near) {
-        Optional<VmcoreInfo> v = fromDevice(core, guest, near);
-        return v.isPresent() ? v : scanGuestRam(guest);
+    public static Optional<VmcoreInfo> find(ProcessCore core, GuestMemory guest, long near, ByteOrder order) {
+        Optional<VmcoreInfo> v = fromDevice(core, guest, near, order);
+        return v.isPresent() ? v : scanGuestRam(guest, order);
     }
 
-    static Optional<VmcoreInfo> fromDevice(ProcessCore core, GuestMemory guest, long near) {
+    static Optional<VmcoreInfo> fromDevice(ProcessCore core, GuestMemory guest, long near, ByteOrder order) {
         HostMemory mem = core.memory();
-        List<Integer> order = new ArrayList<>();
+        List<Integer> segs = new ArrayList<>();
         for (int i = 0; i < mem.segments().size(); i++) {
             Elf64Phdr ph = mem.segments().get(i);
             long len = mem.presentLength(i);
             if (ph.writable() && len >= 16 && len <= RamDiscovery.MAX_SCANNED_SEGMENT) {
-                order.add(i);
+                segs.add(i);
             }
         }
         // Device objects are malloc'ed from the main heap, which lies just above the executable (the AddressSpace
         // we found is in its .bss): scan nearest first, so the common case reads a few MiB, not every arena.
-        order.sort(Comparator.comparingLong(i -> Math.abs(mem.segments().get(i).pVaddr() - near)));
-        for (int i : order) {
-            ByteBuffer b = mem.readSegment(i);
+        segs.sort(Comparator.comparingLong(i -> Math.abs(mem.segments().get(i).pVaddr() - near)));
+        for (int i : segs) {
+            ByteBuffer b = mem.readSegment(i).order(ByteOrder.LITTLE_ENDIAN);
             // The struct is 8-aligned: since QEMU 2.12 it is the kernel's (unpacked) struct fw_cfg_vmcoreinfo after
             // a bool, so we test one 64-bit word per 8 bytes: host_format | guest_format << 16 | size << 32.
             for (int o = 0; o + 16 <= b.limit(); o += 8) {
@@ -67,7 +72,7 @@ public final class VmcoreInfoFinder {
                 if (size < 24 || size > VmcoreInfo.MAX_NOTE_BYTES) {
                     continue;
                 }
-                Optional<VmcoreInfo> v = noteAt(guest, b.getLong(o + 8), (int) size, "vmcoreinfo device");
+                Optional<VmcoreInfo> v = noteAt(guest, b.getLong(o + 8), (int) size, "vmcoreinfo device", order);
                 if (v.isPresent()) {
                     return v;
                 }
@@ -76,8 +81,8 @@ public final class VmcoreInfoFinder {
         return Optional.empty();
     }
 
-    static Optional<VmcoreInfo> scanGuestRam(GuestMemory guest) {
-        ByteBuffer buf = ByteBuffer.allocate(SCAN_CHUNK).order(ByteOrder.LITTLE_ENDIAN);
+    static Optional<VmcoreInfo> scanGuestRam(GuestMemory guest, ByteOrder order) {
+        ByteBuffer buf = ByteBuffer.allocate(SCAN_CHUNK).order(order);
         for (GuestPhysBlock b : guest.blocks()) {
             long firstPage = (b.guestPaddrStart() + RamDiscovery.PAGE - 1) & -RamDiscovery.PAGE;
             for (long pa = firstPage; Long.compareUnsigned(pa, b.guestPaddrEnd()) < 0; pa += SCAN_CHUNK) {
@@ -87,7 +92,8 @@ public final class VmcoreInfoFinder {
                 for (int o = 0; o + 24 <= buf.position(); o += (int) RamDiscovery.PAGE) {
                     if (buf.getInt(o) == 11 && buf.getInt(o + 8) == 0
                             && Arrays.equals(buf.array(), o + 12, o + 24, NOTE_NAME, 0, 12)) {
-                        Optional<VmcoreInfo> v = noteAt(guest, pa + o, VmcoreInfo.MAX_NOTE_BYTES, "guest RAM scan");
+                        Optional<VmcoreInfo> v = noteAt(guest, pa + o, VmcoreInfo.MAX_NOTE_BYTES, "guest RAM scan",
+                                order);
                         if (v.isPresent()) {
                             return v;
                         }
@@ -99,26 +105,26 @@ public final class VmcoreInfoFinder {
     }
 
     /**
-     * Returns the note at {@code paddr} if it is a well-formed VMCOREINFO note within {@code maxSize} bytes whose
-     * text starts like the kernel's ("OSRELEASE=").
+     * Returns the note at {@code paddr} if it is a well-formed VMCOREINFO note in {@code order} within
+     * {@code maxSize} bytes whose text starts like the kernel's ("OSRELEASE=").
      */
-    static Optional<VmcoreInfo> noteAt(GuestMemory guest, long paddr, int maxSize, String source) {
+    static Optional<VmcoreInfo> noteAt(GuestMemory guest, long paddr, int maxSize, String source, ByteOrder order) {
         if (guest.blockIndexOf(paddr) < 0) {
             return Optional.empty();
         }
-        ByteBuffer h = ByteBuffer.allocate(24).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer h = ByteBuffer.allocate(24);
         if (readAll(guest, paddr, h) < 24) {
             return Optional.empty();
         }
-        if (h.getInt(0) != 11 || h.getInt(8) != 0 || !Arrays.equals(h.array(), 12, 24, NOTE_NAME, 0, 12)) {
+        ElfNotes.Header header = ElfNotes.header(h, 0, order);
+        if (header.namesz() != 11 || header.type() != 0 || !Arrays.equals(h.array(), 12, 24, NOTE_NAME, 0, 12)) {
             return Optional.empty();
         }
-        long descsz = Integer.toUnsignedLong(h.getInt(4));
-        long total = 24 + ((descsz + 3) & ~3L);
-        if (descsz < 10 || total > maxSize) {
+        long total = header.size();
+        if (header.descsz() < 10 || total > maxSize) {
             return Optional.empty();
         }
-        ByteBuffer note = ByteBuffer.allocate((int) total).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer note = ByteBuffer.allocate((int) total);
         if (readAll(guest, paddr, note) < total) {
             return Optional.empty();
         }
@@ -126,7 +132,7 @@ public final class VmcoreInfoFinder {
         if (!new String(bytes, 24, 10, StandardCharsets.ISO_8859_1).equals("OSRELEASE=")) {
             return Optional.empty();
         }
-        return Optional.of(new VmcoreInfo(bytes, paddr, source));
+        return Optional.of(new VmcoreInfo(bytes, paddr, source, order));
     }
 
     private static int readAll(GuestMemory guest, long paddr, ByteBuffer dst) {

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vmdumpfs.core.BadCoreException;
+import io.vmdumpfs.core.guest.BlocksText;
 import io.vmdumpfs.core.testing.SyntheticGuest;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;

@@ -33,7 +33,7 @@ class ElfLayoutTest {
     @Test
     void notes_unalignedVmcoreinfo_paddedToFourBytes() {
         byte[] odd = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
-        byte[] notes = ElfLayout.notes(Optional.of(new VmcoreInfo(odd, 0, "test")), ByteOrder.LITTLE_ENDIAN);
+        byte[] notes = ElfLayout.notes(Optional.of(new VmcoreInfo(odd, 0, "test", ByteOrder.LITTLE_ENDIAN)), ByteOrder.LITTLE_ENDIAN);
         assertEquals(16 + 28, notes.length);
         assertEquals(0, notes[13] | notes[14] | notes[15]);
         assertEquals(5, notes[16], "placeholder starts 4-aligned");

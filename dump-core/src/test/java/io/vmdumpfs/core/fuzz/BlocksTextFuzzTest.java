@@ -3,7 +3,7 @@ package io.vmdumpfs.core.fuzz;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
-import io.vmdumpfs.core.format.BlocksText;
+import io.vmdumpfs.core.guest.BlocksText;
 import io.vmdumpfs.core.guest.GuestPhysBlock;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;

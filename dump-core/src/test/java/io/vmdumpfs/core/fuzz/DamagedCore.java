@@ -69,19 +69,19 @@ final class DamagedCore {
         areas.add(new Area("ELF header", 0, 64, 0, false));
         areas.add(new Area("program headers", c.phdr(0), c.phnum() * 56, 0, false));
         areas.add(new Area("notes", c.notesOffset(), 512, 0, false));
-        add(areas, "AddressSpace", c.addressSpace(), L.asCurrentMap() + 8, false);
+        add(areas, "AddressSpace", c.addressSpace(), L.addressSpace().currentMap() + 8, false);
         add(areas, "AddressSpace.name", c.addressSpaceName(), 8, false);
-        add(areas, "FlatView", c.flatView(), L.fvRoot() + 8, false);
+        add(areas, "FlatView", c.flatView(), L.flatView().root() + 8, false);
         for (int i = 0; ; i++) {
             try {
-                add(areas, "FlatRange " + i, c.flatRange(i), L.frStride(), false);
+                add(areas, "FlatRange " + i, c.flatRange(i), L.flatRange().stride(), false);
             } catch (IllegalArgumentException noMore) {
                 break;
             }
         }
         for (String r : List.of("pc.ram", "pc.bios")) {
             add(areas, "MemoryRegion " + r, c.memoryRegion(r), 176, false);
-            add(areas, "RAMBlock " + r, c.ramBlock(r), L.rbIdstr() + QemuLayout.IDSTR_LEN, false);
+            add(areas, "RAMBlock " + r, c.ramBlock(r), L.ramBlock().idstr() + QemuLayout.IDSTR_LEN, false);
         }
         add(areas, "MemoryRegion vga", c.memoryRegion("vga"), 176, false);
         add(areas, "vmcoreinfo device", c.vmcoreinfoDevice(), 16, false);

@@ -12,6 +12,7 @@ import io.vmdumpfs.core.BadCoreException.Kind;
 import io.vmdumpfs.core.guest.GuestDumps;
 import io.vmdumpfs.core.guest.VmcoreInfo;
 import io.vmdumpfs.core.testing.SyntheticCore;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -38,7 +39,7 @@ class HardeningFindingsTest {
     @Test
     void open_ramRangeWrapsPast2pow64_corrupt() {
         SyntheticCore c = qemu();
-        c.putU64(c.flatRange(0).at(L.frStart()), -4096L);
+        c.putU64(c.flatRange(0).at(L.flatRange().start()), -4096L);
         assertBadCore(Kind.CORRUPT, c.path(), "wraps past the end of the address space",
                 () -> GuestDumps.open(c.path(), Optional.empty()));
     }
@@ -84,17 +85,17 @@ class HardeningFindingsTest {
     /** Fuzz finding (VmcoreInfoFuzzTest, the empty input): text() threw IndexOutOfBoundsException. */
     @Test
     void vmcoreinfoText_noteShorterThanItsHeaderOrSizes_clipped() {
-        assertEquals("", new VmcoreInfo(new byte[0], 0, "t").text());
-        assertEquals("", new VmcoreInfo(new byte[11], 0, "t").text());
+        assertEquals("", new VmcoreInfo(new byte[0], 0, "t", ByteOrder.LITTLE_ENDIAN).text());
+        assertEquals("", new VmcoreInfo(new byte[11], 0, "t", ByteOrder.LITTLE_ENDIAN).text());
         byte[] note = new byte[24 + 8];
         note[0] = 11;                 // namesz
         note[4] = (byte) 0xff;        // descsz 255, far past the 8 bytes there are
         System.arraycopy("A=1\nB=2\n".getBytes(StandardCharsets.US_ASCII), 0, note, 24, 8);
-        VmcoreInfo v = new VmcoreInfo(note, 0, "t");
+        VmcoreInfo v = new VmcoreInfo(note, 0, "t", ByteOrder.LITTLE_ENDIAN);
         assertEquals("A=1\nB=2\n", v.text());
         assertEquals("2", v.get("B"));
         byte[] hugeName = new byte[16];
         hugeName[0] = hugeName[1] = hugeName[2] = hugeName[3] = (byte) 0xff;   // namesz 2^32-1
-        assertEquals("", new VmcoreInfo(hugeName, 0, "t").text());
+        assertEquals("", new VmcoreInfo(hugeName, 0, "t", ByteOrder.LITTLE_ENDIAN).text());
     }
 }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.vmdumpfs.core.guest.VmcoreInfo;
+import java.nio.ByteOrder;
 import java.util.Map;
 
 /**
@@ -20,7 +21,7 @@ class VmcoreInfoFuzzTest {
     @FuzzTest
     void vmcoreinfo_anyNoteBytes(byte[] note) {
         FuzzSupport.check("VmcoreInfoFuzzTest.vmcoreinfo_anyNoteBytes", () -> {
-            VmcoreInfo v = new VmcoreInfo(note, 0, "fuzz");
+            VmcoreInfo v = new VmcoreInfo(note, 0, "fuzz", ByteOrder.LITTLE_ENDIAN);
             DiscoveryFuzzTest.touch(v);
             Map<String, String> e = v.entries();
             for (String key : e.keySet()) {

@@ -12,7 +12,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.vmdumpfs.core.BadCoreException.Kind;
-import io.vmdumpfs.core.format.BlocksText;
 import io.vmdumpfs.core.testing.SyntheticCore;
 import io.vmdumpfs.core.testing.SyntheticCore.Flag;
 import java.io.IOException;
@@ -109,7 +108,7 @@ class GuestDumpsTest {
         // Only the BIOS, to show the table comes from the file and not from QEMU's structures.
         List<GuestPhysBlock> listed = List.of(c.block("pc.bios", 0xfffc0000L, 0, 256 * KiB));
         Path blocks = Files.writeString(dir.resolve("blocks.txt"), BlocksText.render(listed, true));
-        c.putU64(c.flatView().at(SyntheticCore.L.fvNr()), 0);   // discovery would fail
+        c.putU64(c.flatView().at(SyntheticCore.L.flatView().nr()), 0);   // discovery would fail
         try (GuestDump d = GuestDumps.open(c.path(), Optional.of(blocks))) {
             assertEquals(listed, d.memory().blocks());
             assertEquals("from " + blocks, d.blocksSource());

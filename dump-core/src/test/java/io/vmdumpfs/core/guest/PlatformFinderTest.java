@@ -64,7 +64,7 @@ class PlatformFinderTest {
     @Test
     void platform_pageSizeFromVmcoreinfo() {
         PlatformFinder.ArchEvidence a = new PlatformFinder.ArchEvidence(GuestArch.X86_64, "test");
-        VmcoreInfo v = new VmcoreInfo(note("OSRELEASE=6.1\nPAGESIZE=16384\n"), 0, "test");
+        VmcoreInfo v = new VmcoreInfo(note("OSRELEASE=6.1\nPAGESIZE=16384\n"), 0, "test", ByteOrder.LITTLE_ENDIAN);
         GuestPlatform p = PlatformFinder.platform(a, Optional.of(v));
         assertEquals(16384, p.pageSize());
         assertEquals(ByteOrder.LITTLE_ENDIAN, p.byteOrder());

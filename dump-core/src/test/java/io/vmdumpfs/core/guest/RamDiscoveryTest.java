@@ -213,28 +213,28 @@ class RamDiscoveryTest {
     @Test
     void discover_flatViewNr2to31_corrupt() {
         SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, MiB));
-        c.putU32(c.flatView().at(L.fvNr()), 1L << 31);
+        c.putU32(c.flatView().at(L.flatView().nr()), 1L << 31);
         assertBadCore(Kind.CORRUPT, c.path(), "FlatView has 2147483648 ranges", () -> discoverAndClose(c));
     }
 
     @Test
     void discover_flatViewNrZero_corrupt() {
         SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, MiB));
-        c.putU32(c.flatView().at(L.fvNr()), 0);
+        c.putU32(c.flatView().at(L.flatView().nr()), 0);
         assertBadCore(Kind.CORRUPT, c.path(), "FlatView has 0 ranges", () -> discoverAndClose(c));
     }
 
     @Test
     void discover_flatViewRangesUnmapped_corrupt() {
         SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, MiB));
-        c.putU64(c.flatView().at(L.fvRanges()), 0x1000);
+        c.putU64(c.flatView().at(L.flatView().ranges()), 0x1000);
         assertBadCore(Kind.CORRUPT, c.path(), "FlatView ranges at 0x1000 not in the core", () -> discoverAndClose(c));
     }
 
     @Test
     void discover_flatViewRootDiffers_corrupt() {
         SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, MiB));
-        c.putU64(c.flatView().at(L.fvRoot()), c.flatView().hostVaddr());
+        c.putU64(c.flatView().at(L.flatView().root()), c.flatView().hostVaddr());
         assertBadCore(Kind.CORRUPT, c.path(), "no QEMU \"memory\" AddressSpace found", () -> discoverAndClose(c));
     }
 
@@ -264,35 +264,35 @@ class RamDiscoveryTest {
     @Test
     void discover_flatRangeBeyond64Bits_corrupt() {
         SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, MiB));
-        c.putU64(c.flatRange(0).at(L.frStart() + 8), 1);
+        c.putU64(c.flatRange(0).at(L.flatRange().start() + 8), 1);
         assertBadCore(Kind.CORRUPT, c.path(), "FlatRange 0: address range beyond 64 bits", () -> discoverAndClose(c));
     }
 
     @Test
     void discover_flatRangesUnsorted_corrupt() {
         SyntheticCore c = write(SyntheticCore.qemu().ram("a", 0, MiB).ram("b", 2 * MiB, MiB));
-        c.putU64(c.flatRange(1).at(L.frStart()), MiB / 2);
+        c.putU64(c.flatRange(1).at(L.flatRange().start()), MiB / 2);
         assertBadCore(Kind.CORRUPT, c.path(), "FlatRange 1: ranges not sorted", () -> discoverAndClose(c));
     }
 
     @Test
     void discover_memoryRegionFlagNotBoolean_corrupt() {
         SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, MiB));
-        c.putU8(c.memoryRegion("pc.ram").at(L.mrRam()), 7);
+        c.putU8(c.memoryRegion("pc.ram").at(L.memoryRegion().ram()), 7);
         assertBadCore(Kind.CORRUPT, c.path(), "MemoryRegion flags are not booleans", () -> discoverAndClose(c));
     }
 
     @Test
     void discover_ramRegionWithoutRamBlock_corrupt() {
         SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, MiB));
-        c.putU64(c.memoryRegion("pc.ram").at(L.mrRamBlock()), 0);
+        c.putU64(c.memoryRegion("pc.ram").at(L.memoryRegion().ramBlock()), 0);
         assertBadCore(Kind.CORRUPT, c.path(), "RAM region without a readable RAMBlock", () -> discoverAndClose(c));
     }
 
     @Test
     void discover_ramBlockBackPointerMismatch_corrupt() {
         SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, MiB));
-        c.putU64(c.ramBlock("pc.ram").at(L.rbMr()), c.memoryRegion("pc.ram").hostVaddr() + 64);
+        c.putU64(c.ramBlock("pc.ram").at(L.ramBlock().mr()), c.memoryRegion("pc.ram").hostVaddr() + 64);
         assertBadCore(Kind.CORRUPT, c.path(), "RAMBlock 0x" + Long.toHexString(c.ramBlock("pc.ram").hostVaddr())
                 + " does not point back to its region", () -> discoverAndClose(c));
     }
@@ -300,14 +300,14 @@ class RamDiscoveryTest {
     @Test
     void discover_unalignedHost_corrupt() {
         SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, MiB));
-        c.putU64(c.ramBlock("pc.ram").at(L.rbHost()), c.ram("pc.ram").hostVaddr() + 8);
+        c.putU64(c.ramBlock("pc.ram").at(L.ramBlock().host()), c.ram("pc.ram").hostVaddr() + 8);
         assertBadCore(Kind.CORRUPT, c.path(), "does not start a mapping", () -> discoverAndClose(c));
     }
 
     @Test
     void discover_hostShiftedByAPage_corruptRatherThanShiftedMemory() {
         SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, MiB));
-        c.putU64(c.ramBlock("pc.ram").at(L.rbHost()), c.ram("pc.ram").hostVaddr() + 4096);
+        c.putU64(c.ramBlock("pc.ram").at(L.ramBlock().host()), c.ram("pc.ram").hostVaddr() + 4096);
         assertBadCore(Kind.CORRUPT, c.path(), "does not start a mapping", () -> discoverAndClose(c));
     }
 
@@ -321,7 +321,7 @@ class RamDiscoveryTest {
     @Test
     void discover_usedLengthAboveMaxLength_corrupt() {
         SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, MiB));
-        c.putU64(c.ramBlock("pc.ram").at(L.rbMaxLength()), MiB / 2);
+        c.putU64(c.ramBlock("pc.ram").at(L.ramBlock().maxLength()), MiB / 2);
         assertBadCore(Kind.CORRUPT, c.path(), "RAMBlock sizes or host address not page-aligned",
                 () -> discoverAndClose(c));
     }
@@ -329,7 +329,7 @@ class RamDiscoveryTest {
     @Test
     void discover_usedLengthSmallerThanRange_corrupt() {
         SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, MiB));
-        c.putU64(c.ramBlock("pc.ram").at(L.rbUsedLength()), MiB / 2);
+        c.putU64(c.ramBlock("pc.ram").at(L.ramBlock().usedLength()), MiB / 2);
         assertBadCore(Kind.CORRUPT, c.path(), "FlatRange 0: range exceeds its RAMBlock's used_length",
                 () -> discoverAndClose(c));
     }
@@ -337,7 +337,7 @@ class RamDiscoveryTest {
     @Test
     void discover_idstrNotAString_corrupt() {
         SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, MiB));
-        c.putU8(c.ramBlock("pc.ram").at(L.rbIdstr()), 0x07);
+        c.putU8(c.ramBlock("pc.ram").at(L.ramBlock().idstr()), 0x07);
         assertBadCore(Kind.CORRUPT, c.path(), "RAMBlock idstr is not a string", () -> discoverAndClose(c));
     }
 

@@ -10,6 +10,7 @@ import io.vmdumpfs.core.elf.ProcessCore;
 import io.vmdumpfs.core.testing.SyntheticCore;
 import io.vmdumpfs.core.testing.SyntheticCore.Flag;
 import java.io.IOException;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Optional;
@@ -31,7 +32,7 @@ class VmcoreInfoFinderTest {
         try (ProcessCore pc = ProcessCore.open(c.path())) {
             RamDiscovery.Result r = RamDiscovery.discover(pc);
             GuestMemory g = new GuestMemory(pc.file(), r.blocks());
-            return VmcoreInfoFinder.find(pc, g, r.addressSpaceVaddr());
+            return VmcoreInfoFinder.find(pc, g, r.addressSpaceVaddr(), ByteOrder.LITTLE_ENDIAN);
         } catch (IOException e) {
             throw new AssertionError(e);
         }

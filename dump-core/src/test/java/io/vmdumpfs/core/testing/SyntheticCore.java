@@ -37,7 +37,7 @@ import org.junit.jupiter.api.function.Executable;
  *         .ram("pc.bios", 0xfffc0000L, 256 * KiB, Flag.ROM)
  *         .vmcoreinfo(true)
  *         .write(dir.resolve("core"));
- * core.putU64(core.ramBlock("pc.ram").at(L.rbMr()), 0);   // break the back-pointer
+ * core.putU64(core.ramBlock("pc.ram").at(L.ramBlock().mr()), 0);   // break the back-pointer
  * </pre>
  *
  * <p>Three starting points: {@link #elf()} is an empty core (only the segments and notes you add),
@@ -688,7 +688,7 @@ public final class SyntheticCore {
             poke8(root + b.mrSizeOffset + 8, 1);
             long ioRoot = alloc(256);
             long ioView = alloc(64);
-            poke8(ioView + L.fvRoot(), ioRoot);
+            poke8(ioView + L.flatView().root(), ioRoot);
 
             Map<String, Long> mrs = new LinkedHashMap<>();
             long ramAddr = 0;
@@ -702,57 +702,57 @@ public final class SyntheticCore {
                 if (!r.ram()) {
                     continue;
                 }
-                poke1(mr + L.mrRam(), 1);
+                poke1(mr + L.memoryRegion().ram(), 1);
                 poke1(mr + 43, r.flags().contains(Flag.ROM) ? 1 : 0);         // readonly
-                poke1(mr + L.mrNonvolatile(), r.flags().contains(Flag.NONVOLATILE) ? 1 : 0);
+                poke1(mr + L.memoryRegion().nonvolatile(), r.flags().contains(Flag.NONVOLATILE) ? 1 : 0);
                 poke1(mr + sz + 41, r.flags().contains(Flag.RAM_DEVICE) ? 1 : 0); // ram_device
-                long rb = alloc(L.rbIdstr() + QemuLayout.IDSTR_LEN);
+                long rb = alloc(L.ramBlock().idstr() + QemuLayout.IDSTR_LEN);
                 vaddrs.put("rb:" + r.name(), rb);
-                poke8(mr + L.mrRamBlock(), rb);
-                poke8(rb + L.rbMr(), mr);
-                poke8(rb + L.rbHost(), host.get(r.name()));
+                poke8(mr + L.memoryRegion().ramBlock(), rb);
+                poke8(rb + L.ramBlock().mr(), mr);
+                poke8(rb + L.ramBlock().host(), host.get(r.name()));
                 poke8(rb + 40, ramAddr);                                      // offset in ram_addr_t space
-                poke8(rb + L.rbUsedLength(), r.size());
-                poke8(rb + L.rbMaxLength(), r.size());
-                poke(rb + L.rbIdstr(), (r.name() + "\0").getBytes(StandardCharsets.ISO_8859_1));
+                poke8(rb + L.ramBlock().usedLength(), r.size());
+                poke8(rb + L.ramBlock().maxLength(), r.size());
+                poke(rb + L.ramBlock().idstr(), (r.name() + "\0").getBytes(StandardCharsets.ISO_8859_1));
                 ramAddr += (r.size() + 0x7fffffL) & ~0x7fffffL;
             }
 
             List<Range> sorted = new ArrayList<>(b.ranges);
             sorted.sort((x, y) -> Long.compareUnsigned(x.guestPaddr(), y.guestPaddr()));
-            long frs = alloc(Math.max(1, sorted.size()) * L.frStride());
+            long frs = alloc(Math.max(1, sorted.size()) * L.flatRange().stride());
             for (int i = 0; i < sorted.size(); i++) {
                 Range r = sorted.get(i);
                 Long mr = mrs.get(r.region());
                 if (mr == null) {
                     throw new IllegalArgumentException("map of unknown region " + r.region());
                 }
-                long fr = frs + (long) i * L.frStride();
+                long fr = frs + (long) i * L.flatRange().stride();
                 vaddrs.put("fr" + i, fr);
                 poke8(fr, mr);
-                poke8(fr + L.frOffsetInRegion(), r.offsetInRegion());
-                poke8(fr + L.frStart(), r.guestPaddr());
-                poke8(fr + L.frSize(), r.size());
+                poke8(fr + L.flatRange().offsetInRegion(), r.offsetInRegion());
+                poke8(fr + L.flatRange().start(), r.guestPaddr());
+                poke8(fr + L.flatRange().size(), r.size());
                 poke1(fr + 50, b.regions.get(r.region()).flags().contains(Flag.ROM) ? 1 : 0); // readonly
             }
             long fv = alloc(64);
             vaddrs.put("fv", fv);
-            poke8(fv + L.fvRanges(), frs);
-            poke4(fv + L.fvNr(), sorted.size());
-            poke4(fv + L.fvNr() + 4, sorted.size());                          // nr_allocated
-            poke8(fv + L.fvRoot(), root);
+            poke8(fv + L.flatView().ranges(), frs);
+            poke4(fv + L.flatView().nr(), sorted.size());
+            poke4(fv + L.flatView().nr() + 4, sorted.size());                          // nr_allocated
+            poke8(fv + L.flatView().root(), root);
 
             // address_space_io just before address_space_memory, as in QEMU's physmem.c.
             long ioAs = EXE_DATA + 0x2100;
-            poke8(ioAs + L.asName(), ioName);
-            poke8(ioAs + L.asRoot(), ioRoot);
-            poke8(ioAs + L.asCurrentMap(), ioView);
+            poke8(ioAs + L.addressSpace().name(), ioName);
+            poke8(ioAs + L.addressSpace().root(), ioRoot);
+            poke8(ioAs + L.addressSpace().currentMap(), ioView);
             long as = EXE_DATA + 0x2180;
             vaddrs.put("as", as);
             vaddrs.put("as.name", memoryName);
-            poke8(as + L.asName(), memoryName);
-            poke8(as + L.asRoot(), root);
-            poke8(as + L.asCurrentMap(), fv);
+            poke8(as + L.addressSpace().name(), memoryName);
+            poke8(as + L.addressSpace().root(), root);
+            poke8(as + L.addressSpace().currentMap(), fv);
 
             if (b.vmcoreinfo) {
                 addVmcoreinfo(sorted, host);

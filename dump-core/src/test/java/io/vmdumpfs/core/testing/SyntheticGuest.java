@@ -270,7 +270,7 @@ public final class SyntheticGuest implements Closeable {
             writeCore(core, pattern, blocks);
 
             Optional<VmcoreInfo> vmci = vmcoreinfoText.map(
-                    t -> new VmcoreInfo(vmcoreinfoNote(t), vmcoreinfoPaddr, "synthetic"));
+                    t -> new VmcoreInfo(vmcoreinfoNote(t), vmcoreinfoPaddr, "synthetic", ByteOrder.LITTLE_ENDIAN));
             GuestMemory memory = new GuestMemory(CoreFile.open(core), blocks);
             GuestDump dump = new GuestDump(memory, GuestPlatform.X86_64, vmci, qemuVersion, vcpus,
                     "synthetic (seed " + seed + ")");

@@ -2,11 +2,10 @@ package io.vmdumpfs.core.format.kdump;
 
 import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.BadCoreException.Kind;
+import io.vmdumpfs.core.elf.ElfNotes;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.VmcoreInfo;
-import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 
 /**
  * Everything of a kdump-compressed file that does not depend on compressed sizes: the header blocks and the
@@ -117,34 +116,12 @@ final class KdumpGeometry {
     }
 
     /**
-     * Returns {offset, size} of the VMCOREINFO note's descriptor within {@code notes}, or null. Walks Elf64_Nhdr
-     * records (namesz, descsz, type; name and desc padded to 4 bytes) and stops at the first malformed one.
+     * Returns {offset, size} of the VMCOREINFO note's descriptor within {@code notes}, or null. Reads the notes in
+     * order and stops at the first malformed one.
      */
     static long[] findVmcoreinfoDesc(byte[] notes, ByteOrder order) {
-        ByteBuffer b = ByteBuffer.wrap(notes).order(order);
-        byte[] want = VmcoreInfo.NOTE_NAME.getBytes(StandardCharsets.US_ASCII);
-        int pos = 0;
-        while (pos + 12 <= notes.length) {
-            long namesz = Integer.toUnsignedLong(b.getInt(pos));
-            long descsz = Integer.toUnsignedLong(b.getInt(pos + 4));
-            long nameOff = pos + 12L;
-            long descOff = nameOff + ((namesz + 3) & ~3L);
-            long next = descOff + ((descsz + 3) & ~3L);
-            if (next > notes.length) {
-                return null;
-            }
-            if (namesz >= want.length && (namesz == want.length || notes[(int) nameOff + want.length] == 0)) {
-                boolean match = true;
-                for (int i = 0; i < want.length; i++) {
-                    match &= notes[(int) nameOff + i] == want[i];
-                }
-                if (match) {
-                    return new long[] {descOff, descsz};
-                }
-            }
-            pos = (int) next;
-        }
-        return null;
+        return ElfNotes.read(notes, order).named(VmcoreInfo.NOTE_NAME)
+                .map(n -> new long[] {n.descOffset(), n.desc().length}).orElse(null);
     }
 
     DumpedPages pages() {

@@ -1,10 +1,9 @@
-package io.vmdumpfs.core.format;
+package io.vmdumpfs.core.guest;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.vmdumpfs.core.BadCoreException;
-import io.vmdumpfs.core.guest.GuestPhysBlock;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;

@@ -1,8 +1,7 @@
-package io.vmdumpfs.core.format;
+package io.vmdumpfs.core.guest;
 
 import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.BadCoreException.Kind;
-import io.vmdumpfs.core.guest.GuestPhysBlock;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HexFormat;
@@ -57,7 +56,7 @@ public final class BlocksText {
      * Returns the blocks listed in {@code text}, the content of {@code file}. Accepts rows of 5 columns
      * (target_start target_end host_addr core_offset name) or 6 (… core_offset size name), numbers in hex with an
      * optional 0x and up to 16 digits; skips blank lines and lines starting with {@code #}. Whether the blocks lie
-     * inside the core is checked later, by {@link io.vmdumpfs.core.guest.GuestMemory}.
+     * inside the core is checked later, by {@link GuestMemory}.
      *
      * @throws BadCoreException (CORRUPT) naming the file and "line N: problem" for a row with the wrong number of
      *                          columns, a number that is not hex, target_end not above target_start, a size that
