@@ -2,6 +2,7 @@ package io.vmdumpfs.fuse;
 
 import io.vmdumpfs.core.format.DumpFormat;
 import io.vmdumpfs.core.guest.GuestDump;
+import io.vmdumpfs.core.guest.Vcpu;
 import io.vmdumpfs.core.guest.VmcoreInfo;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -64,7 +65,12 @@ final class InfoCommand implements Callable<Integer>, Main.HasDebug {
         m.put("RAM", bytes(ram) + " (" + ram + " bytes)");
         m.put("blocks", dump.memory().blocks().size() + ", " + dump.blocksSource());
         m.put("QEMU", dump.qemuVersion().orElse(NOT_FOUND));
-        m.put("vCPUs", dump.vcpus().isPresent() ? Integer.toString(dump.vcpus().getAsInt()) : NOT_FOUND);
+        m.put("vCPUs", dump.vcpus().describe());
+        for (Vcpu v : dump.vcpus().list()) {
+            // index as QEMU numbers vCPUs (cpu_index; the notes' pid is index + 1)
+            m.put("vCPU " + v.index(), v.registers().mode() + " mode, " + v.registers().pcName() + " 0x"
+                    + Long.toHexString(v.registers().pc()) + ", " + dump.vcpus().verdict());
+        }
         Optional<VmcoreInfo> vi = dump.vmcoreinfo();
         m.put("OSRELEASE", vi.map(VmcoreInfo::osRelease).orElse(NOT_FOUND));
         m.put("KERNELOFFSET", vi.map(v -> v.get("KERNELOFFSET")).orElse(NOT_FOUND));

@@ -4,6 +4,7 @@ import io.vmdumpfs.cache.CaffeineChunkCache;
 import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.format.ChunkCache;
 import io.vmdumpfs.core.format.View;
+import io.vmdumpfs.core.guest.Vcpus;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -18,6 +19,7 @@ final class StatusView implements View {
 
     private final List<VirtualFile> files;
     private final ChunkCache cache;
+    private final String vcpus;
 
     StatusView(List<VirtualFile> files) {
         this(files, ChunkCache.NONE);
@@ -25,13 +27,25 @@ final class StatusView implements View {
 
     /** With a line about {@code cache} at the end, when it is a {@link CaffeineChunkCache}. */
     StatusView(List<VirtualFile> files, ChunkCache cache) {
+        this(files, cache, null);
+    }
+
+    /**
+     * With a first line about the vCPUs whose registers the dump files' notes carry, and whether those are exact
+     * ({@link Vcpus#describe()}), when {@code vcpus} is not null.
+     */
+    StatusView(List<VirtualFile> files, ChunkCache cache, Vcpus vcpus) {
         this.files = List.copyOf(files);
         this.cache = cache;
+        this.vcpus = vcpus == null ? null : "vCPUs: " + vcpus.describe();
     }
 
     /** Returns the current status text. Never blocks: opening a view is cheap, only sizes wait for builds. */
     String text() {
         StringBuilder sb = new StringBuilder();
+        if (vcpus != null) {
+            sb.append(vcpus).append('\n');
+        }
         for (VirtualFile f : files) {
             String line;
             try {

@@ -30,8 +30,7 @@ public final class ElfView implements View {
     public ElfView(GuestDump dump) {
         this.core = dump.core();
         try {
-            this.layout = ElfLayout.of(dump.memory().blocks(), dump.platform(),
-                    ElfLayout.notes(dump.vmcoreinfo(), dump.platform().byteOrder()));
+            this.layout = ElfLayout.of(dump.memory().blocks(), dump.platform(), DumpNotes.elf(dump));
         } catch (IllegalArgumentException | ArithmeticException e) {
             throw new BadCoreException(Kind.UNSUPPORTED, dump.core().path(), "cannot build vmcore.elf: "
                     + e.getMessage(), e);

@@ -29,7 +29,7 @@ public final class GuestDumps {
 
     /**
      * Opens {@code core} as {@link #open(Path, Optional)} does; with {@code withQemuFacts} also looks for QEMU's
-     * version and vCPU count ({@link QemuFacts}), which costs a scan of QEMU's heap.
+     * version ({@link QemuFacts}), which costs a scan of QEMU's heap.
      */
     public static GuestDump open(Path core, Optional<Path> blocksFile, boolean withQemuFacts) {
         ProcessCore pc = ProcessCore.open(core);
@@ -58,9 +58,11 @@ public final class GuestDumps {
             GuestMemory memory = new GuestMemory(pc.file(), blocks);
             Optional<VmcoreInfo> vmcoreinfo = VmcoreInfoFinder.find(pc, memory, heapHint, arch.byteOrder());
             // Costs a scan of QEMU's heap (tens of MiB): only for those who ask, not on every mount.
-            QemuFacts.Facts facts = withQemuFacts ? QemuFacts.find(pc, heapHint)
-                    : new QemuFacts.Facts(Optional.empty(), java.util.OptionalInt.empty());
-            return new GuestDump(memory, PlatformFinder.platform(arch, vmcoreinfo), vmcoreinfo, facts.version(), facts.vcpus(), source);
+            Optional<String> version = withQemuFacts ? QemuFacts.version(pc, heapHint) : Optional.empty();
+            // Stops at the first heap mapping that holds a vCPU: a few MiB, whatever the guest's size.
+            Vcpus vcpus = VcpuDiscovery.discover(pc, arch.arch(), heapHint);
+            return new GuestDump(memory, PlatformFinder.platform(arch, vmcoreinfo), vmcoreinfo, version, vcpus,
+                    source);
         } catch (RuntimeException e) {
             try {
                 pc.close();

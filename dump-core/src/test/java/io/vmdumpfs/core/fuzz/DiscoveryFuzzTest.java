@@ -16,11 +16,12 @@ import io.vmdumpfs.core.guest.GuestDumps;
 import io.vmdumpfs.core.guest.GuestMemory;
 import io.vmdumpfs.core.guest.GuestPhysBlock;
 import io.vmdumpfs.core.guest.RamDiscovery;
+import io.vmdumpfs.core.guest.Vcpus;
 import io.vmdumpfs.core.guest.VmcoreInfo;
 import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.Optional;
-import java.util.OptionalInt;
+
 
 /**
  * Guest RAM discovery on a synthetic QEMU core whose structures the fuzzer damages in place (see
@@ -51,7 +52,7 @@ class DiscoveryFuzzTest {
         try (ProcessCore pc = ProcessCore.open(CORE.file())) {
             List<GuestPhysBlock> blocks = RamDiscovery.discover(pc).blocks();
             GuestMemory memory = new GuestMemory(pc.file(), blocks);
-            check(pc, new GuestDump(memory, GuestPlatform.X86_64, Optional.empty(), Optional.empty(), OptionalInt.empty(),
+            check(pc, new GuestDump(memory, GuestPlatform.X86_64, Optional.empty(), Optional.empty(), Vcpus.none("fuzz"),
                     "fuzz"), ramOnly);
         }
     }

@@ -44,7 +44,7 @@ class DiscoveryIT {
             // meta.env has `qemu-system-x86_64 --version`: "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-…)".
             String expected = f.get("QEMU_VERSION").replace("QEMU emulator version ", "");
             assertEquals(expected, d.qemuVersion().orElse("not found"));
-            assertEquals(2, d.vcpus().orElse(-1), "the fixture runs -smp 2");
+            assertEquals(2, d.vcpus().count().orElse(-1), "the fixture runs -smp 2");
         }
     }
 

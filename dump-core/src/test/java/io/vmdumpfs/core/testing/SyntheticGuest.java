@@ -5,6 +5,7 @@ import io.vmdumpfs.core.guest.GuestPlatform;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.GuestMemory;
 import io.vmdumpfs.core.guest.GuestPhysBlock;
+import io.vmdumpfs.core.guest.Vcpus;
 import io.vmdumpfs.core.guest.VmcoreInfo;
 import java.io.BufferedOutputStream;
 import java.io.Closeable;
@@ -21,7 +22,6 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
-import java.util.OptionalInt;
 
 /**
  * A fake guest for tests: a temp "core" file holding the given blocks of guest RAM, filled with a deterministic
@@ -188,7 +188,7 @@ public final class SyntheticGuest implements Closeable {
         private Optional<String> vmcoreinfoText = Optional.empty();
         private long vmcoreinfoPaddr = 0;
         private Optional<String> qemuVersion = Optional.empty();
-        private OptionalInt vcpus = OptionalInt.empty();
+        private Vcpus vcpus = Vcpus.none("synthetic guest without vCPUs");
 
         private Builder(Path dir) {
             this.dir = dir;
@@ -232,8 +232,9 @@ public final class SyntheticGuest implements Closeable {
             return this;
         }
 
+        /** Gives the guest {@code n} x86_64 vCPUs with registers ({@link SyntheticCpu}). */
         public Builder vcpus(int n) {
-            this.vcpus = OptionalInt.of(n);
+            this.vcpus = SyntheticCpu.x86_64Vcpus(n);
             return this;
         }
 

@@ -105,7 +105,8 @@ final class KdumpGeometry {
         long physBase = info == null ? 0 : info.physBase().orElse(0);
         String release = info == null || info.osRelease() == null ? "" : info.osRelease();
         String sysname = info == null ? "" : "Linux"; // VMCOREINFO only exists in Linux guests
-        int nrCpus = Math.max(1, dump.vcpus().orElse(1));
+        // QEMU: the number of vCPUs on its list; 1 when we found none (crash warns about nr_cpus <= 0).
+        int nrCpus = Math.max(1, dump.vcpus().count().orElse(1));
 
         DiskDumpHeader header = new DiskDumpHeader(HEADER_VERSION, sysname, release, dump.platform().utsMachine(),
                 timestampSec, codec.flag, pageSize, subHdrSize, (int) bitmapBlocks,

@@ -3,7 +3,7 @@ package io.vmdumpfs.core.format.kdump;
 import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.BadCoreException.Kind;
 import io.vmdumpfs.core.format.ChunkCache;
-import io.vmdumpfs.core.format.ElfLayout;
+import io.vmdumpfs.core.format.DumpNotes;
 import io.vmdumpfs.core.format.FormatContext;
 import io.vmdumpfs.core.format.View;
 import io.vmdumpfs.core.guest.GuestDump;
@@ -108,7 +108,7 @@ public final class KdumpView implements View {
      *                          fit the format
      */
     public static KdumpView open(GuestDump dump, FormatContext ctx, KdumpCodec codec) {
-        byte[] notes = ElfLayout.notes(dump.vmcoreinfo(), dump.platform().byteOrder()); // the same notes as vmcore.elf
+        byte[] notes = DumpNotes.kdump(dump);
         KdumpGeometry g = KdumpGeometry.of(dump, codec, notes, coreMtimeSeconds(dump));
         return new KdumpView(dump, codec, g, ctx);
     }

@@ -10,6 +10,7 @@ import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.format.FormatContext;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.GuestMemory;
+import io.vmdumpfs.core.guest.Vcpus;
 import io.vmdumpfs.core.testing.SyntheticGuest;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -19,7 +20,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
-import java.util.OptionalInt;
+
 import java.util.Random;
 import java.util.function.Consumer;
 import java.util.zip.Inflater;
@@ -120,7 +121,7 @@ class KdumpPartsTest {
     void of_noPages_missing() throws Exception {
         try (SyntheticGuest g = SyntheticGuest.builder(tmp).blocks("0 1000 a").build()) {
             GuestDump empty = new GuestDump(new GuestMemory(g.dump().core(), List.of()), g.dump().platform(),
-                    Optional.empty(), Optional.empty(), OptionalInt.empty(), "empty");
+                    Optional.empty(), Optional.empty(), Vcpus.none("none"), "empty");
             BadCoreException e = assertThrows(BadCoreException.class,
                     () -> KdumpView.open(empty, FormatContext.uncached(), KdumpCodec.ZLIB));
             assertEquals(BadCoreException.Kind.MISSING, e.kind());

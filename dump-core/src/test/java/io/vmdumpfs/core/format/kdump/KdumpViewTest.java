@@ -10,6 +10,7 @@ import com.github.luben.zstd.Zstd;
 import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.format.ChunkCache;
 import io.vmdumpfs.core.format.DumpFormat;
+import io.vmdumpfs.core.format.DumpNotes;
 import io.vmdumpfs.core.format.ElfLayout;
 import io.vmdumpfs.core.format.ElfView;
 import io.vmdumpfs.core.format.FormatContext;
@@ -73,7 +74,7 @@ class KdumpViewTest {
 
     private byte[] reference(KdumpCodec codec) {
         GuestDump d = guest.dump();
-        return ReferenceKdumpWriter.write(d, codec, ElfLayout.notes(d.vmcoreinfo(), ByteOrder.LITTLE_ENDIAN), mtime);
+        return ReferenceKdumpWriter.write(d, codec, DumpNotes.kdump(d), mtime);
     }
 
     private static FormatContext ctx(ChunkCache cache, Optional<Path> dir, int threads) {
@@ -219,7 +220,7 @@ class KdumpViewTest {
         assertEquals(16777216L, sh.physBase(), "NUMBER(phys_base) is decimal");
         assertEquals(0, sh.dumpLevel());
         assertEquals(4096 + 104, sh.offsetNote());
-        byte[] notes = ElfLayout.notes(guest.dump().vmcoreinfo(), ByteOrder.LITTLE_ENDIAN);
+        byte[] notes = DumpNotes.kdump(guest.dump());
         assertEquals(notes.length, sh.sizeNote());
         byte[] noteBytes = new byte[notes.length];
         System.arraycopy(head, (int) sh.offsetNote(), noteBytes, 0, notes.length);

@@ -55,7 +55,7 @@ final class ReferenceKdumpWriter {
         head.putInt(432, subHdrBlocks);
         head.putInt(436, 2 * lenBitmap / p);
         head.putInt(440, (int) maxMapnr);
-        head.putInt(460, Math.max(1, dump.vcpus().orElse(1)));
+        head.putInt(460, Math.max(1, dump.vcpus().count().orElse(1)));
         // sub-header
         long physBase = dump.vmcoreinfo().flatMap(v -> {
             String s = v.get("NUMBER(phys_base)");

@@ -1,0 +1,18 @@
+package io.vmdumpfs.core.guest;
+
+/**
+ * One vCPU's registers as its target's register file held them. One implementation per target family, so that the
+ * dump formats can write each target's notes (x86: NT_PRSTATUS and QEMU's "QEMU" note; aarch64 will add
+ * NT_PRSTATUS and NT_PRFPREG).
+ */
+public sealed interface CpuRegisters permits X86Registers {
+
+    /** Returns the CPU's mode in words: "long", "protected", "real", … */
+    String mode();
+
+    /** Returns the program counter (x86: rip/eip). */
+    long pc();
+
+    /** Returns the program counter's name on this target ("rip", "eip", "pc"). */
+    String pcName();
+}
