@@ -6,6 +6,7 @@
 #
 # Sections (goals from the issues "Find the guest's RAM", "Mount it", "kdump files"):
 #   discovery  GuestDumps.open in a warm JVM (median), and `vmdumpfs blocks` wall time (a new JVM each run)
+#   vcpus      vCPU discovery (VcpuDiscovery.discover) in a warm JVM, on both guests: flat in guest size
 #   mount      `vmdumpfs CORE MNT` until it returns (mounted), next to a trivial jnr-fuse file system
 #   read       dd of vmcore.elf after drop_caches, next to dd of qemu.core and of the trivial file; then re-read
 #   kdump      first cp of each vmcore.kdump-*, next to QEMU's dump-guest-memory and makedumpfile; after a
@@ -32,7 +33,7 @@ usage: $PROG [options]
   --pc DIR         use this fixture directory for the pc 256 MiB guest (default: make-qemu-core.sh, cached)
   --q35 DIR        ... for the q35 3 GiB guest
   --fill DIR       ... for the q35 3 GiB guest with --fill 2048
-  --only LIST      run only these sections, comma-separated: discovery,mount,read,kdump
+  --only LIST      run only these sections, comma-separated: discovery,vcpus,mount,read,kdump
   --runs N         repetitions for medians of mount and blocks times (default: 5)
   --no-build       use fusefs/target/vmdumpfs.jar as it is, even if sources are newer
   --keep           keep the work directory (outputs, logs) instead of deleting it
@@ -44,7 +45,7 @@ EOF
 log() { printf '[%s %s] %s\n' "$PROG" "$(date +%T)" "$*" >&2; }
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 
-QUICK=0 PC_DIR="" Q35_DIR="" FILL_DIR="" ONLY="discovery,mount,read,kdump" RUNS=5 BUILD=1 KEEP=0
+QUICK=0 PC_DIR="" Q35_DIR="" FILL_DIR="" ONLY="discovery,vcpus,mount,read,kdump" RUNS=5 BUILD=1 KEEP=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick)    QUICK=1; shift ;;
@@ -62,7 +63,7 @@ done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer"
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 for s in ${ONLY//,/ }; do
-    case "$s" in discovery|mount|read|kdump) ;; *) die "--only: unknown section $s" ;; esac
+    case "$s" in discovery|vcpus|mount|read|kdump) ;; *) die "--only: unknown section $s" ;; esac
 done
 
 # ---------------------------------------------------------------- tools (installed only through setup.sh)
@@ -323,6 +324,21 @@ if want discovery; then
         fi
         note "  $which: runs$ts s; after drop_caches (core not cached): $cold s$COLD_NOTE"
     done
+fi
+
+# ================================================================ vcpus
+if want vcpus; then
+    section "Where every vCPU was: vCPU discovery"
+    cat "$PC_CORE" "$Q35_CORE" >/dev/null   # page cache warm: discovery cost, not disk
+    java "${JFLAGS[@]}" -cp "$BENCH_CP" io.vmdumpfs.fuse.bench.VcpuTimer -w 5 -n 15 "$PC_CORE" "$Q35_CORE" \
+        >"$WORK/vcpus.out"
+    read -r _ vp_med vp_min vp_max vp_first vp_n <"$WORK/vcpus.out"
+    read -r _ vq_med vq_min vq_max vq_first vq_n < <(sed -n 2p "$WORK/vcpus.out")
+    row "VcpuDiscovery.discover, $(label_of "$PC_DIR") (warm JVM, median of 15; $vp_n vCPUs)" "$vp_med ms" "" "" \
+        "<= 50 ms" "$(judge "$vp_med" '<=' 50)"
+    row "VcpuDiscovery.discover, $(label_of "$Q35_DIR") ($vq_n vCPUs)" "$vq_med ms" "pc: $vp_med ms" \
+        "$(div "$vq_med" "$vp_med")x" "<= 50 ms, flat in guest size" "$(judge "$vq_med" '<=' 50)"
+    note "  spread pc: min $vp_min / max $vp_max ms, first call in the JVM $vp_first ms; q35: min $vq_min / max $vq_max, first $vq_first ms"
 fi
 
 # ================================================================ mount

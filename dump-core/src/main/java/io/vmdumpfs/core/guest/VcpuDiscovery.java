@@ -132,11 +132,14 @@ public final class VcpuDiscovery {
             }
             budget -= mem.presentLength(si);
             ByteBuffer seg = mem.readSegment(si);
+            // One bulk copy into words: the scans below then run over an array, fast even before the JIT.
+            long[] words = new long[seg.limit() / 8];
+            seg.asLongBuffer().get(words);
             long base = mem.segments().get(si).pVaddr();
-            List<CpuAddressSpace> ases = cpuAddressSpaces(seg, base);
+            List<CpuAddressSpace> ases = cpuAddressSpaces(seg, words, base);
             anyName |= !ases.isEmpty() || !reasons.isEmpty();
             for (CpuAddressSpace as : ases) {
-                for (long cpuAs : findWords(seg, base, as.hostVaddr(), 8)) {
+                for (long cpuAs : findWords(words, base, as.hostVaddr())) {
                     Hop<Vcpus> v = cpuAddressSpace(cpuAs, as).then(this::allVcpus);
                     if (v instanceof Hop.Found<Vcpus> f) {
                         return f.value();
@@ -164,16 +167,20 @@ public final class VcpuDiscovery {
      * Hop 1: the AddressSpaces in {@code seg} whose name is "cpu-memory-N" and whose FlatView has their root. The
      * strings are g_strdup'ed, so 8-aligned; the AddressSpaces point at them from the same heap.
      */
-    private List<CpuAddressSpace> cpuAddressSpaces(ByteBuffer seg, long base) {
+    private List<CpuAddressSpace> cpuAddressSpaces(ByteBuffer seg, long[] words, long base) {
         Map<Long, Integer> names = new HashMap<>();
-        int limit = seg.limit() - 16;
-        for (int o = 0; o <= limit; o += 8) {
-            if (seg.getLong(o) != CPU_MEMO) {
+        long lo = -1;
+        long hi = 0;
+        for (int i = 0; i + 2 < words.length; i++) {
+            if (words[i] != CPU_MEMO) {
                 continue;
             }
-            int index = nameIndex(seg, o);
+            int index = nameIndex(seg, 8 * i);
             if (index >= 0) {
-                names.put(base + o, index);
+                long at = base + 8L * i;
+                names.put(at, index);
+                lo = Math.min(lo == -1 ? at : lo, at);
+                hi = Math.max(hi, at);
             }
         }
         List<CpuAddressSpace> out = new ArrayList<>();
@@ -182,12 +189,17 @@ public final class VcpuDiscovery {
         }
         QemuLayout l = QemuLayout.QEMU_6_2_TO_10;
         int nameOff = l.addressSpace().name();
-        for (int o = nameOff; o + 8 <= seg.limit(); o += 8) {
-            Integer index = names.get(seg.getLong(o));
+        for (int i = nameOff / 8; i < words.length; i++) {
+            long w = words[i];
+            // Range first: a map lookup for every word would box millions of longs.
+            if (w < lo || w > hi) {
+                continue;
+            }
+            Integer index = names.get(w);
             if (index == null) {
                 continue;
             }
-            long as = base + o - nameOff;
+            long as = base + 8L * i - nameOff;
             Hop<CpuAddressSpace> h = cpuAddressSpaceOf(as, index, l);
             if (h instanceof Hop.Found<CpuAddressSpace> f) {
                 out.add(f.value());
@@ -528,12 +540,12 @@ public final class VcpuDiscovery {
         return (hostVaddr & 7) == 0 && mem.isPresent(hostVaddr, 8) ? mem.u64(hostVaddr) : 0;
     }
 
-    /** Returns the host addresses in {@code seg} (8-aligned) holding {@code value}. */
-    private static List<Long> findWords(ByteBuffer seg, long base, long value, int step) {
+    /** Returns the host addresses of the words (8-aligned, from {@code base}) holding {@code value}. */
+    private static List<Long> findWords(long[] words, long base, long value) {
         List<Long> out = new ArrayList<>();
-        for (int o = 0; o + 8 <= seg.limit(); o += step) {
-            if (seg.getLong(o) == value) {
-                out.add(base + o);
+        for (int i = 0; i < words.length; i++) {
+            if (words[i] == value) {
+                out.add(base + 8L * i);
             }
         }
         return out;

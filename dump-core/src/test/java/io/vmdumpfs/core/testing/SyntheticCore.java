@@ -62,6 +62,14 @@ public final class SyntheticCore {
     public static final long GiB = 1024 * MiB;
     /** The layout the QEMU structures are written with. */
     public static final QemuLayout L = QemuLayout.QEMU_6_2_TO_10;
+    /** QEMU 7.2's sizeof(CPUState), sizeof(X86CPU) and offsets in them, as on the fixtures' cores. */
+    public static final int CPU_STATE_SIZE = 824;
+    public static final int X86CPU_SIZE = 20480;
+    public static final int CPU_ASES = 512;
+    public static final int CPU_LIST_LINK = 584;
+    public static final int ENV_IN_X86CPU = 5040;
+    /** Where STAR lies in the register file (7.2: +11312); KERNEL_GS_BASE is 40 bytes after it. */
+    public static final int STAR_IN_ENV = 11312;
 
     /** Elf64_Ehdr field offsets, for damaging a written header. */
     public static final int EI_CLASS = 4;
@@ -254,6 +262,36 @@ public final class SyntheticCore {
     /** Returns the start of region {@code name}'s RAM (RAMBlock.host) and its file offset (if present). */
     public Spot ram(String name) {
         return spot("ram:" + name);
+    }
+
+    /** Returns vCPU {@code index}'s CPUState (the start of its X86CPU object). */
+    public Spot cpuState(int index) {
+        return spot("cs" + index);
+    }
+
+    /** Returns vCPU {@code index}'s register file (CPUX86State). */
+    public Spot cpuEnv(int index) {
+        return spot("env" + index);
+    }
+
+    /** Returns vCPU {@code index}'s CPUAddressSpace {cpu, as}. */
+    public Spot cpuAddressSpace(int index) {
+        return spot("cpuas" + index);
+    }
+
+    /** Returns the TypeImpl named {@code name} ("x86_64-cpu", "cpu", …) of the vCPUs' QOM type chain. */
+    public Spot typeImpl(String name) {
+        return spot("type:" + name);
+    }
+
+    /** Returns the string a TypeImpl's name points at. */
+    public Spot typeName(String name) {
+        return spot("typename:" + name);
+    }
+
+    /** Returns QEMU's global list of vCPUs (QTAILQ_HEAD cpus: {first, last link}). */
+    public Spot cpuList() {
+        return spot("cpus");
     }
 
     /** Returns the FWCfgVMCoreInfo struct inside the vmcoreinfo device's state. */
@@ -463,6 +501,8 @@ public final class SyntheticCore {
         private boolean vmcoreinfoDevice = true;
         private int vmcoreinfoHostFormat = 1;
         private long vmcoreinfoPaddr = -1;
+        private int[] vcpuOrder = new int[0];
+        private boolean envAfterCpuState;
 
         private String exe;
 
@@ -586,6 +626,31 @@ public final class SyntheticCore {
         /** Sets FWCfgVMCoreInfo.host_format (QEMU leaves 1 = ELF, a guest write may leave 0). */
         public Builder vmcoreinfoHostFormat(int format) {
             this.vmcoreinfoHostFormat = format;
+            return this;
+        }
+
+        /**
+         * Adds {@code n} x86_64 vCPUs laid out as QEMU 7.2 has them ({@link #CPU_STATE_SIZE}, env_ptr): their
+         * "cpu-memory-N" AddressSpaces, CPUAddressSpaces, X86CPU objects with QOM types, register files
+         * ({@link SyntheticCpu}) and QEMU's list of vCPUs, in index order.
+         */
+        public Builder vcpus(int n) {
+            int[] order = new int[n];
+            for (int i = 0; i < n; i++) {
+                order[i] = i;
+            }
+            return vcpuOrder(order);
+        }
+
+        /** Adds vCPUs with these cpu_indexes, on QEMU's list in this order. */
+        public Builder vcpuOrder(int... indexes) {
+            this.vcpuOrder = indexes.clone();
+            return this;
+        }
+
+        /** Puts the register file right after the CPUState, without env_ptr, as QEMU 8.0 and later do. */
+        public Builder envAfterCpuState() {
+            this.envAfterCpuState = true;
             return this;
         }
 
@@ -757,6 +822,66 @@ public final class SyntheticCore {
             if (b.vmcoreinfo) {
                 addVmcoreinfo(sorted, host);
             }
+            if (b.vcpuOrder.length > 0) {
+                addVcpus();
+            }
+        }
+
+        private void addVcpus() {
+            long device = typeImpl("device", 160, 0);
+            long cpu = typeImpl("cpu", CPU_STATE_SIZE, device);
+            long x86 = typeImpl("x86_64-cpu", X86CPU_SIZE, cpu);
+            long leaf = typeImpl("qemu64-x86_64-cpu", X86CPU_SIZE, x86);
+            long objectClass = alloc(64);
+            poke8(objectClass, leaf);                                       // ObjectClass.type
+            long head = EXE_DATA + 0x3000;                                  // QTAILQ_HEAD cpus in .bss
+            vaddrs.put("cpus", head);
+            long prevLink = head;
+            long last = 0;
+            for (int index : b.vcpuOrder) {
+                long rootMr = alloc(256);
+                long fv = alloc(64);
+                poke8(fv + L.flatView().root(), rootMr);
+                long as = alloc(64);
+                poke8(as + L.addressSpace().name(), string("cpu-memory-" + index));
+                poke8(as + L.addressSpace().root(), rootMr);
+                poke8(as + L.addressSpace().currentMap(), fv);
+                long cpuAs = alloc(32);
+                long cs = alloc(X86CPU_SIZE);
+                vaddrs.put("cs" + index, cs);
+                vaddrs.put("cpuas" + index, cpuAs);
+                poke8(cpuAs, cs);                                           // CPUAddressSpace.cpu
+                poke8(cpuAs + 8, as);                                       // CPUAddressSpace.as
+                poke8(cs, objectClass);                                     // Object.class
+                poke8(cs + CPU_ASES, cpuAs);                                // cpu_ases
+                poke4(cs + CPU_ASES + 8, 1);                                // num_ases
+                poke8(cs + CPU_ASES + 16, as);                              // as
+                poke8(cs + CPU_ASES + 24, rootMr);                          // memory
+                long env = cs + (b.envAfterCpuState ? CPU_STATE_SIZE : ENV_IN_X86CPU);
+                if (!b.envAfterCpuState) {
+                    poke8(cs + CPU_ASES + 32, env);                         // env_ptr
+                }
+                vaddrs.put("env" + index, env);
+                poke(env, SyntheticCpu.x86_64Env(index));
+                poke(env + STAR_IN_ENV, SyntheticCpu.msrBlock(index));
+                // QTAILQ: next at +0, prev (the previous link) at +8
+                poke8(prevLink, cs);
+                poke8(cs + CPU_LIST_LINK + 8, prevLink);
+                prevLink = cs + CPU_LIST_LINK;
+                last = cs;
+            }
+            poke8(head + 8, last + CPU_LIST_LINK);                          // tql_prev: the last element's link
+        }
+
+        private long typeImpl(String name, long instanceSize, long parent) {
+            long t = alloc(128);
+            long n = string(name);
+            vaddrs.put("type:" + name, t);
+            vaddrs.put("typename:" + name, n);
+            poke8(t, n);                                                    // TypeImpl.name
+            poke8(t + 16, instanceSize);                                    // instance_size
+            poke8(t + 96, parent);                                          // parent_type
+            return t;
         }
 
         private void addVmcoreinfo(List<Range> sorted, Map<String, Long> host) {

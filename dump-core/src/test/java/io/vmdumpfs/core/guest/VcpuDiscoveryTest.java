@@ -1,0 +1,200 @@
+package io.vmdumpfs.core.guest;
+
+import static io.vmdumpfs.core.testing.SyntheticCore.MiB;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.vmdumpfs.core.elf.ProcessCore;
+import io.vmdumpfs.core.format.DumpNotes;
+import io.vmdumpfs.core.format.ElfLayout;
+import io.vmdumpfs.core.testing.SyntheticCore;
+import io.vmdumpfs.core.testing.SyntheticCpu;
+import java.io.IOException;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * VcpuDiscovery on synthetic QEMU cores: the vCPUs, their registers and QEMU's order when every hop holds, and for
+ * each hop a damaged core that yields no vCPU and a reason (never an exception, never a wrong register).
+ */
+class VcpuDiscoveryTest {
+
+    @TempDir
+    Path dir;
+
+    private SyntheticCore write(SyntheticCore.Builder spec) {
+        return spec.write(dir.resolve("core"));
+    }
+
+    private static SyntheticCore.Builder guest() {
+        return SyntheticCore.qemu().ram("pc.ram", 0, 2 * MiB);
+    }
+
+    private static Vcpus discover(SyntheticCore c) {
+        try (ProcessCore pc = ProcessCore.open(c.path())) {
+            return VcpuDiscovery.discover(pc, GuestArch.X86_64, RamDiscovery.discover(pc).addressSpaceVaddr());
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    private static void assertSameRegisters(X86Registers want, CpuRegisters got) {
+        X86Registers x = (X86Registers) got;
+        assertArrayEquals(want.regs(), x.regs(), "regs");
+        assertEquals(want.eip(), x.eip(), "eip");
+        assertEquals(want.eflags(), x.eflags(), "eflags");
+        assertEquals(want.hflags(), x.hflags(), "hflags");
+        assertEquals(List.of(want.segs()), List.of(x.segs()), "segs");
+        assertEquals(List.of(want.ldt(), want.tr(), want.gdt(), want.idt()), List.of(x.ldt(), x.tr(), x.gdt(), x.idt()));
+        assertArrayEquals(want.cr(), x.cr(), "cr");
+        assertEquals(want.kernelGsBase(), x.kernelGsBase(), "kernel_gs_base");
+    }
+
+    private static void assertNone(Vcpus v, String phrase) {
+        assertTrue(v.list().isEmpty(), "no vCPU: " + v);
+        assertTrue(v.failure().orElseThrow().contains(phrase), v.failure().get());
+        assertTrue(v.count().isEmpty());
+    }
+
+    @Test
+    void discover_twoVcpus_registersInIndexOrder() {
+        SyntheticCore c = write(guest().vcpus(2));
+        Vcpus v = discover(c);
+        assertEquals(List.of(0, 1), v.list().stream().map(Vcpu::index).toList());
+        for (Vcpu cpu : v.list()) {
+            assertEquals("qemu64-x86_64-cpu", cpu.type());
+            assertEquals(c.cpuState(cpu.index()).hostVaddr(), cpu.cpuStateVaddr());
+            assertEquals(c.cpuEnv(cpu.index()).hostVaddr(), cpu.envVaddr());
+            assertSameRegisters(SyntheticCpu.x86_64Registers(cpu.index()), cpu.registers());
+            assertEquals("long", cpu.registers().mode());
+        }
+        assertTrue(v.exactness().startsWith("exact (TCG"), v.exactness());
+    }
+
+    @Test
+    void discover_listOrderDiffersFromIndexes_followsQemusList() {
+        SyntheticCore c = write(guest().vcpuOrder(2, 0, 1));
+        assertEquals(List.of(2, 0, 1), discover(c).list().stream().map(Vcpu::index).toList());
+    }
+
+    @Test
+    void discover_envAfterCpuState_foundWithoutEnvPtr() {
+        SyntheticCore c = write(guest().vcpus(2).envAfterCpuState());
+        Vcpus v = discover(c);
+        assertEquals(2, v.list().size(), v.describe());
+        assertEquals(c.cpuState(1).hostVaddr() + SyntheticCore.CPU_STATE_SIZE, v.list().get(1).envVaddr());
+        assertSameRegisters(SyntheticCpu.x86_64Registers(1), v.list().get(1).registers());
+    }
+
+    @Test
+    void discover_noVcpus_reason() {
+        assertNone(discover(write(guest())), "no \"cpu-memory-N\" AddressSpace");
+    }
+
+    @Test
+    void discover_wrongTypeName_none() {
+        SyntheticCore c = write(guest().vcpus(2));
+        c.putBytes(c.typeName("x86_64-cpu").fileOffset(), "arm-cpu\0".getBytes(StandardCharsets.US_ASCII));
+        assertNone(discover(c), "is a qemu64-x86_64-cpu, not a x86_64-cpu");
+    }
+
+    @Test
+    void discover_notACpu_none() {
+        SyntheticCore c = write(guest().vcpus(1));
+        c.putBytes(c.typeName("cpu").fileOffset(), "bus\0".getBytes(StandardCharsets.US_ASCII));
+        assertNone(discover(c), "is not a CPU");
+    }
+
+    @Test
+    void discover_cpuStateBackPointerMismatch_none() {
+        SyntheticCore c = write(guest().vcpus(2));
+        c.putU64(c.cpuState(0).at(SyntheticCore.CPU_ASES), c.cpuAddressSpace(0).hostVaddr() + 64);
+        assertNone(discover(c), "does not point back to its CPUAddressSpace");
+    }
+
+    @Test
+    void discover_listedVcpuWithForeignCpuAddressSpace_none() {
+        // vCPU 0 validates; vCPU 1, reached through the list, points at vCPU 0's CPUAddressSpace.
+        SyntheticCore c = write(guest().vcpus(2));
+        c.putU64(c.cpuState(1).at(SyntheticCore.CPU_ASES), c.cpuAddressSpace(0).hostVaddr());
+        c.putU64(c.cpuAddressSpace(1).at(8), 0);
+        assertNone(discover(c), "does not point back to it");
+    }
+
+    @Test
+    void discover_shapeCheckFails_none() {
+        SyntheticCore c = write(guest().vcpus(1));
+        c.putU64(c.cpuEnv(0).at(X86EnvLayout.X86_64.cr()), 0x80050023L);   // cr0.ET cleared
+        assertNone(discover(c), "fails its shape check (cr0.ET");
+    }
+
+    @Test
+    void discover_hflagsDisagreeWithCr0_none() {
+        SyntheticCore c = write(guest().vcpus(1));
+        c.putU32(c.cpuEnv(0).at(X86EnvLayout.X86_64.hflags()), 0);
+        assertNone(discover(c), "hflags disagree with cr0");
+    }
+
+    @Test
+    void discover_listLoops_none() {
+        SyntheticCore c = write(guest().vcpus(3));
+        // the last vCPU's next points back at the first
+        c.putU64(c.cpuState(2).at(SyntheticCore.CPU_LIST_LINK), c.cpuState(0).hostVaddr());
+        assertNone(discover(c), "loops back");
+    }
+
+    @Test
+    void discover_listHeadDisagrees_none() {
+        SyntheticCore c = write(guest().vcpus(2));
+        c.putU64(c.cpuList().at(8), c.cpuState(0).hostVaddr() + SyntheticCore.CPU_LIST_LINK);
+        assertNone(discover(c), "last-link pointer does not match");
+    }
+
+    @Test
+    void discover_cpuStateMemoryNotTheRoot_none() {
+        SyntheticCore c = write(guest().vcpus(1));
+        c.putU64(c.cpuState(0).at(SyntheticCore.CPU_ASES + 24), 0x1000);   // CPUState.memory
+        assertNone(discover(c), "does not point back");
+    }
+
+    @Test
+    void discover_otherTarget_noLayoutYet() {
+        SyntheticCore c = write(guest().vcpus(1));
+        try (ProcessCore pc = ProcessCore.open(c.path())) {
+            assertNone(VcpuDiscovery.discover(pc, GuestArch.S390X, 0), "no register layout for s390x");
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    @Test
+    void open_vcpuDiscoveryFails_mountsWithPlaceholderNoteAndReason() {
+        SyntheticCore c = write(guest().vmcoreinfo(true).vcpus(2));
+        c.putU64(c.cpuState(2 - 1).at(SyntheticCore.CPU_LIST_LINK), c.cpuState(0).hostVaddr());
+        try (GuestDump d = GuestDumps.open(c.path(), Optional.empty())) {
+            assertTrue(d.vcpus().failure().isPresent());
+            assertArrayEquals(ElfLayout.notes(d.vmcoreinfo(), ByteOrder.LITTLE_ENDIAN), DumpNotes.elf(d),
+                    "VMCOREINFO and the placeholder, as before vCPU discovery");
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    @Test
+    void open_vcpusFound_notesInQemusOrder() {
+        SyntheticCore c = write(guest().vmcoreinfo(true).vcpus(2));
+        try (GuestDump d = GuestDumps.open(c.path(), Optional.empty())) {
+            List<String> names = io.vmdumpfs.core.elf.ElfNotes.read(DumpNotes.elf(d), ByteOrder.LITTLE_ENDIAN).notes()
+                    .stream().map(n -> n.name() + "/" + n.type()).toList();
+            assertEquals(List.of("CORE/1", "CORE/1", "QEMU/0", "QEMU/0", "VMCOREINFO/0"), names);
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+}
