@@ -153,13 +153,16 @@ public final class HostMemory {
         return null;
     }
 
-    /** Returns a little-endian buffer over the present part of segment {@code index} (for scans). */
+    /**
+     * Returns a read-only little-endian buffer over the present part of segment {@code index}, for scans. It is
+     * mapped from the core, not copied: a scan of QEMU's heap then costs what it reads.
+     */
     public ByteBuffer readSegment(int index) {
         long len = presentEnds[index] - starts[index];
         if (len > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException("segment too large to read whole");
         }
-        return file.read(offsets[index], (int) len).order(ByteOrder.LITTLE_ENDIAN);
+        return file.map(offsets[index], len);
     }
 
     /** Returns the present length of segment {@code index}. */

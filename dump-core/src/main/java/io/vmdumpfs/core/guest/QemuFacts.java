@@ -56,7 +56,8 @@ public final class QemuFacts {
     }
 
     private static String version(ByteBuffer b) {
-        byte[] a = b.array();
+        byte[] a = new byte[b.limit()];
+        b.get(0, a);
         outer:
         for (int o = 0; o + GREETING.length <= b.limit(); o++) {
             for (int k = 0; k < GREETING.length; k++) {
