@@ -81,10 +81,17 @@ class VcpuNotesReadersIT {
     }
 
     /**
-     * drgn (issue 15's check): per_cpu(runqueues, cpu).curr's stack trace starts at the rip QEMU's dump has for that
-     * vCPU. Needs drgn to translate kernel addresses in vmcore.elf at all, which it cannot before the kernel layer
-     * gives vmcore.elf its kernel mappings (drgn 0.0.22 fails the same way on QEMU's own paging=false dump): until
-     * then this reports a skip saying so.
+     * drgn (issue 15's check): for each CPU, the stack trace from its NT_PRSTATUS note in vmcore.elf starts at the rip
+     * QEMU's dump has for that vCPU, unwinds through named kernel functions, and runs on the stack of the task the
+     * CPU was running ({@code per_cpu(runqueues, cpu).curr}). drgn 0.0.22 (Debian 12) takes a running task's
+     * registers from the CPU's note only when pr_pid is that task's pid, and QEMU writes cpu + 1 there (so do we, to
+     * be identical); drgn 0.0.27 and later read QEMU's convention and then {@code prog.stack_trace(curr)} must start
+     * at the rip too. On 0.0.22 the script gives drgn the note's registers as a {@code struct pt_regs} instead, read
+     * from the file by the script itself.
+     *
+     * <p>Needs drgn to translate kernel addresses in vmcore.elf at all, which it cannot before the kernel layer gives
+     * vmcore.elf its kernel mappings (drgn fails the same way on QEMU's own paging=false dump): until then this
+     * reports a skip saying so.
      */
     @Test
     void drgn_runningTaskStacks_startAtQemusRip() throws IOException {
@@ -97,29 +104,62 @@ class VcpuNotesReadersIT {
         try (GuestDump d = GuestDumps.open(f.core(), Optional.empty())) {
             Path elf = ExternalTool.writeTo(DumpFormat.ELF.open(d, FormatContext.uncached()), tmp.resolve("vmcore.elf"));
             Path script = Files.writeString(tmp.resolve("cpus.py"), """
-                    import sys, drgn
+                    import struct, sys, drgn
+                    from drgn import Object
                     from drgn.helpers.linux.percpu import per_cpu
+                    path, vmlinux = sys.argv[1], sys.argv[2]
                     prog = drgn.Program()
-                    prog.set_core_dump(sys.argv[1])
-                    prog.load_debug_info([sys.argv[2]])
+                    prog.set_core_dump(path)
+                    prog.load_debug_info([vmlinux])
                     try:
                         prog['init_uts_ns'].name.release.string_()
                     except drgn.FaultError as e:
                         print('NO-KERNEL-MAPPINGS', e)
                         sys.exit(3)
-                    for cpu in range(int(sys.argv[3])):
-                        print(cpu, hex(prog.stack_trace(per_cpu(prog['runqueues'], cpu).curr)[0].pc))
+                    # the NT_PRSTATUS notes of the ELF file, read here, not by vmdumpfs
+                    data = open(path, 'rb').read(1 << 20)
+                    phoff, = struct.unpack_from('<Q', data, 32)
+                    phnum, = struct.unpack_from('<H', data, 56)
+                    regs = []
+                    for i in range(phnum):
+                        ptype, _, off, _, _, filesz = struct.unpack_from('<IIQQQQ', data, phoff + 56 * i)
+                        if ptype != 4:
+                            continue
+                        pos = off
+                        while pos + 12 <= off + filesz:
+                            namesz, descsz, ntype = struct.unpack_from('<III', data, pos)
+                            name = data[pos + 12:pos + 12 + namesz].rstrip(b'\\0')
+                            desc = pos + 12 + ((namesz + 3) & ~3)
+                            if name == b'CORE' and ntype == 1:
+                                regs.append(data[desc + 112:desc + 112 + 21 * 8])   # pr_reg: struct pt_regs
+                            pos = desc + ((descsz + 3) & ~3)
+                    native = tuple(int(x) for x in drgn.__version__.split('.')[:3]) >= (0, 0, 27)
+                    for cpu, r in enumerate(regs):
+                        curr = per_cpu(prog['runqueues'], cpu).curr
+                        trace = prog.stack_trace(Object.from_bytes_(prog, 'struct pt_regs', r))
+                        rsp = struct.unpack_from('<Q', r, 19 * 8)[0]
+                        stack = curr.stack.value_()
+                        on_curr_stack = stack <= rsp < stack + 4 * 4096
+                        named = sum(1 for frame in trace if frame.name)
+                        line = '%d %s %s %s' % (cpu, hex(trace[0].pc), 'on-curr-stack' if on_curr_stack else
+                                                'NOT-on-curr-stack', 'named' if named >= 3 else 'unnamed')
+                        if native:
+                            line += ' ' + hex(prog.stack_trace(curr)[0].pc)
+                        print(line)
                     """);
             ExternalTool.Result r = ExternalTool.runAnyExit("/usr/bin/python3", script.toString(), elf.toString(),
-                    vmlinux.toString(), Integer.toString(rips.size()));
+                    vmlinux.toString());
             Assumptions.assumeFalse(r.exitCode() == 3, "drgn cannot translate kernel addresses in vmcore.elf yet"
                     + " (needs the kernel layer's mappings): " + r.output().strip());
             assertEquals(0, r.exitCode(), r.output());
-            List<String> expected = new ArrayList<>();
+            List<String> lines = r.output().strip().lines().toList();
+            assertEquals(rips.size(), lines.size(), r.output());
             for (int cpu = 0; cpu < rips.size(); cpu++) {
-                expected.add(cpu + " " + rips.get(cpu));
+                String want = cpu + " " + rips.get(cpu) + " on-curr-stack named";
+                String got = lines.get(cpu);
+                assertTrue(got.equals(want) || got.equals(want + " " + rips.get(cpu)), "CPU " + cpu + ": " + got
+                        + ", expected " + want);
             }
-            assertEquals(expected, r.output().strip().lines().toList());
         }
     }
 
