@@ -41,6 +41,28 @@ class RealCoreMountIT {
         check(QemuFixture.q35big());
     }
 
+    @Test
+    void info_pc256_listsEveryVcpuWithQemusRip() throws Exception {
+        QemuFixture f = QemuFixture.pc256();
+        // vCPU 0's rip in QEMU's own dump: its first note is vCPU 0's NT_PRSTATUS ("CORE", namesz 5), whose
+        // x86_64_elf_prstatus has pr_reg at 112 and rip as pr_reg's 17th word
+        Readelf.Phdr note = Readelf.programHeaders(f.qemuDumpElf()).stream().filter(p -> p.type().equals("NOTE"))
+                .findFirst().orElseThrow();
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(12 + 8 + 336).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        try (var ch = java.nio.channels.FileChannel.open(f.qemuDumpElf())) {
+            ch.read(b, note.offset());
+        }
+        assertEquals(5, b.getInt(0), "QEMU's first note is CORE");
+        assertEquals(1, b.getInt(8), "NT_PRSTATUS");
+        long rip0 = b.getLong(12 + 8 + 112 + 16 * 8);
+        try (var dump = io.vmdumpfs.core.guest.GuestDumps.open(f.core(), java.util.Optional.empty())) {
+            Map<String, String> info = InfoCommand.describe(dump);
+            assertTrue(info.get("vCPUs").startsWith("2, registers exact (TCG"), info.get("vCPUs"));
+            assertTrue(info.containsKey("vCPU 0") && info.containsKey("vCPU 1"), info.toString());
+            assertEquals("long mode, rip 0x" + Long.toHexString(rip0) + ", exact", info.get("vCPU 0"));
+        }
+    }
+
     private void check(QemuFixture f) throws Exception {
         Path vmlinux = Crash.vmlinux(f.get("UNAME"));
         Path mnt = Files.createDirectory(tmp.resolve("mnt"));
@@ -67,7 +89,10 @@ class RealCoreMountIT {
             String dmesg = Crash.makedumpfileDmesg(elf, tmp);
             assertTrue(dmesg.contains(f.get("MARKER")), "makedumpfile --dump-dmesg extracts the marker");
 
-            assertTrue(Files.readString(mnt.resolve("status")).contains("vmcore.elf: ready\n"), "status file");
+            String status = Files.readString(mnt.resolve("status"));
+            assertTrue(status.contains("vmcore.elf: ready\n"), "status file");
+            assertTrue(status.startsWith("vCPUs: 2, registers exact (TCG"), "status says how exact the registers are:\n"
+                    + status);
 
             String blocks = Files.readString(mnt.resolve("blocks.txt"));
             for (Readelf.Phdr ph : Readelf.loads(f.qemuDumpElf())) {
