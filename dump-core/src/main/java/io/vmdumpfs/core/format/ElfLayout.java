@@ -22,7 +22,8 @@ import java.util.Optional;
  *   0              Elf64_Ehdr                       64 bytes
  *   e_phoff = 64   Elf64_Phdr[1 + n]                PT_NOTE, then PT_LOAD for blocks 0 … n-1
  *   e_shoff        Elf64_Shdr[1]                    only with extended numbering, see below
- *   noteOffset     VMCOREINFO note (if found), then the NONE/EMPTY placeholder note
+ *   noteOffset     the notes ({@link DumpNotes}): per-vCPU NT_PRSTATUS and QEMU notes, then VMCOREINFO; without
+ *                  vCPUs, VMCOREINFO (if found) then the NONE/EMPTY placeholder note
  *   memoryOffset   block 0's bytes, block 1's bytes, …   no padding anywhere
  * </pre>
  *
@@ -44,11 +45,11 @@ import java.util.Optional;
  *       PN_XNUM and the real count is in {@code sh_info} of a single SHT_NULL section header, placed after the
  *       program headers as QEMU 2.x does, so the program headers still start at 64. QEMU 2.x switches one entry
  *       earlier (at 0xfffe); the gABI threshold is the one readers implement.</li>
- *   <li>The placeholder note is the gdb script's contract: name "NONE", descriptor "EMPTY" (5 bytes, no NUL),
- *       type 0, "only to keep the ELF parser of crash happy" (the script's words). A QEMU process core has no
- *       vCPU registers to build NT_PRSTATUS from, so crash has no per-CPU notes and cannot start backtraces of
- *       the active tasks from saved registers; it still opens the dump (ElfViewTest runs it). The VMCOREINFO
- *       note, if any, comes first, as in the gdb script.</li>
+ *   <li>When vCPU discovery found the vCPUs, the notes are QEMU's, byte for byte ({@link DumpNotes}). Else the
+ *       placeholder note is the gdb script's contract: name "NONE", descriptor "EMPTY" (5 bytes, no NUL), type 0,
+ *       "only to keep the ELF parser of crash happy" (the script's words): crash then has no per-CPU notes and
+ *       cannot start backtraces of the active tasks from saved registers, but still opens the dump (ElfViewTest
+ *       runs it). The VMCOREINFO note, if any, comes first, as in the gdb script.</li>
  * </ul>
  *
  * <p>Limits: ELF64 only (64-bit guests); the header must fit in one array, which caps the block count

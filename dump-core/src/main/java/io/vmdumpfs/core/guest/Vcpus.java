@@ -40,7 +40,7 @@ public record Vcpus(List<Vcpu> list, String exactness, Optional<String> failure)
         return list.isEmpty() ? OptionalInt.empty() : OptionalInt.of(list.size());
     }
 
-    /** Returns the first word of {@link #exactness}: "exact", "stale", "may", "unknown"; "" without vCPUs. */
+    /** Returns the first word of {@link #exactness}: "exact", "stale", "lagging", "unknown"; "" without vCPUs. */
     public String verdict() {
         int sp = exactness.indexOf(' ');
         return sp < 0 ? exactness : exactness.substring(0, sp);

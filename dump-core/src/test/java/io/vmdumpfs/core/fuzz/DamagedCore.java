@@ -64,6 +64,7 @@ final class DamagedCore {
                 .map("pc.ram", MiB, MiB, MiB)
                 .ram("pc.bios", 0xfffc0000L, 256 * KiB, Flag.ROM)
                 .vmcoreinfo(true)
+                .vcpus(2)
                 .write(path);
         List<Area> areas = new ArrayList<>();
         areas.add(new Area("ELF header", 0, 64, 0, false));
@@ -85,6 +86,14 @@ final class DamagedCore {
         }
         add(areas, "MemoryRegion vga", c.memoryRegion("vga"), 176, false);
         add(areas, "vmcoreinfo device", c.vmcoreinfoDevice(), 16, false);
+        for (int i = 0; i < 2; i++) {
+            add(areas, "CPUState " + i, c.cpuState(i), SyntheticCore.CPU_STATE_SIZE, false);
+            add(areas, "vCPU register file " + i, c.cpuEnv(i), 464, false);
+            add(areas, "CPUAddressSpace " + i, c.cpuAddressSpace(i), 16, false);
+        }
+        add(areas, "TypeImpl x86_64-cpu", c.typeImpl("x86_64-cpu"), 104, false);
+        add(areas, "TypeImpl cpu", c.typeImpl("cpu"), 104, false);
+        add(areas, "vCPU list head", c.cpuList(), 16, false);
         add(areas, "VMCOREINFO note", c.vmcoreinfoNote(), 24 + SyntheticCore.VMCOREINFO_TEXT.length(), true);
         add(areas, "guest RAM pc.ram", c.ram("pc.ram"), 8192, true);
         add(areas, "guest RAM pc.bios", new Spot(c.ram("pc.bios").hostVaddr() + 256 * KiB - 4096,
