@@ -10,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Supplier;
 
 /** Opens a QEMU process core as a {@link GuestDump}: reads the ELF core, finds guest RAM and VMCOREINFO. */
 public final class GuestDumps {
@@ -59,8 +60,11 @@ public final class GuestDumps {
             Optional<VmcoreInfo> vmcoreinfo = VmcoreInfoFinder.find(pc, memory, heapHint, arch.byteOrder());
             // Costs a scan of QEMU's heap (tens of MiB): only for those who ask, not on every mount.
             Optional<String> version = withQemuFacts ? QemuFacts.version(pc, heapHint) : Optional.empty();
-            // Stops at the first heap mapping that holds a vCPU: a few MiB, whatever the guest's size.
-            Vcpus vcpus = VcpuDiscovery.discover(pc, arch.arch(), heapHint);
+            // Found when first asked for (the notes, status, info): a scan of QEMU's heap that stops at the first
+            // mapping holding a vCPU, a few MiB whatever the guest's size. pc stays reachable for it; its file is
+            // the dump's, closed with the dump.
+            long hint = heapHint;
+            Supplier<Vcpus> vcpus = () -> VcpuDiscovery.discover(pc, arch.arch(), hint);
             return new GuestDump(memory, PlatformFinder.platform(arch, vmcoreinfo), vmcoreinfo, version, vcpus,
                     source);
         } catch (RuntimeException e) {
