@@ -40,6 +40,9 @@ import java.util.Set;
  * type registry. The scan reads only QEMU's small writable mappings, nearest the heap first, and stops at the first
  * one holding a vCPU, so it does not grow with the guest. Any failure gives {@link Vcpus#none} with the reason: the
  * dump files then carry the placeholder note and the mount works as before.
+ *
+ * <p>Limits: the CPUAddressSpace is looked for in the heap mapping that holds its AddressSpace (QEMU allocates both
+ * on the main thread while it creates the vCPUs); x86 targets only so far ({@link CpuTarget}).
  */
 public final class VcpuDiscovery {
 
@@ -92,7 +95,6 @@ public final class VcpuDiscovery {
     private final ProcessCore core;
     private final HostMemory mem;
     private final CpuTarget target;
-    private final Set<String> reasons = new LinkedHashSet<>();
 
     private VcpuDiscovery(ProcessCore core, CpuTarget target) {
         this.core = core;
@@ -125,6 +127,8 @@ public final class VcpuDiscovery {
         }
         order.sort(Comparator.comparingLong(i -> Math.abs(mem.segments().get(i).pVaddr() - heapHint)));
         long budget = SCAN_BUDGET;
+        // Why candidates failed, the first few, for the reason when none succeeds.
+        Set<String> reasons = new LinkedHashSet<>();
         boolean anyName = false;
         for (int si : order) {
             if (budget <= 0) {
@@ -136,15 +140,20 @@ public final class VcpuDiscovery {
             long[] words = new long[seg.limit() / 8];
             seg.asLongBuffer().get(words);
             long base = mem.segments().get(si).pVaddr();
-            List<CpuAddressSpace> ases = cpuAddressSpaces(seg, words, base);
-            anyName |= !ases.isEmpty() || !reasons.isEmpty();
-            for (CpuAddressSpace as : ases) {
+            List<Hop<CpuAddressSpace>> ases = cpuAddressSpaces(seg, words, base);
+            anyName |= !ases.isEmpty();
+            for (Hop<CpuAddressSpace> hop : ases) {
+                CpuAddressSpace as = hop.orNull();
+                if (as == null) {
+                    note(reasons, hop.reason());
+                    continue;
+                }
                 for (long cpuAs : findWords(words, base, as.hostVaddr())) {
                     Hop<Vcpus> v = cpuAddressSpace(cpuAs, as).then(this::allVcpus);
                     if (v instanceof Hop.Found<Vcpus> f) {
                         return f.value();
                     }
-                    note(v.reason());
+                    note(reasons, v.reason());
                 }
             }
         }
@@ -155,7 +164,7 @@ public final class VcpuDiscovery {
                 : String.join("; ", reasons));
     }
 
-    private void note(String reason) {
+    private static void note(Set<String> reasons, String reason) {
         if (reasons.size() < MAX_REASONS) {
             reasons.add(reason);
         }
@@ -164,10 +173,11 @@ public final class VcpuDiscovery {
     // ---------------------------------------------------------------- hop 1: "cpu-memory-N" AddressSpaces
 
     /**
-     * Hop 1: the AddressSpaces in {@code seg} whose name is "cpu-memory-N" and whose FlatView has their root. The
-     * strings are g_strdup'ed, so 8-aligned; the AddressSpaces point at them from the same heap.
+     * Hop 1: the AddressSpaces in {@code seg} whose name is "cpu-memory-N", each validated (its FlatView has its
+     * root) or with the reason it is not. The strings are g_strdup'ed, so 8-aligned; the AddressSpaces point at them
+     * from the same heap.
      */
-    private List<CpuAddressSpace> cpuAddressSpaces(ByteBuffer seg, long[] words, long base) {
+    private List<Hop<CpuAddressSpace>> cpuAddressSpaces(ByteBuffer seg, long[] words, long base) {
         Map<Long, Integer> names = new HashMap<>();
         long lo = -1;
         long hi = 0;
@@ -183,7 +193,7 @@ public final class VcpuDiscovery {
                 hi = Math.max(hi, at);
             }
         }
-        List<CpuAddressSpace> out = new ArrayList<>();
+        List<Hop<CpuAddressSpace>> out = new ArrayList<>();
         if (names.isEmpty()) {
             return out;
         }
@@ -200,12 +210,7 @@ public final class VcpuDiscovery {
                 continue;
             }
             long as = base + 8L * i - nameOff;
-            Hop<CpuAddressSpace> h = cpuAddressSpaceOf(as, index, l);
-            if (h instanceof Hop.Found<CpuAddressSpace> f) {
-                out.add(f.value());
-            } else {
-                note(h.reason());
-            }
+            out.add(cpuAddressSpaceOf(as, index, l));
         }
         return out;
     }
