@@ -93,6 +93,31 @@ class VcpuDiscoveryTest {
     }
 
     @Test
+    void discover_kvmVcpuMappings_stale() {
+        SyntheticCore c = write(guest().vcpus(1).segment(0x7e0000000000L, 0x3000, SyntheticCore.RW, 0x3000)
+                .mappedFile("anon_inode:kvm-vcpu:0", 0x7e0000000000L, 0x7e0000003000L));
+        Vcpus v = discover(c);
+        assertEquals(1, v.list().size());
+        assertEquals("stale (KVM, last register sync unknown)", v.exactness());
+        assertEquals("stale", v.verdict());
+    }
+
+    @Test
+    void discover_threadInTranslatedCode_lagging() {
+        // TCG's code buffer: an anonymous executable mapping; a vCPU thread stopped inside it
+        long jit = 0x7e1000000000L;
+        SyntheticCore c = write(guest().vcpus(1).segment(jit, 0x10000, SyntheticCore.RX | SyntheticCore.PF_W, 0x1000)
+                .thread(jit + 0x1234));
+        assertTrue(discover(c).exactness().startsWith("lagging (TCG"), discover(c).exactness());
+    }
+
+    @Test
+    void discover_threadInQemusOwnCode_exact() {
+        SyntheticCore c = write(guest().vcpus(1).thread(SyntheticCore.ENTRY));
+        assertTrue(discover(c).exactness().startsWith("exact (TCG"), discover(c).exactness());
+    }
+
+    @Test
     void discover_noVcpus_reason() {
         assertNone(discover(write(guest())), "no \"cpu-memory-N\" AddressSpace");
     }

@@ -502,6 +502,8 @@ public final class SyntheticCore {
         private int vmcoreinfoHostFormat = 1;
         private long vmcoreinfoPaddr = -1;
         private int[] vcpuOrder = new int[0];
+        private final Map<String, long[]> mappedFiles = new LinkedHashMap<>();
+        private final List<Long> threadRips = new ArrayList<>();
         private boolean envAfterCpuState;
 
         private String exe;
@@ -648,6 +650,18 @@ public final class SyntheticCore {
             return this;
         }
 
+        /** Lists {@code path} in NT_FILE as mapped at [start, end), after the executable. */
+        public Builder mappedFile(String path, long start, long end) {
+            mappedFiles.put(path, new long[] {start, end});
+            return this;
+        }
+
+        /** Adds a host thread (NT_PRSTATUS) stopped at {@code rip}. */
+        public Builder thread(long rip) {
+            threadRips.add(rip);
+            return this;
+        }
+
         /** Puts the register file right after the CPUState, without env_ptr, as QEMU 8.0 and later do. */
         public Builder envAfterCpuState() {
             this.envAfterCpuState = true;
@@ -708,13 +722,31 @@ public final class SyntheticCore {
             auxv.putLong(0, 6).putLong(8, PAGE);      // AT_PAGESZ
             auxv.putLong(16, 9).putLong(24, ENTRY);   // AT_ENTRY
             notes.add(new Note("CORE", NT_AUXV, auxv.array()));    // AT_NULL ends it
+            for (long rip : b.threadRips) {
+                ByteBuffer t = le(336);
+                t.putInt(32, 4243); // pr_pid of another thread
+                t.putLong(112 + 16 * 8, rip); // pr_reg.rip
+                notes.add(new Note("CORE", NT_PRSTATUS, t.array()));
+            }
             if (b.fileNote) {
-                byte[] name = (exe + "\0").getBytes(StandardCharsets.UTF_8);
-                ByteBuffer f = le(16 + 2 * 24 + 2 * name.length);
-                f.putLong(0, 2).putLong(8, PAGE);
-                f.putLong(16, EXE_TEXT).putLong(24, EXE_TEXT + EXE_TEXT_SIZE).putLong(32, 0);
-                f.putLong(40, EXE_DATA).putLong(48, EXE_DATA + EXE_DATA_SIZE).putLong(56, EXE_TEXT_SIZE / PAGE);
-                f.put(64, name).put(64 + name.length, name);
+                List<String> names = new ArrayList<>(List.of(exe, exe));
+                List<long[]> ranges = new ArrayList<>(List.of(new long[] {EXE_TEXT, EXE_TEXT + EXE_TEXT_SIZE, 0},
+                        new long[] {EXE_DATA, EXE_DATA + EXE_DATA_SIZE, EXE_TEXT_SIZE / PAGE}));
+                for (Map.Entry<String, long[]> e : b.mappedFiles.entrySet()) {
+                    names.add(e.getKey());
+                    ranges.add(new long[] {e.getValue()[0], e.getValue()[1], 0});
+                }
+                int strings = names.stream().mapToInt(n -> n.getBytes(StandardCharsets.UTF_8).length + 1).sum();
+                ByteBuffer f = le(16 + 24 * names.size() + strings);
+                f.putLong(0, names.size()).putLong(8, PAGE);
+                int at = 16 + 24 * names.size();
+                for (int i = 0; i < names.size(); i++) {
+                    f.putLong(16 + 24 * i, ranges.get(i)[0]).putLong(24 + 24 * i, ranges.get(i)[1])
+                            .putLong(32 + 24 * i, ranges.get(i)[2]);
+                    byte[] name = (names.get(i) + "\0").getBytes(StandardCharsets.UTF_8);
+                    f.put(at, name);
+                    at += name.length;
+                }
                 notes.add(new Note("CORE", NT_FILE, f.array()));
             }
         }
