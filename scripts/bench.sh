@@ -137,8 +137,11 @@ SNAP_JAR=$(ls "$WORK/root/fusefs/target/run/"vmdumpfs-*.jar | head -1)
 mkdir -p "$WORK/classes"
 javac -nowarn -d "$WORK/classes" -cp "$SNAP_JAR" "$ROOT"/fusefs/src/test/java/io/vmdumpfs/fuse/bench/*.java
 BENCH_CP=$WORK/classes:$SNAP_JAR
-# The launcher's JVM flags, for the helpers (see the FLAGS line in ./vmdumpfs).
-JFLAGS=(-XX:+UseSerialGC -XX:-UsePerfData)
+# The launcher's JVM options for the helpers: those its first run above had the JVM write (io.vmdumpfs.fuse.JvmOptions).
+# shellcheck source=fusefs/src/main/sh/launch.sh
+. "$WORK/root/fusefs/src/main/sh/launch.sh"
+vmdumpfs_find_java
+read -ra JFLAGS <<<"$(vmdumpfs_jvm_options "${SNAP_JAR%.jar}.jvm-options" "$(vmdumpfs_java_major)")"
 
 # ---------------------------------------------------------------- fixtures
 fixture() { # machine mem fill -> dir

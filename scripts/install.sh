@@ -8,7 +8,8 @@
 #                           DIR/bin/vmdumpfs                       the command (a shell launcher running java)
 #                           DIR/lib/vmdumpfs/vmdumpfs.jar           the program (built first when missing or stale)
 #                           DIR/lib/vmdumpfs/vmdumpfs.jsa           its class-data archive (faster start-up)
-#                           DIR/lib/vmdumpfs/launch.sh              how the command starts a background mount
+#                           DIR/lib/vmdumpfs/jvm-options            its JVM options and heap on this machine
+#                           DIR/lib/vmdumpfs/launch.sh              how the command runs java
 #                           DIR/sbin/mount.vmdumpfs                 mount -t vmdumpfs helper
 #                           DIR/sbin/mount.fuse.vmdumpfs            mount -t fuse.vmdumpfs / fstab helper (a link)
 #                           DIR/libexec/vmdumpfs/coredump-scan      used by vmdumpfs-coredump.service
@@ -20,6 +21,9 @@
 #                         `mount -t fuse.vmdumpfs` works through mount.fuse only if DIR/bin is /usr/local/bin,
 #                         /usr/bin or /bin (mount.fuse looks the program up in sh's default PATH).
 # --destdir DIR           stage everything under DIR (for packages); paths inside the files stay those of --prefix.
+#                         jvm-options then holds the heap for this machine's RAM; on a machine with another, each
+#                         mount restarts its JVM once with its own heap (~0.3 s) until `vmdumpfs --print-jvm-options
+#                         > DIR/lib/vmdumpfs/jvm-options` is run there (a package's postinst would).
 # --no-build              install fusefs/target/vmdumpfs.jar as it is (tests running inside a Maven build use this:
 #                         a nested build would rewrite target/ under them); fail when it is missing.
 # --no-cds                do not make the class-data archive.
@@ -82,7 +86,8 @@ if [ -n "$UNINSTALL" ]; then
     fi
     rm -f -- "$DESTDIR$BINDIR/vmdumpfs" "$DESTDIR$SBINDIR/mount.vmdumpfs" "$DESTDIR$SBINDIR/mount.fuse.vmdumpfs" \
         "$DESTDIR$LIBEXECDIR/vmdumpfs/coredump-scan" "$DESTDIR$DOCDIR/README.md" \
-        "$DESTDIR$LIBDIR/vmdumpfs.jar" "$DESTDIR$LIBDIR/vmdumpfs.jsa" "$DESTDIR$LIBDIR/launch.sh"
+        "$DESTDIR$LIBDIR/vmdumpfs.jar" "$DESTDIR$LIBDIR/vmdumpfs.jsa" "$DESTDIR$LIBDIR/launch.sh" \
+        "$DESTDIR$LIBDIR/jvm-options"
     for u in "${UNITS[@]}"; do
         rm -f -- "$DESTDIR$UNITDIR/$u"
     done
@@ -101,8 +106,7 @@ stale() {
 if [ -n "$BUILD" ] && stale; then
     command -v mvn >/dev/null 2>&1 || die "$JAR is missing or stale and mvn is not installed: apt-get install maven"
     log "building $JAR"
-    (cd "$ROOT" && { mvn -B -q -o -DskipTests package || mvn -B -q -DskipTests package; }) >&2 \
-        || die "build failed; run: mvn -DskipTests package"
+    (cd "$ROOT" && scripts/maven.sh -B -q -DskipTests package) >&2 || die "build failed; run: mvn -DskipTests package"
 fi
 [ -f "$JAR" ] || die "$JAR not found; build it: mvn -DskipTests package"
 
@@ -121,72 +125,19 @@ put() { # put MODE SOURCE-FILE-OR-- DEST [stdin]
 }
 
 put 0644 "$JAR" "$LIBDIR/vmdumpfs.jar"
-rm -f -- "$DESTDIR$LIBDIR/vmdumpfs.jsa"   # belongs to the old jar
-
+# Both belong to the old jar; made again below.
+rm -f -- "$DESTDIR$LIBDIR/vmdumpfs.jsa" "$DESTDIR$LIBDIR/jvm-options"
+put 0644 "$ROOT/fusefs/src/main/sh/launch.sh" "$LIBDIR/launch.sh"
 put 0755 - "$BINDIR/vmdumpfs" <<EOF
 #!/bin/sh
-# vmdumpfs - run vmdumpfs (installed by scripts/install.sh from $ROOT).
+# vmdumpfs - run vmdumpfs (installed by scripts/install.sh from $ROOT); launch.sh says how.
 # Environment: JAVA (the java binary; default: java on PATH), VMDUMPFS_JAVA_OPTS (extra JVM flags, e.g. -Xmx8g).
-JAR=$LIBDIR/vmdumpfs.jar
-JSA=$LIBDIR/vmdumpfs.jsa
-LAUNCH=$LIBDIR/launch.sh
+JAR='$LIBDIR/vmdumpfs.jar'
+OPTIONS='$LIBDIR/jvm-options'
+JSA='$LIBDIR/vmdumpfs.jsa'
+. '$LIBDIR/launch.sh'
+vmdumpfs_launch "\$@"
 EOF
-cat >>"$DESTDIR$BINDIR/vmdumpfs" <<'EOF'
-JAVA=${JAVA:-java}
-if ! command -v "$JAVA" >/dev/null 2>&1; then
-    # mount(8) runs helpers without PATH; look where Debian and most distributions link java.
-    for j in /usr/bin/java /usr/local/bin/java; do [ -x "$j" ] && JAVA=$j && break; done
-fi
-command -v "$JAVA" >/dev/null 2>&1 || { echo "vmdumpfs: java not found; install a JDK 17 or newer: apt-get install openjdk-17-jre-headless" >&2; exit 2; }
-
-# The Java feature version, from the JDK's release file (reading it costs nothing; `java -version` starts a JVM).
-major=
-home=$(dirname "$(dirname "$(readlink -f "$(command -v "$JAVA")")")")
-if [ -r "$home/release" ]; then
-    major=$(sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$home/release")
-fi
-if [ -z "$major" ]; then
-    major=$("$JAVA" -version 2>&1 | sed -n '1s/.*version "\([0-9]*\).*/\1/p')
-fi
-case $major in
-    ''|*[!0-9]*) major=17 ;;
-esac
-if [ "$major" -lt 17 ]; then
-    echo "vmdumpfs: needs Java 17 or newer, found Java $major ($JAVA); install openjdk-17-jre-headless" >&2
-    exit 2
-fi
-
-# A plain background mount (`vmdumpfs CORE MNT`): the launcher starts the one serving JVM itself, its heap bounded
-# by the chunk cache, and returns when it is ready (launch.sh says why).
-heap=
-if [ -z "${VMDUMPFS_NO_LAUNCH:-}" ] && [ -r "$LAUNCH" ]; then
-    . "$LAUNCH"
-    if vmdumpfs_plain_mount "$@"; then
-        heap=$(vmdumpfs_heap_mib "$VMDUMPFS_CORE" "$VMDUMPFS_CACHE_SIZE") || heap=
-    fi
-fi
-
-# Arguments: JVM flags, -jar JAR, then the user's. SerialGC starts fastest and suits a heap that is mostly the
-# chunk cache; -XX:-UsePerfData skips the hsperfdata file; C1 only (TieredStopAtLevel=1) makes a mount ready
-# ~0.15 s sooner and costs only LZO compression, the one codec in Java (the checkout's ./vmdumpfs has the numbers).
-# jnr-ffi (libfuse, libc) uses native access and sun.misc.Unsafe: --enable-native-access (accepted since 17) keeps Java 22+ quiet about JNI, and
-# --sun-misc-unsafe-memory-access=allow (exists from 23 on) keeps Java 24+ quiet about Unsafe.
-set -- -XX:+UseSerialGC -XX:-UsePerfData -XX:TieredStopAtLevel=1 --enable-native-access=ALL-UNNAMED -jar "$JAR" "$@"
-if [ "$major" -ge 23 ]; then
-    set -- --sun-misc-unsafe-memory-access=allow "$@"
-fi
-# The class-data archive made at install time for the installed java; another JVM ignores it (quietly).
-if [ -r "$JSA" ]; then
-    set -- -XX:SharedArchiveFile="$JSA" -Xshare:auto -Xlog:cds=off -Xlog:cds+dynamic=off "$@"
-fi
-if [ -n "$heap" ]; then
-    # shellcheck disable=SC2046,SC2086 # lists of flags
-    vmdumpfs_spawn_mount "$heap" "$JAVA" $(vmdumpfs_heap_flags "$heap") ${VMDUMPFS_JAVA_OPTS:-} "$@" || :
-fi
-# shellcheck disable=SC2086 # VMDUMPFS_JAVA_OPTS is a list of flags
-exec "$JAVA" ${VMDUMPFS_JAVA_OPTS:-} "$@"
-EOF
-put 0644 "$ROOT/fusefs/src/main/sh/launch.sh" "$LIBDIR/launch.sh"
 
 subst "$ROOT/systemd/mount.vmdumpfs" | put 0755 - "$SBINDIR/mount.vmdumpfs"
 ln -sfn mount.vmdumpfs "$DESTDIR$SBINDIR/mount.fuse.vmdumpfs"
@@ -212,15 +163,16 @@ if helpers_need_links; then
     done
 fi
 
-# 4. The class-data archive: the classes of a mount's start-up, mapped instead of loaded (two JVMs per mount).
-if [ -n "$CDS" ] && [ -z "$DESTDIR" ]; then
-    if VMDUMPFS_JAVA_OPTS="-XX:ArchiveClassesAtExit=$LIBDIR/vmdumpfs.jsa -Xlog:cds=off -Xlog:cds+dynamic=off" \
-        "$BINDIR/vmdumpfs" --x-cds-train >/dev/null 2>&1 && [ -f "$LIBDIR/vmdumpfs.jsa" ]; then
-        chmod 0644 -- "$LIBDIR/vmdumpfs.jsa"
-    else
-        rm -f -- "$LIBDIR/vmdumpfs.jsa"
-        log "note: no class-data archive (this java cannot make one); vmdumpfs starts a little slower"
-    fi
+# 4. The JVM options and heap for this machine (one JVM run: `vmdumpfs --print-jvm-options`), and the class-data
+# archive: the classes of a mount's start-up, mapped instead of loaded; the archive only for the installed paths.
+JAR=$DESTDIR$LIBDIR/vmdumpfs.jar OPTIONS=$DESTDIR$LIBDIR/jvm-options JSA=
+if [ -n "$CDS" ] && [ -z "$DESTDIR" ]; then JSA=$LIBDIR/vmdumpfs.jsa; fi
+# shellcheck source=fusefs/src/main/sh/launch.sh
+. "$DESTDIR$LIBDIR/launch.sh"
+vmdumpfs_prepare
+[ -s "$OPTIONS" ] || log "note: could not write $OPTIONS; each mount starts java twice (~0.5 s more)"
+if [ -n "$JSA" ] && [ ! -f "$JSA" ]; then
+    log "note: no class-data archive (this java cannot make one); vmdumpfs starts a little slower"
 fi
 
 # 5. systemd: reload when it runs and reads this prefix's units (/usr/local/lib/systemd/system, /usr/lib/...).

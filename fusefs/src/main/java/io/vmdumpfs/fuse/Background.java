@@ -15,62 +15,48 @@ import java.util.Optional;
 
 /**
  * "Return once mounted, keep serving in the background" for a JVM, which cannot fork: the command re-executes itself
- * as a child JVM in the foreground, and waits for the child to say it is ready. The shell launchers avoid this second
- * JVM start-up for plain mounts ({@link LauncherHandoff}); this path remains for {@code java -jar}, compressed cores
- * and heap sizes the launcher got wrong.
+ * as a detached child JVM with the heap the mount needs, and waits for the child to say it is ready
+ * ({@link ParentPipe}). The launchers avoid this second JVM start ({@link LauncherPipe}); it remains for
+ * {@code java -jar} and launchers that could not make a pipe.
  *
- * <p>Protocol: the parent starts the child with {@link #NOTIFY_FLAG}, stdin from /dev/null, stdout and stderr piped.
- * The child's first such stdout line is {@value #READY} once the mount answers requests, or {@value #ERROR_PREFIX}
- * followed by the one-line error. Before writing READY the child points stderr, and right after it stdout and
- * stdin, at /dev/null, so nothing it does later can block on, or fail writing to, the parent's pipes. The parent
- * then exits 0; on an error line, or if the child exits without a line, it prints the error (with whatever libfuse
- * wrote to stderr when that is the only explanation) and exits 2.
- *
- * <p>Detaching: the child runs under {@code setsid(1)} when it is installed, and calls setsid(2) itself otherwise, so
- * the terminal's SIGINT/SIGHUP reach neither it nor its mount. It runs in "/" so that it does not keep the caller's
- * working directory busy; all paths handed to it are absolute.
+ * <p>The child runs under {@code setsid(1)} when it is installed (and calls setsid(2) itself otherwise), so that the
+ * terminal's SIGINT/SIGHUP reach neither it nor its mount, in "/" so that it does not keep the caller's working
+ * directory busy, with stdin from /dev/null. Its arguments are the command's own, written back from picocli's model
+ * with every path absolute ({@link MountCommand#childArgs}), and {@link #NOTIFY_FLAG}. On READY the parent exits 0;
+ * on an error line, or if the child exits without a line, it prints the error (with whatever libfuse wrote to stderr
+ * when that is the only explanation) and exits 2.
  */
 final class Background {
 
-    /** Hidden mount option: "you are the background child; report readiness on stdout". */
+    /** Hidden mount option: "you are the background child; report readiness on stdout" ({@link ParentPipe}). */
     static final String NOTIFY_FLAG = "--x-notify-ready";
-    static final String READY = "READY";
-    static final String ERROR_PREFIX = "ERROR ";
 
     private static final Path SETSID = Path.of("/usr/bin/setsid");
 
     private Background() {
     }
 
-    // ---------------------------------------------------------------- parent side
-
     /**
-     * Starts {@code programArgs} in a detached child JVM (with {@code extraJvmArgs}) and waits for its first line.
+     * Starts {@code programArgs} in a detached child JVM with a heap of {@code heapMib} and waits for its first line.
      *
      * @return the exit code for the parent: 0 when the child reported READY, else 2 (after printing the error)
      */
-    static int spawnAndWait(List<String> extraJvmArgs, List<String> programArgs, boolean debug, PrintStream err) {
+    static int spawnAndWait(long heapMib, List<String> programArgs, boolean debug, PrintStream err) {
         List<String> cmd = new ArrayList<>();
         if (Files.isExecutable(SETSID)) {
             cmd.add(SETSID.toString());
         }
-        List<String> jvm = new ArrayList<>(jvmCommand());
-        LauncherHandoff.fromEnvironment().ifPresent(h -> {
-            // The launcher's heap was not enough (a compressed core, another cache size): ours must win, the user's
-            // own flags still come later and win over both.
-            jvm.remove("-Xmx" + h.heapMib() + "m");
-            jvm.remove("-Xmn" + MountCommand.YOUNG_MIB + "m");
-        });
-        // Ours right after the java binary: flags of the user's that come later override them.
+        List<String> jvm = jvmCommand();
         cmd.add(jvm.get(0));
-        cmd.addAll(extraJvmArgs);
-        cmd.addAll(jvm.subList(1, jvm.size()));
+        // A launcher's options (its heap did not fit, or it could not wait for us) give way to ours; the user's own
+        // flags still come later and win.
+        cmd.addAll(JvmOptions.withHeap(jvm.subList(1, jvm.size()), JvmOptions.fromLauncher(), heapMib));
         cmd.addAll(programArgs);
         Process child;
         try {
             ProcessBuilder pb = new ProcessBuilder(cmd);
-            pb.environment().remove(LauncherHandoff.FD_ENV);
-            pb.environment().remove(LauncherHandoff.HEAP_ENV);
+            pb.environment().remove(LauncherPipe.FD_ENV);
+            pb.environment().remove(JvmOptions.ENV);
             child = pb
                     .directory(new File("/"))
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
@@ -88,7 +74,7 @@ final class Background {
         try (BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
             // Skip what else the JVM may print first (a flag such as -XX:StartFlightRecording announces itself).
             for (String l; (l = out.readLine()) != null; ) {
-                if (READY.equals(l) || l.startsWith(ERROR_PREFIX)) {
+                if (ParentPipe.READY.equals(l) || l.startsWith(ParentPipe.ERROR_PREFIX)) {
                     line = l;
                     break;
                 }
@@ -96,7 +82,7 @@ final class Background {
         } catch (IOException e) {
             line = null;
         }
-        if (READY.equals(line)) {
+        if (ParentPipe.READY.equals(line)) {
             Runtime.getRuntime().removeShutdownHook(killer);
             return 0;
         }
@@ -109,13 +95,13 @@ final class Background {
         }
         String libfuse = stderr.lastLine();
         String message;
-        if (line != null && line.startsWith(ERROR_PREFIX)) {
-            message = line.substring(ERROR_PREFIX.length());
+        if (line != null && line.startsWith(ParentPipe.ERROR_PREFIX)) {
+            message = line.substring(ParentPipe.ERROR_PREFIX.length());
         } else {
             message = "the mount process exited with status " + child.exitValue() + " before the file system was ready"
                     + (libfuse == null ? "" : ": " + libfuse);
         }
-        if (MountCommand.isLibfuseFailure(message) && libfuse != null) {
+        if (MountSession.isLibfuseFailure(message) && libfuse != null) {
             message = "mount failed: " + libfuse;
         }
         err.println("vmdumpfs: " + message);
@@ -219,45 +205,6 @@ final class Background {
                 }
             }
             return last;
-        }
-    }
-
-    // ---------------------------------------------------------------- child side
-
-    /** Leaves the caller's session unless setsid(1) already did. Best effort: failing leaves us attached. */
-    static void detach() {
-        try {
-            LibC c = LibC.get();
-            if (c.getsid(0) != c.getpid()) {
-                c.setsid();
-            }
-        } catch (Throwable t) {
-            // Without libc binding we stay in the session; the mount still works.
-        }
-    }
-
-    /** Tells the parent we are mounted, then lets go of its pipes. */
-    static void reportReady() {
-        redirectToDevNull(2);
-        System.out.println(READY);
-        System.out.flush();
-        redirectToDevNull(1);
-        redirectToDevNull(0);
-    }
-
-    /** Tells the parent why we failed; the caller exits next. */
-    static void reportError(String message) {
-        System.out.println(ERROR_PREFIX + message.replace('\n', ' '));
-        System.out.flush();
-    }
-
-    static void redirectToDevNull(int fd) {
-        System.err.flush();
-        LibC c = LibC.get();
-        int nul = c.open("/dev/null", LibC.O_RDWR);
-        if (nul >= 0) {
-            c.dup2(nul, fd);
-            c.close(nul);
         }
     }
 }

@@ -4,6 +4,7 @@ import io.vmdumpfs.core.BadCoreException;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
@@ -59,9 +60,8 @@ public final class Main {
             return trainClassDataSharing(out, err);
         }
         try {
-            if (args.length >= 2 && args[0].equals("mount") && args[1].equals(Background.NOTIFY_FLAG)) {
-                // The background child: arguments we wrote ourselves, so no picocli (a quarter second of start-up).
-                return MountCommand.forChild(List.of(args), err).call();
+            if (args.length >= 1 && args[0].equals(PRINT_JVM_OPTIONS)) {
+                return printJvmOptions(Arrays.copyOfRange(args, 1, args.length), out, err);
             }
             String[] routed = route(args);
             return commandLine(out, err, routed[0]).execute(routed);
@@ -138,6 +138,34 @@ public final class Main {
         return routed;
     }
 
+    /** For the launchers: print the JVM options (launch.sh, {@link JvmOptions}). */
+    static final String PRINT_JVM_OPTIONS = "--print-jvm-options";
+
+    /**
+     * Prints the options file the launchers read ({@link JvmOptions#fileText}): for a default mount on this machine,
+     * or with a mount's arguments, for that mount (its cache_size, its core as given).
+     */
+    static int printJvmOptions(String[] mountArgs, PrintStream out, PrintStream err) {
+        if (mountArgs.length == 0) {
+            out.print(JvmOptions.defaultFileText());
+            return 0;
+        }
+        String[] routed = route(mountArgs);
+        CommandLine cl = commandLine(out, err, routed[0]);
+        try {
+            cl.parseArgs(routed);
+        } catch (CommandLine.ParameterException e) {
+            err.println("vmdumpfs: " + lowerFirst(e.getMessage()));
+            return CliException.EXIT_ERROR;
+        }
+        if (!(cl.getSubcommands().get(routed[0]).getCommand() instanceof MountCommand m)) {
+            throw new CliException(PRINT_JVM_OPTIONS + " takes the arguments of a mount, not of " + routed[0]);
+        }
+        MountOptions opts = MountOptions.parse(m.options);
+        out.print(JvmOptions.fileText(JvmOptions.heapMib(opts.cacheSizeBytes(), m.core), "this mount's"));
+        return 0;
+    }
+
     /** Hidden: load the classes of a mount's start-up path, for the launcher's class-data archive. */
     static final String CDS_TRAIN = "--x-cds-train";
 
@@ -148,9 +176,12 @@ public final class Main {
      */
     static int trainClassDataSharing(PrintStream out, PrintStream err) {
         String[] mount = route(new String[] {"-f", "-o", "allow_other,cache_size=1M,rw", "/core", "/mnt"});
-        commandLine(out, err, mount[0]).parseArgs(mount);
-        MountCommand.forChild(List.of("mount", Background.NOTIFY_FLAG, "-f", "-o", "uid=1", "--", "/c", "/m"), err);
-        MountOptions.parse(List.of("uid=0,gid=0,blocks=/b"));
+        CommandLine cl = commandLine(out, err, mount[0]);
+        cl.parseArgs(mount);
+        CommandArgs.of(cl.getSubcommands().get("mount").getCommandSpec());
+        MountOptions opts = MountOptions.parse(List.of("uid=0,gid=0,blocks=/b"));
+        JvmOptions.fits(JvmOptions.heapMib(opts.cacheSizeBytes(), java.nio.file.Path.of("/nonexistent/core")),
+                JvmOptions.heapMib(JvmOptions.fromLauncher()).orElse(0));
         MountInfo.read();
         Preflight.findLibrary(Preflight.librarySearchPath(), Preflight.LIBFUSE2);
         try {
@@ -159,7 +190,7 @@ public final class Main {
             describe(expected);
         }
         try {
-            LibC.get().getuid();
+            io.vmdumpfs.core.LibC.get().getuid();
             new VmdumpFs();
         } catch (Throwable noLibfuse) {
             // Nothing to archive then; the mount will report the missing library.

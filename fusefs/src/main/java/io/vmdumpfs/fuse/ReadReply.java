@@ -1,6 +1,7 @@
 package io.vmdumpfs.fuse;
 
 import com.kenai.jffi.MemoryIO;
+import io.vmdumpfs.core.LibC;
 import io.vmdumpfs.core.elf.CoreFile;
 import io.vmdumpfs.core.format.CoreSpan;
 import io.vmdumpfs.core.format.View;

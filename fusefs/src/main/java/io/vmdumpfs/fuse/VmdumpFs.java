@@ -1,6 +1,7 @@
 package io.vmdumpfs.fuse;
 
 import com.kenai.jffi.MemoryIO;
+import io.vmdumpfs.core.LibC;
 import io.vmdumpfs.core.format.View;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;

@@ -488,7 +488,7 @@ class MountIT {
         String cmdline = Files.readString(Path.of("/proc/" + pid + "/cmdline")).replace('\0', ' ');
         assertTrue(!cmdline.contains(Background.NOTIFY_FLAG), "the launcher's JVM serves, not a re-executed one: " + cmdline);
         // 64 MiB cache + 128 MiB headroom (+ indexes of a tiny core: 0 MiB)
-        assertTrue(cmdline.contains("-Xmx" + (64 + MountCommand.HEADROOM_MIB) + "m "), cmdline);
+        assertTrue(cmdline.contains("-Xmx" + (64 + JvmOptions.HEADROOM_MIB) + "m "), cmdline);
         // detached: its own session, in "/", stdio on /dev/null
         String[] stat = Files.readString(Path.of("/proc/" + pid + "/stat")).replaceFirst(".*\\) ", "").split(" ");
         assertEquals(String.valueOf(pid), stat[3], "session id = pid (setsid)");
@@ -546,20 +546,53 @@ class MountIT {
 
     @Test
     void launcher_heapTooSmallForTheOptions_reexecutesWithItsOwn() throws Exception {
-        // The launcher reads -o roughly; where it gets the cache size wrong, the JVM must not run out of memory but
-        // start a server with its own heap. Here it splits at an escaped comma: a blocks file named
-        // "b,cache_size=1M" looks like a 1 MiB cache to it, while the cache is the default (at least 256 MiB).
+        // The launcher passes the heap of a default mount; where the options need more, the JVM must not run out of
+        // memory but serve with its own heap. Here the launcher cannot wait for the JVM (VMDUMPFS_NO_LAUNCH, as
+        // without a temporary directory), so the server is a re-executed child, and the launcher's heap is gone.
         TinyCore core = TinyCore.write(tmp);
-        Path blocks = Files.copy(core.blocks(), tmp.resolve("b,cache_size=1M"));
         Path mnt = emptyDir("reexec");
         mounted.add(mnt);
-        launcher("-o", "blocks=" + blocks.toString().replace(",", "\\,"), core.core().toString(), mnt.toString()).ok();
+        run(List.of(repoRoot.resolve("vmdumpfs").toString(), "-o", "blocks=" + core.blocks() + ",cache_size=2G",
+                core.core().toString(), mnt.toString()), Map.of("VMDUMPFS_NO_BUILD", "1", "VMDUMPFS_NO_LAUNCH", "1")).ok();
         List<Long> pids = Processes.mentioning(mnt.toString());
         assertEquals(1, pids.size(), "one process serves the mount");
         String cmdline = Files.readString(Path.of("/proc/" + pids.get(0) + "/cmdline")).replace('\0', ' ');
         assertTrue(cmdline.contains(Background.NOTIFY_FLAG), "re-executed: " + cmdline);
-        assertTrue(!cmdline.contains("-Xmx" + (1 + MountCommand.HEADROOM_MIB) + "m"), "the launcher's heap is gone: " + cmdline);
+        assertTrue(!cmdline.contains("-Xmx" + JvmOptions.defaultHeapMib() + "m"), "the launcher's heap is gone: " + cmdline);
         assertTrue(cmdline.contains("-Xmx"), cmdline);
+        assertEquals(TinyCore.VMCOREINFO_TEXT, sh("cat " + mnt.resolve("vmcoreinfo")).ok().out());
+    }
+
+    @Test
+    void launcher_heapTooSmallForTheOptions_restartsInPlaceWithItsOwn() throws Exception {
+        // With the launcher's pipe, the JVM whose heap does not fit restarts in place (Restart): still the one
+        // process the launcher started and waits for, detached, with the heap its mount needs.
+        TinyCore core = TinyCore.write(tmp);
+        Path mnt = emptyDir("restart");
+        mounted.add(mnt);
+        launcher("-o", "blocks=" + core.blocks() + ",cache_size=2G", core.core().toString(), mnt.toString()).ok();
+        List<Long> pids = Processes.mentioning(mnt.toString());
+        assertEquals(1, pids.size(), "one process serves the mount");
+        long pid = pids.get(0);
+        String cmdline = Files.readString(Path.of("/proc/" + pid + "/cmdline")).replace('\0', ' ');
+        assertTrue(!cmdline.contains(Background.NOTIFY_FLAG), "not a re-executed child: " + cmdline);
+        assertTrue(cmdline.contains("-Xmx" + (2048 + JvmOptions.HEADROOM_MIB) + "m "), cmdline);
+        assertTrue(!cmdline.contains("-Xmx" + JvmOptions.defaultHeapMib() + "m"), "the launcher's heap is gone: " + cmdline);
+        String[] stat = Files.readString(Path.of("/proc/" + pid + "/stat")).replaceFirst(".*\\) ", "").split(" ");
+        assertEquals(String.valueOf(pid), stat[3], "session id = pid (setsid)");
+        assertTrue(Files.notExists(Path.of("/proc/" + pid + "/fd/3")), "the READY pipe is closed");
+        // The first JVM's descriptors (its jar, the JDK's modules, random devices) were closed on the way: each file
+        // is open once, by the JVM that serves.
+        List<String> files = new ArrayList<>();
+        try (var fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
+            for (Path fd : fds.toList()) {
+                String target = Files.readSymbolicLink(fd).toString();
+                if (Integer.parseInt(fd.getFileName().toString()) > 2 && target.startsWith("/")) {
+                    files.add(target);
+                }
+            }
+        }
+        assertEquals(files.stream().distinct().count(), files.size(), "open twice: " + files);
         assertEquals(TinyCore.VMCOREINFO_TEXT, sh("cat " + mnt.resolve("vmcoreinfo")).ok().out());
     }
 

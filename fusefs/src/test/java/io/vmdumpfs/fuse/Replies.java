@@ -1,6 +1,7 @@
 package io.vmdumpfs.fuse;
 
 import com.kenai.jffi.MemoryIO;
+import io.vmdumpfs.core.LibC;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.reflect.InvocationTargetException;

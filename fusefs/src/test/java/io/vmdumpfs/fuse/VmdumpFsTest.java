@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.BadCoreException.Kind;
+import io.vmdumpfs.core.LibC;
 import io.vmdumpfs.core.format.BytesView;
 import io.vmdumpfs.core.format.View;
 import java.nio.ByteBuffer;
