@@ -76,6 +76,8 @@ final class ConvertCommand implements Callable<Integer>, Main.HasDebug {
         DumpFormat f = format(format);
         OptionalLong cacheBytes = cacheSize == null ? OptionalLong.empty()
                 : OptionalLong.of(MountOptions.parseSize("--cache-size", cacheSize));
+        // The launcher's heap is a default mount's; this cache over this core may need another.
+        Restart.unlessHeapFits(JvmOptions.heapMib(cacheBytes, input.core));
         try (GuestDump dump = input.open(false)) {
             View view = f.open(dump, Caches.context(cacheBytes));
             if (output.equals("-")) {

@@ -151,25 +151,20 @@ final class JvmOptions {
 
     /**
      * Returns the options file for the launchers: a comment, then each option after the Java version it needs, the
-     * heap for {@code heapMib} last ({@code forWhat} says whose it is).
+     * heap of a default mount on this machine ({@link #defaultHeapMib}) last.
      */
-    static String fileText(long heapMib, String forWhat) {
+    static String fileText() {
         StringBuilder b = new StringBuilder()
                 .append("# vmdumpfs's JVM options, from `vmdumpfs --print-jvm-options` (io.vmdumpfs.fuse.JvmOptions says\n")
-                .append("# why each is there): one per line after the Java version it needs. launch.sh passes those its\n")
-                .append("# java accepts. The heap is ").append(forWhat).append(".\n");
+                .append("# why each is there): one per line after the Java version it needs; launch.sh passes those its\n")
+                .append("# java accepts. The heap is a mount's with the default cache_size on this machine (")
+                .append(CaffeineChunkCache.defaultBytes() >> 20).append(" MiB) over a core of up to 16 GiB.\n");
         for (Option o : COMMON) {
             b.append(o.sinceJava()).append(' ').append(o.text()).append('\n');
         }
-        for (String h : heap(heapMib)) {
+        for (String h : heap(defaultHeapMib())) {
             b.append(17).append(' ').append(h).append('\n');
         }
         return b.toString();
-    }
-
-    /** Returns the options file for the default mount on this machine (see {@link #defaultHeapMib}). */
-    static String defaultFileText() {
-        return fileText(defaultHeapMib(), "a mount's with the default cache_size on this machine ("
-                + (CaffeineChunkCache.defaultBytes() >> 20) + " MiB) over a core of up to 16 GiB");
     }
 }

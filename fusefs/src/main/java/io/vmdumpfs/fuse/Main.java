@@ -4,7 +4,6 @@ import io.vmdumpfs.core.BadCoreException;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
@@ -35,7 +34,7 @@ public final class Main {
         return (System.nanoTime() - STARTED_NANOS) / 1_000_000;
     }
 
-    /** The arguments main() got, so that the background child can be started the same way. */
+    /** The arguments main() got, so that {@link Restart} can run this command again. */
     private static volatile String[] programArgs;
 
     private Main() {
@@ -60,8 +59,9 @@ public final class Main {
             return trainClassDataSharing(out, err);
         }
         try {
-            if (args.length >= 1 && args[0].equals(PRINT_JVM_OPTIONS)) {
-                return printJvmOptions(Arrays.copyOfRange(args, 1, args.length), out, err);
+            if (args.length == 1 && args[0].equals(PRINT_JVM_OPTIONS)) {
+                out.print(JvmOptions.fileText());
+                return 0;
             }
             String[] routed = route(args);
             return commandLine(out, err, routed[0]).execute(routed);
@@ -138,33 +138,8 @@ public final class Main {
         return routed;
     }
 
-    /** For the launchers: print the JVM options (launch.sh, {@link JvmOptions}). */
+    /** For the launchers: print the JVM options file ({@link JvmOptions}; fusefs/src/main/sh/launch.sh). */
     static final String PRINT_JVM_OPTIONS = "--print-jvm-options";
-
-    /**
-     * Prints the options file the launchers read ({@link JvmOptions#fileText}): for a default mount on this machine,
-     * or with a mount's arguments, for that mount (its cache_size, its core as given).
-     */
-    static int printJvmOptions(String[] mountArgs, PrintStream out, PrintStream err) {
-        if (mountArgs.length == 0) {
-            out.print(JvmOptions.defaultFileText());
-            return 0;
-        }
-        String[] routed = route(mountArgs);
-        CommandLine cl = commandLine(out, err, routed[0]);
-        try {
-            cl.parseArgs(routed);
-        } catch (CommandLine.ParameterException e) {
-            err.println("vmdumpfs: " + lowerFirst(e.getMessage()));
-            return CliException.EXIT_ERROR;
-        }
-        if (!(cl.getSubcommands().get(routed[0]).getCommand() instanceof MountCommand m)) {
-            throw new CliException(PRINT_JVM_OPTIONS + " takes the arguments of a mount, not of " + routed[0]);
-        }
-        MountOptions opts = MountOptions.parse(m.options);
-        out.print(JvmOptions.fileText(JvmOptions.heapMib(opts.cacheSizeBytes(), m.core), "this mount's"));
-        return 0;
-    }
 
     /** Hidden: load the classes of a mount's start-up path, for the launcher's class-data archive. */
     static final String CDS_TRAIN = "--x-cds-train";

@@ -5,7 +5,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.OptionalLong;
 import java.util.concurrent.Callable;
 import java.util.logging.Level;
 import picocli.CommandLine;
@@ -117,8 +116,8 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
 
     @Override
     public Integer call() {
-        // The child's errors go to its parent on stdout: its stderr is a pipe nobody shows unless the child dies.
-        ReadySignal child = notifyReady ? new ParentPipe() : null;
+        // The re-executed child tells its parent, on stdout, even why it failed: its stderr is a pipe nobody shows.
+        ParentPipe parent = notifyReady ? new ParentPipe() : null;
         try {
             MountOptions opts = MountOptions.parse(options);
             // The background child runs in "/", so everything it gets must be absolute.
@@ -131,25 +130,27 @@ final class MountCommand implements Callable<Integer>, Main.HasDebug {
             // A compressed core is decompressed here, before any child starts: the progress bar needs the terminal.
             Path toOpen = notifyReady ? coreAbs : Caches.resolveCore(coreAbs);
             long heapMib = JvmOptions.heapMib(opts.cacheSizeBytes(), toOpen);
-            MountSession session = new MountSession(toOpen, shown, mnt, opts, fuseDebug);
-            boolean here = foreground || fuseDebug || notifyReady;
-            Optional<LauncherPipe> pipe = here ? Optional.empty() : LauncherPipe.fromEnvironment();
-            if (!here && pipe.isEmpty()) {
+            Optional<LauncherPipe> pipe = LauncherPipe.fromEnvironment();
+            ReadySignal ready;
+            if (parent != null) {
+                ready = parent;
+            } else if (foreground || fuseDebug) {
+                ready = ReadySignal.NONE;
+            } else if (pipe.isPresent()) {
+                ready = pipe.get();
+            } else {
+                // java -jar, or a launcher without a pipe: nobody else can wait for us, and a JVM cannot fork.
                 return Background.spawnAndWait(heapMib, childArgs(toOpen, shown, mnt, opts), debug(), err);
             }
-            OptionalLong given = JvmOptions.heapMib(JvmOptions.fromLauncher());
-            if (given.isPresent() && !JvmOptions.fits(given.getAsLong(), heapMib)) {
-                Restart.withHeap(heapMib, LauncherPipe.fromEnvironment().map(LauncherPipe::fd).orElse(-1));
-            }
+            Restart.unlessHeapFits(heapMib);
             // The child's stderr is the parent's pipe until READY, then /dev/null: errors travel in the ERROR line.
-            Log.configure(notifyReady ? Level.OFF : debug() ? Level.FINE : Level.WARNING, debug());
-            ReadySignal ready = child != null ? child : pipe.isPresent() ? pipe.get() : ReadySignal.NONE;
-            return session.run(ready);
+            Log.configure(parent != null ? Level.OFF : debug() ? Level.FINE : Level.WARNING, debug());
+            return new MountSession(toOpen, shown, mnt, opts, fuseDebug).run(ready);
         } catch (RuntimeException | Error e) {
-            if (child == null) {
+            if (parent == null) {
                 throw e;
             }
-            child.failed(Main.describe(e));
+            parent.failed(Main.describe(e));
             if (debug()) {
                 e.printStackTrace();
             }

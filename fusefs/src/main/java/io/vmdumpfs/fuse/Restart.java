@@ -7,13 +7,14 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.stream.Stream;
 
 /**
  * Restarts this JVM in place with another heap: execve(2) of the same command, the launcher's heap options replaced
- * by ours. The launchers pass the heap of a default mount on this machine ({@link JvmOptions}); a mount with another
- * cache_size, a core beyond the index allowance or a large {@code convert} needs its own, and a JVM's heap is fixed
- * when it starts. The process stays the one the launcher started and waits for — same pid, READY pipe, terminal,
+ * by ours. The launchers pass the heap of a default mount on this machine ({@link JvmOptions}); a mount or
+ * {@code convert} with another cache size, or over a core beyond the index allowance, needs its own, and a JVM's heap
+ * is fixed when it starts. The process stays the one the launcher started and waits for — same pid, READY pipe, terminal,
  * working directory, arguments and environment — so the launcher needs no protocol for it. It costs one JVM start
  * (~0.3 s), paid only by commands that are not a default mount.
  */
@@ -23,12 +24,27 @@ final class Restart {
     }
 
     /**
+     * Restarts this JVM with a heap of {@code neededMib} when a launcher started it with a heap that does not fit
+     * ({@link JvmOptions#fits}), or with none (it had no options file); returns when it fits, when no launcher
+     * started this JVM (a user's {@code java -jar} keeps what it chose), or when it cannot restart.
+     */
+    static void unlessHeapFits(long neededMib) {
+        if (System.getenv(JvmOptions.ENV) == null) {
+            return;
+        }
+        OptionalLong given = JvmOptions.heapMib(JvmOptions.fromLauncher());
+        if (given.isEmpty() || !JvmOptions.fits(given.getAsLong(), neededMib)) {
+            withHeap(neededMib, LauncherPipe.fromEnvironment().map(LauncherPipe::fd).orElse(-1));
+        }
+    }
+
+    /**
      * Replaces this process by this command with a heap of {@code heapMib}, keeping descriptors 0-2 and
      * {@code keepFd} open (the launcher's pipe; -1 for none) and closing every other on the way.
      *
      * <p>Returns only when it could not (no libc, execve failed): the caller then goes on with the heap it has.
      */
-    static void withHeap(long heapMib, int keepFd) {
+    private static void withHeap(long heapMib, int keepFd) {
         String[] programArgs = Main.programArgs();
         if (programArgs == null) {
             return; // not started by main(): a test

@@ -39,7 +39,7 @@ class LaunchScriptTest {
 
     @Test
     void heapConstants_sameAsMountCommand() throws Exception {
-        List<String> passed = shellOptions(JvmOptions.defaultFileText(), 17);
+        List<String> passed = shellOptions(JvmOptions.fileText(), 17);
         assertTrue(passed.contains("-Xmn" + JvmOptions.YOUNG_MIB + "m"), passed.toString());
         long cacheMib = CaffeineChunkCache.defaultBytes() >> 20;
         assertTrue(passed.contains("-Xmx" + (cacheMib + JvmOptions.INDEX_ALLOWANCE_MIB + JvmOptions.HEADROOM_MIB) + "m"),
@@ -49,15 +49,15 @@ class LaunchScriptTest {
     @Test
     void jvmOptions_java17_exactlyWhatJavaWouldUse() throws Exception {
         assertEquals(JvmOptions.forJava(17, JvmOptions.defaultHeapMib()),
-                shellOptions(JvmOptions.defaultFileText(), 17));
+                shellOptions(JvmOptions.fileText(), 17));
     }
 
     @Test
     void jvmOptions_java25_getsTheOptionsFromJava23On() throws Exception {
-        List<String> passed = shellOptions(JvmOptions.defaultFileText(), 25);
+        List<String> passed = shellOptions(JvmOptions.fileText(), 25);
         assertEquals(JvmOptions.forJava(25, JvmOptions.defaultHeapMib()), passed);
         assertTrue(passed.contains("--sun-misc-unsafe-memory-access=allow"), passed.toString());
-        assertFalse(shellOptions(JvmOptions.defaultFileText(), 21).contains("--sun-misc-unsafe-memory-access=allow"));
+        assertFalse(shellOptions(JvmOptions.fileText(), 21).contains("--sun-misc-unsafe-memory-access=allow"));
     }
 
     @Test
