@@ -74,12 +74,16 @@ usage: $PROG [options]
   -h, --help                this help
 Environment: VMDUMPFS_FIXTURE_CACHE (cache dir), VMDUMPFS_KEEP_PARTIAL=1 (keep
 partial output on failure, for debugging).
+Exit status: 0 made or cached, 3 a prerequisite is missing (tool, kernel, package download), 1 anything else.
 The absolute fixture directory is printed as the last line of stdout.
 EOF
 }
 
 log() { printf '[%s %s] %s\n' "$PROG" "$(date +%T)" "$*" >&2; }
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
+# A prerequisite of this machine is missing (a tool, a kernel, a package that cannot be fetched): exit 3, so test
+# harnesses can report a skip outside CI rather than a broken fixture.
+die_missing() { printf '%s: missing: %s\n' "$PROG" "$*" >&2; exit 3; }
 
 # ---------------------------------------------------------------- options
 ARCH=x86_64 MACHINE="" MEM_MIB=256 SMP=2 KASLR=on FILL_MIB=0 PATTERN_MIB=4 DUMP_GUEST_CORE=on
@@ -202,7 +206,7 @@ else
     need dpkg-deb dpkg
 fi
 if [ ${#missing[@]} -gt 0 ]; then
-    die "missing tools; try: apt-get install $(printf '%s\n' "${missing[@]}" | sort -u | xargs)"
+    die_missing "tools; try: apt-get install $(printf '%s\n' "${missing[@]}" | sort -u | xargs)"
 fi
 
 # ---------------------------------------------------------------- state + cleanup
@@ -255,13 +259,13 @@ apt_q() { apt-get -o APT::Sandbox::User=root -o DPkg::Lock::Timeout=120 -qq "$@"
 ensure_foreign_arch() {
     if ! dpkg --print-foreign-architectures | grep -qx "$DEBARCH"; then
         [ "$(id -u)" = 0 ] ||
-            die "dpkg does not know architecture $DEBARCH; as root: dpkg --add-architecture $DEBARCH && apt-get update"
+            die_missing "dpkg does not know architecture $DEBARCH; as root: dpkg --add-architecture $DEBARCH && apt-get update"
         log "dpkg --add-architecture $DEBARCH; apt-get update"
         dpkg --add-architecture "$DEBARCH"
         apt_q update || die "apt-get update failed after adding architecture $DEBARCH"
     fi
     if ! apt-cache show "busybox-static:$DEBARCH" >/dev/null 2>&1; then
-        [ "$(id -u)" = 0 ] || die "no package lists for $DEBARCH; as root: apt-get update"
+        [ "$(id -u)" = 0 ] || die_missing "no package lists for $DEBARCH; as root: apt-get update"
         log "apt-get update (no package lists for $DEBARCH yet)"
         apt_q update || die "apt-get update failed"
     fi
@@ -290,7 +294,7 @@ fetch_foreign() {
     if [ ! -f "$kdir/.complete" ]; then
         tmp=$(mktemp -d "$WORK/kernel.XXXXXX")
         log "downloading $pkg:$DEBARCH=$ver"
-        (cd "$tmp" && apt_q download "$pkg:$DEBARCH=$ver") || die "apt-get download $pkg:$DEBARCH=$ver failed"
+        (cd "$tmp" && apt_q download "$pkg:$DEBARCH=$ver") || die_missing "apt-get download $pkg:$DEBARCH=$ver failed"
         dpkg-deb -x "$tmp"/*.deb "$tmp/root" || die "dpkg-deb -x of $pkg failed"
         depmod -b "$tmp/root" "$KVER" || die "depmod -b for $KVER failed"
         # Keep the kernel image and what the initramfs takes (drivers/firmware: qemu_fw_cfg); the rest of the
@@ -308,7 +312,7 @@ fetch_foreign() {
     if [ ! -f "$bbdir/.complete" ]; then
         tmp=$(mktemp -d "$WORK/busybox.XXXXXX")
         log "downloading busybox-static:$DEBARCH=$bbver"
-        (cd "$tmp" && apt_q download "busybox-static:$DEBARCH=$bbver") || die "apt-get download busybox-static:$DEBARCH failed"
+        (cd "$tmp" && apt_q download "busybox-static:$DEBARCH=$bbver") || die_missing "apt-get download busybox-static:$DEBARCH failed"
         dpkg-deb -x "$tmp"/*.deb "$tmp/root" || die "dpkg-deb -x of busybox-static:$DEBARCH failed"
         rm -rf "$bbdir"; mkdir -p "$bbdir"
         cp "$tmp/root/bin/busybox" "$bbdir/busybox"
@@ -333,11 +337,11 @@ elif [ "$ARCH" = x86_64 ]; then
         for k in $(ls /boot/vmlinuz-* 2>/dev/null | sed 's|^/boot/vmlinuz-||' | sort -V -r); do
             if [ -d "/lib/modules/$k" ]; then KVER=$k; break; fi
         done
-        [ -n "$KVER" ] || die "no kernel in /boot with modules; try: apt-get install linux-image-cloud-amd64"
+        [ -n "$KVER" ] || die_missing "no kernel in /boot with modules; try: apt-get install linux-image-cloud-amd64"
     fi
     KERNEL=/boot/vmlinuz-$KVER
-    [ -r "$KERNEL" ] || die "$KERNEL not readable; try: apt-get install linux-image-$KVER"
-    [ -d "/lib/modules/$KVER" ] || die "/lib/modules/$KVER missing; try: apt-get install linux-image-$KVER"
+    [ -r "$KERNEL" ] || die_missing "$KERNEL not readable; try: apt-get install linux-image-$KVER"
+    [ -d "/lib/modules/$KVER" ] || die_missing "/lib/modules/$KVER missing; try: apt-get install linux-image-$KVER"
     MODROOT=/
     BUSYBOX=$(command -v busybox)
     KPKG=$(dpkg-query -S "$KERNEL" 2>/dev/null | cut -d: -f1 | head -1 || true)
@@ -347,7 +351,7 @@ else
 fi
 # The initramfs has no libc: busybox must be the static build.
 if [ -n "$BUSYBOX" ] && readelf -l "$BUSYBOX" 2>/dev/null | grep -q 'Requesting program interpreter'; then
-    die "$BUSYBOX is dynamically linked; try: apt-get install busybox-static"
+    die_missing "$BUSYBOX is dynamically linked; try: apt-get install busybox-static"
 fi
 
 QEMU_VERSION=$("$QEMU_BIN" --version | head -1)
@@ -422,7 +426,7 @@ add_module() {
     esac
     echo "$base.ko" >>"$root/lib/modules/load-order"
 }
-need_tool() { command -v "$1" >/dev/null 2>&1 || die "missing $1; try: apt-get install $2"; }
+need_tool() { command -v "$1" >/dev/null 2>&1 || die_missing "$1; try: apt-get install $2"; }
 
 build_initramfs() {
     local root="$WORK/initramfs" fwcfg
