@@ -613,9 +613,9 @@ QMP_SOCK="$WORK/qmp.sock"
 QEMU_CWD="$STAGE/.cwd"     # the host kernel writes the core here (--core kernel)
 mkdir -p "$QEMU_CWD"
 MACHINE_OPT="$MACHINE,dump-guest-core=$DUMP_GUEST_CORE"
-QEMU_ARGS=(-accel tcg,tb-size=64 -m "$MEM_MIB" -smp "$SMP")
 # tb-size: TCG's translation cache is a 1 GiB anonymous mapping by default; it
 # would bloat qemu.core with a mostly-zero GiB, 64 MiB is plenty for this guest.
+QEMU_ARGS=(-accel tcg,tb-size=64 -m "$MEM_MIB" -smp "$SMP")
 if [ "$BACKEND" = reserve-off ]; then
     # QEMU reserves no swap for the RAM (MAP_NORESERVE): a 64 GiB or 1 TiB guest costs what it touches.
     QEMU_ARGS+=(-object "memory-backend-ram,id=m,size=${MEM_MIB}M,reserve=off,dump=$DUMP_GUEST_CORE")
@@ -649,11 +649,13 @@ plan_loader_writes() {
     local sock="$WORK/plan.sock" pid n addr size f hdr
     "$QEMU_BIN" "${QEMU_ARGS[@]}" -S -qmp "unix:$sock,server=on,wait=off" </dev/null >"$WORK/plan.log" 2>&1 7>&- 8>&- 9>&- &
     pid=$!
+    QEMU_PID=$pid   # so that cleanup ends it if we die here
     for _ in $(seq 100); do [ -S "$sock" ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
     QMP_SOCK=$sock qmp --hmp "info mtree -f" >"$WORK/plan-mtree.txt" ||
-        { kill $pid 2>/dev/null; cat "$WORK/plan.log" >&2; die "QEMU -S did not answer info mtree"; }
+        { cat "$WORK/plan.log" >&2; die "QEMU -S did not answer info mtree"; }
     QMP_SOCK=$sock qmp quit >/dev/null 2>&1 || true
     wait $pid 2>/dev/null || true
+    QEMU_PID=""
     python3 - "$WORK/plan-mtree.txt" >"$WORK/plan-writes.txt" <<'PY' || die "no RAM ranges in QEMU's info mtree -f"
 import re, sys
 ranges = []
@@ -754,7 +756,7 @@ BOOT_SECONDS=$(awk -v s="$START" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e-s
 rss_kib() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$QEMU_PID/status" 2>/dev/null || true; }
 QEMU_RSS_KIB_READY=$(rss_kib)
 fact() { sed -n "s/^VMDUMPFS-FACT $1 //p" "$SERIAL" | tr -d '\r' | head -1; }
-UNAME="" NPROC=""
+UNAME="" NPROC="" KASLR_EFFECTIVE=none
 if [ "$BOOT" = linux ]; then
     UNAME=$(sed -n 's/^VMDUMPFS-UNAME \([^[:space:]]*\).*/\1/p' "$SERIAL" | head -1)
     if [ "$HAS_FWCFG" = yes ]; then
@@ -765,8 +767,13 @@ if [ "$BOOT" = linux ]; then
     NPROC=$(fact nproc)
     [ "$NPROC" = "$SMP" ] || die "guest sees $NPROC CPUs, not --smp $SMP"
     log "guest ready after ${BOOT_SECONDS}s, uname $UNAME"
+    # Whether the kernel really randomised itself: not without CONFIG_RANDOMIZE_BASE (ppc64le), nor on an s390x
+    # CPU model without a PRNG ("KASLR disabled: CPU has no PRNG").
+    KASLR_EFFECTIVE=$KASLR
+    grep -q '^CONFIG_RANDOMIZE_BASE=y' "$MODROOT/boot/config-$KVER" 2>/dev/null || KASLR_EFFECTIVE=off
+    grep -q 'KASLR disabled' "$SERIAL" && KASLR_EFFECTIVE=off
     case "$LOAD" in
-        busy) sleep 2 ;;   # the loops have been spinning for a while: both vCPUs in the kernel
+        busy) sleep 2 ;;   # the loops have been spinning for a while: every vCPU in the kernel
         panic) wait_for '---\[ end Kernel panic' "the end of the kernel panic"
                log "guest panicked" ;;
     esac
@@ -963,6 +970,7 @@ q() {
     q MEM_MIB "$MEM_MIB"
     q SMP "$SMP"
     q KASLR "$KASLR"
+    q KASLR_EFFECTIVE "$KASLR_EFFECTIVE"
     q LOAD "$LOAD"
     q CORE_KIND "$CORE_KIND"
     q BACKEND "$BACKEND"
