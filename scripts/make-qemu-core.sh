@@ -750,8 +750,9 @@ else
     done
 fi
 BOOT_SECONDS=$(awk -v s="$START" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e-s}')
-# gcore, SIGABRT and the RSS below go to this pid: it must be QEMU itself, not a shell around it.
-[ "$(readlink "/proc/$QEMU_PID/exe")" = "$(readlink -f "$(command -v "$QEMU_BIN")")" ] ||
+# gcore, SIGABRT and the RSS below go to this pid: it must be QEMU itself, not a shell around it.  (By name:
+# Debian's /usr/bin/qemu-system-i386 is a wrapper script that execs /usr/libexec/qemu-system-i386.)
+[ "$(basename "$(readlink "/proc/$QEMU_PID/exe")")" = "$QEMU_BIN" ] ||
     die "pid $QEMU_PID is $(readlink "/proc/$QEMU_PID/exe"), not $QEMU_BIN"
 rss_kib() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$QEMU_PID/status" 2>/dev/null || true; }
 QEMU_RSS_KIB_READY=$(rss_kib)
