@@ -264,30 +264,45 @@ ensure_foreign_arch() {
         dpkg --add-architecture "$DEBARCH"
         apt_q update || die "apt-get update failed after adding architecture $DEBARCH"
     fi
-    if ! apt-cache show "busybox-static:$DEBARCH" >/dev/null 2>&1; then
+}
+# Sets pkg, ver (the kernel package and version) and bbver (busybox-static's) for $FLAVOUR on $DEBARCH.
+# The flavour's meta package pins the newest kernel ABI this architecture has in the archive (not every 6.1
+# upload is built for every architecture: s390x lags behind), so its candidate's Depends names both.  One
+# apt-cache call: without a pkgcache.bin (Debian's container images disable it) each call parses every package
+# list of every architecture, 5-25 s here.  The answer is kept until apt's lists change (apt-get update).
+resolve_foreign() {
+    local res="$1/resolved-$DEBARCH-$FLAVOUR" show
+    if [ -s "$res" ] && [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -newer "$res" -print -quit 2>/dev/null)" ]; then
+        read -r pkg ver bbver <"$res"
+        return 0
+    fi
+    show=$(apt-cache show --no-all-versions "linux-image-$FLAVOUR:$DEBARCH" "busybox-static:$DEBARCH" 2>/dev/null || true)
+    if [ -z "$show" ]; then
         [ "$(id -u)" = 0 ] || die_missing "no package lists for $DEBARCH; as root: apt-get update"
         log "apt-get update (no package lists for $DEBARCH yet)"
         apt_q update || die "apt-get update failed"
+        show=$(apt-cache show --no-all-versions "linux-image-$FLAVOUR:$DEBARCH" "busybox-static:$DEBARCH" 2>/dev/null || true)
     fi
+    read -r pkg ver bbver < <(awk -v meta="linux-image-$FLAVOUR" '
+        /^Package: / { p = $2 }
+        /^Version: / && p == "busybox-static" { bb = $2 }
+        /^Depends: / && p == meta && match($0, /linux-image-[0-9][^ ,]* \(= [^)]*\)/) {
+            split(substr($0, RSTART, RLENGTH), w, /[ ()=]+/); k = w[1]; kv = w[2] }
+        END { print k, kv, bb }' <<<"$show")
+    [ -n "$pkg" ] && [ -n "$ver" ] || die_missing "no kernel found for linux-image-$FLAVOUR:$DEBARCH (apt-cache show)"
+    [ -n "$bbver" ] || die_missing "no busybox-static:$DEBARCH (apt-cache show)"
+    printf '%s %s %s\n' "$pkg" "$ver" "$bbver" >"$res.tmp" && mv "$res.tmp" "$res"
 }
 # Sets KVER, KERNEL, MODROOT, BUSYBOX, KPKG_VER for a foreign --arch.
 fetch_foreign() {
-    local debs="$CACHE_DIR/debs" meta pkg ver bbver kdir bbdir tmp
+    local debs="$CACHE_DIR/debs" pkg ver bbver kdir bbdir tmp
     mkdir -p "$debs"
     exec 8>"$debs/.lock"
     flock 8
     ensure_foreign_arch
-    # The flavour's meta package depends on the newest kernel ABI this architecture has in the archive (not
-    # every 6.1 upload is built for every architecture: s390x lags behind here).
-    meta="linux-image-$FLAVOUR:$DEBARCH"
-    pkg=$(apt-cache depends "$meta" 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { sub(/:.*/, "", $2); print $2; exit }')
-    [ -n "$pkg" ] || die "no kernel found for $meta (apt-cache depends $meta)"
+    resolve_foreign "$debs"
     KVER=${pkg#linux-image-}
-    case "$KVER" in 6.1.*) ;; *) die "$meta depends on $pkg, not a 6.1 kernel" ;; esac
-    ver=$(apt-cache policy "$pkg:$DEBARCH" | awk '$1 == "Candidate:" { print $2 }')
-    bbver=$(apt-cache policy "busybox-static:$DEBARCH" | awk '$1 == "Candidate:" { print $2 }')
-    [ -n "$ver" ] && [ "$ver" != "(none)" ] || die "no candidate version of $pkg:$DEBARCH"
-    [ -n "$bbver" ] && [ "$bbver" != "(none)" ] || die "no candidate version of busybox-static:$DEBARCH"
+    case "$KVER" in 6.1.*) ;; *) die "linux-image-$FLAVOUR:$DEBARCH depends on $pkg, not a 6.1 kernel" ;; esac
     KPKG_VER="$pkg:$DEBARCH=$ver"
     kdir="$debs/$DEBARCH-$pkg-${ver//:/%3a}"
     bbdir="$debs/$DEBARCH-busybox-static-${bbver//:/%3a}"
