@@ -28,10 +28,11 @@ import org.junit.jupiter.api.Assumptions;
  * <p>When a prerequisite is missing (QEMU, the guest kernel, a package download), tests report a skip; with
  * {@code CI=true}, where everything is installed, a missing prerequisite fails instead.
  *
- * <p>Cost on a 2-CPU machine (TCG), first build: pc 256 MiB ~20 s; busy/panicked/kernel-core variants 10-25 s;
- * q35 3 GiB ~60 s; foreign 256 MiB guests 15-30 s plus a 20-50 MB kernel download each; 64 GiB and 1 TiB guests
- * ~20 s each. Disk: a gcore is about guest RAM + 450 MiB, QEMU's ELF dump guest RAM again; kernel cores are
- * sparse.
+ * <p>Cost of a first build on the 2-CPU dev machine under TCG (quiet / with the machine at load 10-16): pc 256 MiB
+ * 21 / 28 s, its busy, panicked, KASLR-off and kernel-core variants 10-25 / 34-44 s; q35 3 GiB 64 s (load 15); 64 GiB
+ * 19 / 52 s; 1 TiB stopped 17 / 69 s; foreign 256 MiB guests 15-28 s to boot and dump (aarch64 fastest, s390x and
+ * ppc64le slowest) plus a one-off 21-52 MB kernel download. Disk: a gcore fixture is about 2 x guest RAM + 450 MiB
+ * (pc 256 MiB: 1.0 GB, q35 3 GiB: 6.9 GB); kernel cores are sparse (64 GiB: 1.5 GB, 1 TiB: 0.14 GB on disk).
  *
  * @param dir  the fixture directory
  * @param meta meta.env's KEY=VALUE pairs (TOKEN, UNAME, MARKER, ARCH, MACHINE, MEM_MIB, KASLR, LOAD, CORE_KIND, …)
