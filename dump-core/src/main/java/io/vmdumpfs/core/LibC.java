@@ -2,7 +2,7 @@ package io.vmdumpfs.core;
 
 /**
  * The libc calls vmdumpfs needs that Java lacks, bound once (jnr-ffi) for every module: reading the core
- * ({@code elf.CoreDescriptor}: a descriptor to splice from, page-cache advice) and the mount process in fusefs (its
+ * ({@code elf.CoreDescriptor}: a descriptor to splice from, page-cache advice, where its holes are) and the mount process in fusefs (its
  * ids, leaving the terminal's session and working directory, stdio on /dev/null, restarting itself with another heap,
  * buffers libfuse frees). A tiny interface binds in milliseconds, where jnr-posix's binds hundreds of functions.
  *
@@ -23,6 +23,11 @@ public interface LibC {
     int FD_CLOEXEC = 1;
     /** POSIX_FADV_DONTNEED from fcntl.h. */
     int POSIX_FADV_DONTNEED = 4;
+    /** SEEK_DATA and SEEK_HOLE from unistd.h (Linux): where the core holds data, where holes. */
+    int SEEK_DATA = 3;
+    int SEEK_HOLE = 4;
+    /** ENXIO from errno.h: lseek SEEK_DATA/SEEK_HOLE at or past the last data or the end. */
+    int ENXIO = 6;
     /** SIG_SETMASK from signal.h. */
     int SIG_SETMASK = 2;
     /** sizeof(sigset_t) in glibc: 1024 bits. */
@@ -49,6 +54,10 @@ public interface LibC {
     int chdir(String path);
 
     int posix_fadvise(int fd, long offset, long len, int advice);
+
+    /** Saves errno: SEEK_DATA past the last data fails with ENXIO, which must not be taken for another error. */
+    @jnr.ffi.annotations.SaveError
+    long lseek(int fd, long offset, int whence);
 
     /** fcntl(2) with an int argument, e.g. {@code fcntl(fd, F_SETFD, FD_CLOEXEC)}. */
     int fcntl(int fd, int cmd, int arg);

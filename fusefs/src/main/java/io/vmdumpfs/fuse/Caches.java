@@ -2,7 +2,7 @@ package io.vmdumpfs.fuse;
 
 import io.vmdumpfs.cache.CaffeineChunkCache;
 import io.vmdumpfs.cache.IndexStore;
-import io.vmdumpfs.cache.compressed.CoreSource;
+import io.vmdumpfs.cache.compressed.CoreCache;
 import io.vmdumpfs.core.format.FormatContext;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -31,12 +31,12 @@ final class Caches {
     /**
      * Returns the file to open for the core the user named: itself, or for a compressed core (zstd, xz, lz4, gzip, as
      * systemd-coredump stores them) its decompressed copy in the core cache, made now with a progress bar on a
-     * terminal (see the cache module's CoreSource).
+     * terminal (see dump-core's CoreSource and the cache module's CoreCache).
      *
      * @throws io.vmdumpfs.core.BadCoreException if the compressed data is damaged or the cache cannot hold the copy
      */
     static Path resolveCore(Path core) {
-        return CoreSource.resolve(core, CoreSource.Options.defaults());
+        return CoreCache.resolve(core, CoreCache.Options.defaults());
     }
 
     /**

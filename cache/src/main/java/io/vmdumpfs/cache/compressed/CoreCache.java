@@ -1,11 +1,10 @@
 package io.vmdumpfs.cache.compressed;
 
-import io.vmdumpfs.cache.compressed.CoreSource.Options;
-import io.vmdumpfs.cache.compressed.CoreSource.Resolved;
 import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.BadCoreException.Kind;
-import java.io.BufferedInputStream;
-import java.io.FilterInputStream;
+import io.vmdumpfs.core.elf.Compression;
+import io.vmdumpfs.core.elf.CoreSource;
+import io.vmdumpfs.core.elf.FileIdentity;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -17,7 +16,6 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
@@ -26,13 +24,15 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.Map;
+import java.util.Objects;
 import java.util.OptionalLong;
 import java.util.Properties;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * The decompressed copies of compressed cores, one directory of files:
+ * The decompressed copies of compressed cores ({@link CoreSource}), kept between runs so that every later mount,
+ * {@code info}, {@code blocks} or {@code convert} of the same core opens the copy at once. One directory of files:
  * <pre>
  * KEY.core     the decompressed core, sparse, mode 0400 (it is guest memory)
  * KEY.source   what it was made from (path, identity, compression, sizes), for clean-up and for people
@@ -40,9 +40,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * KEY.*.tmp    the copy being written; renamed to KEY.core when complete
  * </pre>
  * KEY is the first 128 bits, in hex, of SHA-256 over a version tag, the compression, the identity of the compressed
- * file (device, inode, size, mtime in nanoseconds — as for the kdump index) and its first 64 KiB. A rewritten or
- * replaced file gets another key, so a stale copy is never used; the 64 KiB catch a file rewritten within the
- * mtime's granularity on a file system that reuses the inode.
+ * file ({@link FileIdentity}: device, inode, size, mtime in nanoseconds, as for the kdump index) and its first 64 KiB.
+ * A rewritten or replaced file gets another key, so a stale copy is never used; the 64 KiB catch a file rewritten
+ * within the mtime's granularity on a file system that reuses the inode.
  *
  * <p>A KEY.core is complete by construction: it appears only by an atomic rename of a fully written, fsync'ed temp
  * file. Every call also removes entries whose compressed file was deleted or changed, and temp files that no running
@@ -52,7 +52,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * records it (often it does not: systemd-coredump streams); while writing, the bytes actually allocated are checked.
  * Entries of compressed files on file systems that are not mounted at the moment are kept.
  */
-final class CoreCache {
+public final class CoreCache implements CoreSource.Copies {
 
     static final String VERSION_TAG = "vmdumpfs core cache v1";
     /** Bytes of the compressed file hashed into the key (as the kdump index hashes the core's first 64 KiB). */
@@ -69,19 +69,113 @@ final class CoreCache {
      */
     private static final Map<String, ReentrantLock> IN_PROCESS = new ConcurrentHashMap<>();
 
-    private CoreCache() {
+    /**
+     * Where and how the copies are made.
+     *
+     * @param cacheDir        the directory holding decompressed cores; created (mode 0700) when missing
+     * @param progress        receives the progress of a decompression
+     * @param spaceLimitBytes the most disk space a decompression may use, on top of what the file system has free:
+     *                        the smaller of the two counts. {@code Long.MAX_VALUE} normally; tests set it low.
+     */
+    public record Options(Path cacheDir, Progress progress, long spaceLimitBytes) {
+
+        public Options {
+            Objects.requireNonNull(cacheDir, "cacheDir");
+            Objects.requireNonNull(progress, "progress");
+            if (spaceLimitBytes < 0) {
+                throw new IllegalArgumentException("spaceLimitBytes was " + spaceLimitBytes);
+            }
+        }
+
+        /**
+         * Returns the options of a command-line run: the cache in {@link #defaultCacheDir}, a progress bar when
+         * stderr is a terminal, no space limit but the file system's.
+         */
+        public static Options defaults() {
+            return new Options(defaultCacheDir(System.getenv(), System.getProperty("user.home")), Progress.terminal(),
+                    Long.MAX_VALUE);
+        }
+
+        public Options withCacheDir(Path dir) {
+            return new Options(dir, progress, spaceLimitBytes);
+        }
+
+        public Options withProgress(Progress p) {
+            return new Options(cacheDir, p, spaceLimitBytes);
+        }
+
+        public Options withSpaceLimit(long bytes) {
+            return new Options(cacheDir, progress, bytes);
+        }
     }
 
-    /** Returns the cached decompressed copy of {@code given}, making it first when absent. */
-    static Resolved materialize(Path given, Compression c, byte[] head, int headLen, Options options) {
+    /**
+     * What {@link #resolveDetailed} found and did.
+     *
+     * @param path         the file to open: the given file itself when plain, else the cached decompressed copy
+     * @param compression  how the given file is compressed
+     * @param decompressed true when this call decompressed it, false for a plain core or a cache hit
+     */
+    public record Resolved(Path path, Compression compression, boolean decompressed) {
+    }
+
+    private final Options options;
+    /** Whether the last {@link #copyOf} decompressed (for {@link #resolveDetailed}); per instance, one caller. */
+    private volatile boolean lastDecompressed;
+
+    public CoreCache(Options options) {
+        this.options = Objects.requireNonNull(options, "options");
+    }
+
+    /**
+     * Returns the file to open for the core the user named: {@code given} itself unless its magic bytes say it is
+     * compressed, else its decompressed copy, made now (with a progress bar on a terminal) unless the cache already
+     * holds it. A file that cannot be opened or read is returned as it is, so that the core reader reports it in its
+     * usual words; so is anything that is not a regular file.
+     *
+     * @throws BadCoreException CORRUPT when the compressed data is damaged or truncated; UNSUPPORTED for a
+     *                          compression we do not read (bzip2) or for data that is no ELF core once decompressed;
+     *                          IO when the cache directory cannot be created or written or lacks the space (the
+     *                          message says how much is needed and where)
+     */
+    public static Path resolve(Path given, Options options) {
+        return CoreSource.of(given).resolve(new CoreCache(options));
+    }
+
+    /** Same as {@link #resolve}, and says what it did. */
+    public static Resolved resolveDetailed(Path given, Options options) {
+        CoreSource source = CoreSource.of(given);
+        CoreCache cache = new CoreCache(options);
+        Path p = source.resolve(cache);
+        return new Resolved(p, source.compression(), source.compression() != Compression.NONE && cache.lastDecompressed);
+    }
+
+    /**
+     * Returns the default cache directory: {@code $XDG_CACHE_HOME/vmdumpfs/cores}, or {@code ~/.cache/vmdumpfs/cores}
+     * when XDG_CACHE_HOME is unset, empty or relative (the XDG Base Directory spec says to ignore relative ones).
+     * The systemd units set XDG_CACHE_HOME to /var/cache.
+     */
+    public static Path defaultCacheDir(Map<String, String> env, String userHome) {
+        String xdg = env.get("XDG_CACHE_HOME");
+        Path base = xdg != null && !xdg.isEmpty() && Path.of(xdg).isAbsolute()
+                ? Path.of(xdg) : Path.of(userHome, ".cache");
+        return base.resolve("vmdumpfs").resolve("cores");
+    }
+
+    /** Returns the cached decompressed copy of {@code source}, making it first when absent. */
+    @Override
+    public Path copyOf(CoreSource source) {
+        Path given = source.path();
+        Compression c = source.compression();
         Path dir = options.cacheDir().toAbsolutePath();
         createDirectory(dir, given);
-        Identity id = Identity.of(given);
+        FileIdentity id = FileIdentity.of(given);
         String key = key(given, c, id);
         Path target = dir.resolve(key + ".core");
+        lastDecompressed = false;
         if (isComplete(target)) {
             prune(dir);
-            return new Resolved(target, c, false);
+            return target;
         }
         ReentrantLock inProcess = IN_PROCESS.computeIfAbsent(key, k -> new ReentrantLock());
         inProcess.lock();
@@ -91,11 +185,11 @@ final class CoreCache {
                  FileLock lock = lockChannel.lock()) {
                 // Another process may have finished it while we waited for the lock.
                 if (isComplete(target)) {
-                    return new Resolved(target, c, false);
+                    return target;
                 }
                 try {
                     deleteTempFiles(dir, key);
-                    decompress(given, c, head, headLen, id, dir, key, target, options);
+                    decompress(source, id, dir, key, target);
                 } finally {
                     // Remove the lock file while holding it: a process that opened it meanwhile locks the unlinked
                     // file, then finds KEY.core complete (or fails as we did); one that comes later finds KEY.core
@@ -109,11 +203,12 @@ final class CoreCache {
             inProcess.unlock();
         }
         prune(dir);
-        return new Resolved(target, c, true);
+        lastDecompressed = true;
+        return target;
     }
 
     /** Returns the cache key of {@code given} (see the class comment). */
-    static String key(Path given, Compression c, Identity id) {
+    static String key(Path given, Compression c, FileIdentity id) {
         MessageDigest md;
         try {
             md = MessageDigest.getInstance("SHA-256");
@@ -129,10 +224,11 @@ final class CoreCache {
         return HexFormat.of().formatHex(md.digest(), 0, 16);
     }
 
-    private static void decompress(Path given, Compression c, byte[] head, int headLen, Identity id, Path dir,
-            String key, Path target, Options options) {
+    private void decompress(CoreSource source, FileIdentity id, Path dir, String key, Path target) {
+        Path given = source.path();
+        Compression c = source.compression();
         long available = Math.min(usableSpace(dir, given), options.spaceLimitBytes());
-        OptionalLong expected = c.contentSize(given, head, headLen);
+        OptionalLong expected = source.decompressedSize();
         if (expected.isPresent() && expected.getAsLong() > available) {
             throw noSpace(given, c, dir, expected.getAsLong(), available);
         }
@@ -146,10 +242,10 @@ final class CoreCache {
         boolean done = false;
         Progress progress = options.progress();
         progress.start("Decompressing " + given.getFileName() + " (" + c.displayName() + ")", id.size());
-        try (CountingInputStream raw = new CountingInputStream(
-                    new BufferedInputStream(Files.newInputStream(given), 1 << 18));
-             SparseWriter out = new SparseWriter(tmp, available)) {
-            copy(given, c, raw, out, progress);
+        try (SparseWriter out = new SparseWriter(tmp, available)) {
+            try (CoreSource.Decoder in = source.decode()) {
+                copy(in, out, progress);
+            }
             out.finish();
             Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("r--------"));
             try {
@@ -181,55 +277,16 @@ final class CoreCache {
         }
     }
 
-    /**
-     * Decodes {@code raw} into {@code out}. Damaged input becomes a CORRUPT BadCoreException, a failing read of the
-     * compressed file an IO one; the writer's IOExceptions (the cache side) pass through to the caller.
-     */
-    private static void copy(Path given, Compression c, CountingInputStream raw, SparseWriter out, Progress progress)
-            throws IOException {
-        InputStream in;
-        try {
-            in = c.open(raw); // reads the stream header
-        } catch (IOException | RuntimeException e) {
-            throw readFailure(given, c, raw, e);
-        }
+    /** Decodes into {@code out}; the decoder's BadCoreExceptions and the writer's IOExceptions pass through. */
+    private static void copy(CoreSource.Decoder in, SparseWriter out, Progress progress) throws IOException {
         byte[] buf = new byte[CHUNK];
-        try (in) {
-            for (boolean first = true; ; first = false) {
-                int n;
-                try {
-                    n = in.readNBytes(buf, 0, buf.length);
-                } catch (IOException | RuntimeException e) {
-                    throw readFailure(given, c, raw, e);
-                }
-                if (first && (n < 4 || buf[0] != 0x7f || buf[1] != 'E' || buf[2] != 'L' || buf[3] != 'F')) {
-                    throw new BadCoreException(Kind.UNSUPPORTED, given, "decompresses (" + c.displayName()
-                            + ") to data that is not an ELF core");
-                }
-                out.write(buf, 0, n);
-                progress.update(raw.count());
-                if (n < buf.length) {
-                    return;
-                }
+        for (int n; (n = in.read(buf)) > 0; ) {
+            out.write(buf, 0, n);
+            progress.update(in.compressedBytesRead());
+            if (n < buf.length) {
+                return;
             }
         }
-    }
-
-    private static BadCoreException readFailure(Path given, Compression c, CountingInputStream raw, Throwable e) {
-        if (e instanceof BadCoreException b) {
-            return b;
-        }
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof SourceReadException) {
-                return new BadCoreException(Kind.IO, given, "cannot read: " + oneLine(t), e);
-            }
-        }
-        return damaged(given, c, raw.count(), e);
-    }
-
-    private static BadCoreException damaged(Path given, Compression c, long offset, Throwable e) {
-        return new BadCoreException(Kind.CORRUPT, given, "damaged or truncated " + c.displayName()
-                + " data (at compressed byte " + offset + "): " + oneLine(e), e);
     }
 
     private static BadCoreException noSpace(Path given, Compression c, Path dir, long needed, long available) {
@@ -300,7 +357,7 @@ final class CoreCache {
     }
 
     /** Writes KEY.source; best effort, since the copy is complete and usable without it (only prune needs it). */
-    private static void writeSource(Path file, Path given, Identity id, Compression c, SparseWriter out) {
+    private static void writeSource(Path file, Path given, FileIdentity id, Compression c, SparseWriter out) {
         Properties p = new Properties();
         p.setProperty("source", given.toAbsolutePath().normalize().toString());
         p.setProperty("identity", id.toString());
@@ -370,7 +427,7 @@ final class CoreCache {
             return source.getParent() != null && Files.isDirectory(source.getParent());
         }
         try {
-            return !Identity.of(source).toString().equals(identity);
+            return !FileIdentity.of(source).toString().equals(identity);
         } catch (BadCoreException e) {
             return false;
         }
@@ -407,92 +464,6 @@ final class CoreCache {
             }
         } finally {
             inProcess.unlock();
-        }
-    }
-
-    /**
-     * The identity of a file as the kdump index keys it: device, inode, size and modification time (nanoseconds).
-     * Follows symbolic links: a link to a core names the core.
-     */
-    record Identity(Object dev, Object ino, long size, long mtimeNanos) {
-
-        static Identity of(Path file) {
-            try {
-                Map<String, Object> a = Files.readAttributes(file, "unix:dev,ino,size,lastModifiedTime");
-                java.nio.file.attribute.FileTime t = (java.nio.file.attribute.FileTime) a.get("lastModifiedTime");
-                long nanos = Math.addExact(Math.multiplyExact(t.to(java.util.concurrent.TimeUnit.SECONDS), 1_000_000_000L),
-                        t.toInstant().getNano());
-                return new Identity(a.get("dev"), a.get("ino"), (Long) a.get("size"), nanos);
-            } catch (NoSuchFileException e) {
-                throw new BadCoreException(Kind.IO, file, "no such file", e);
-            } catch (IOException | UnsupportedOperationException | ArithmeticException e) {
-                throw new BadCoreException(Kind.IO, file, "cannot stat: " + e.getMessage(), e);
-            }
-        }
-
-        @Override
-        public String toString() {
-            return dev + ":" + ino + ":" + size + ":" + mtimeNanos;
-        }
-    }
-
-    /** Counts the compressed bytes the decoder consumed; tags read failures so they are not taken for damage. */
-    static final class CountingInputStream extends FilterInputStream {
-        private long count;
-
-        CountingInputStream(InputStream in) {
-            super(in);
-        }
-
-        long count() {
-            return count;
-        }
-
-        @Override
-        public int read() throws IOException {
-            int b;
-            try {
-                b = super.read();
-            } catch (IOException e) {
-                throw new SourceReadException(e);
-            }
-            if (b >= 0) {
-                count++;
-            }
-            return b;
-        }
-
-        @Override
-        public int read(byte[] b, int off, int len) throws IOException {
-            int n;
-            try {
-                n = super.read(b, off, len);
-            } catch (IOException e) {
-                throw new SourceReadException(e);
-            }
-            if (n > 0) {
-                count += n;
-            }
-            return n;
-        }
-
-        @Override
-        public long skip(long n) throws IOException {
-            long s;
-            try {
-                s = super.skip(n);
-            } catch (IOException e) {
-                throw new SourceReadException(e);
-            }
-            count += s;
-            return s;
-        }
-    }
-
-    /** The operating system failed to read the compressed file (as opposed to its content being damaged). */
-    static final class SourceReadException extends IOException {
-        SourceReadException(IOException cause) {
-            super(cause.getMessage(), cause);
         }
     }
 }

@@ -9,13 +9,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.github.luben.zstd.Zstd;
-import com.github.luben.zstd.ZstdOutputStream;
-import io.vmdumpfs.cache.compressed.CoreSource.Options;
-import io.vmdumpfs.cache.compressed.CoreSource.Resolved;
+import io.vmdumpfs.cache.compressed.CoreCache.Options;
+import io.vmdumpfs.cache.compressed.CoreCache.Resolved;
+import io.vmdumpfs.core.elf.Compression;
+import io.vmdumpfs.core.elf.CoreSource;
+import io.vmdumpfs.core.testing.CompressedCores;
 import io.vmdumpfs.core.BadCoreException;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -31,15 +31,11 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.stream.Stream;
-import java.util.zip.GZIPOutputStream;
-import net.jpountz.lz4.LZ4FrameOutputStream;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
-import org.tukaani.xz.LZMA2Options;
-import org.tukaani.xz.XZOutputStream;
 
 class CoreSourceTest {
 
@@ -63,23 +59,7 @@ class CoreSourceTest {
      * in four random and the rest zero (as in a QEMU core, where untouched guest RAM is zero), a random tail.
      */
     static byte[] fakeCore(int blocks, int tail) {
-        byte[] b = new byte[blocks * 4096 + tail];
-        Random r = new Random(42);
-        for (int i = 0; i < blocks; i++) {
-            if (i % 4 == 0) {
-                byte[] blk = new byte[4096];
-                r.nextBytes(blk);
-                System.arraycopy(blk, 0, b, i * 4096, 4096);
-            }
-        }
-        for (int i = blocks * 4096; i < b.length; i++) {
-            b[i] = (byte) (r.nextInt(255) + 1);
-        }
-        b[0] = 0x7f;
-        b[1] = 'E';
-        b[2] = 'L';
-        b[3] = 'F';
-        return b;
+        return CompressedCores.fakeCore(blocks, tail);
     }
 
     /**
@@ -87,18 +67,7 @@ class CoreSourceTest {
      * the content checksum that zstd(1), lz4(1), xz and gzip write by default.
      */
     static byte[] compress(Compression c, byte[] data) throws IOException {
-        ByteArrayOutputStream bos = new ByteArrayOutputStream();
-        try (OutputStream out = switch (c) {
-            case NONE -> bos;
-            case ZSTD -> new ZstdOutputStream(bos).setChecksum(true);
-            case XZ -> new XZOutputStream(bos, new LZMA2Options(1));
-            case LZ4 -> new LZ4FrameOutputStream(bos, LZ4FrameOutputStream.BLOCKSIZE.SIZE_4MB,
-                    LZ4FrameOutputStream.FLG.Bits.BLOCK_INDEPENDENCE, LZ4FrameOutputStream.FLG.Bits.CONTENT_CHECKSUM);
-            case GZIP -> new GZIPOutputStream(bos);
-        }) {
-            out.write(data);
-        }
-        return bos.toByteArray();
+        return CompressedCores.compress(c, data);
     }
 
     Path write(String name, byte[] content) throws IOException {
@@ -112,7 +81,7 @@ class CoreSourceTest {
     void resolve_compressed_decompressesToSameBytes(Compression c) throws IOException {
         Path given = write("core." + c.displayName(), compress(c, CORE));
 
-        Resolved r = CoreSource.resolveDetailed(given, options);
+        Resolved r = CoreCache.resolveDetailed(given, options);
 
         assertEquals(c, r.compression());
         assertTrue(r.decompressed());
@@ -124,7 +93,7 @@ class CoreSourceTest {
     void resolve_plain_returnsGivenWithoutCopy() throws IOException {
         Path given = write("qemu.core", CORE);
 
-        Resolved r = CoreSource.resolveDetailed(given, options);
+        Resolved r = CoreCache.resolveDetailed(given, options);
 
         assertSame(given, r.path());
         assertEquals(Compression.NONE, r.compression());
@@ -135,7 +104,7 @@ class CoreSourceTest {
     void resolve_missingFile_returnsItForTheCoreReaderToReport() {
         Path given = tmp.resolve("absent.core.zst");
 
-        assertSame(given, CoreSource.resolve(given, options));
+        assertSame(given, CoreCache.resolve(given, options));
     }
 
     @Test
@@ -144,7 +113,7 @@ class CoreSourceTest {
         Process p = new ProcessBuilder("mkfifo", fifo.toString()).start();
         assertEquals(0, p.waitFor());
 
-        assertSame(fifo, CoreSource.resolve(fifo, options)); // would block if it opened the FIFO
+        assertSame(fifo, CoreCache.resolve(fifo, options)); // would block if it opened the FIFO
     }
 
     @Test
@@ -152,8 +121,8 @@ class CoreSourceTest {
         Path zstdNamedCore = write("qemu.core", compress(Compression.ZSTD, CORE));
         Path plainNamedZst = write("qemu.core.zst", CORE);
 
-        assertEquals(Compression.ZSTD, CoreSource.resolveDetailed(zstdNamedCore, options).compression());
-        assertSame(plainNamedZst, CoreSource.resolve(plainNamedZst, options));
+        assertEquals(Compression.ZSTD, CoreCache.resolveDetailed(zstdNamedCore, options).compression());
+        assertSame(plainNamedZst, CoreCache.resolve(plainNamedZst, options));
         assertTrue(CoreSource.isCompressed(zstdNamedCore));
         assertFalse(CoreSource.isCompressed(plainNamedZst));
     }
@@ -162,11 +131,11 @@ class CoreSourceTest {
     void resolve_twice_reusesTheCopy() throws IOException {
         byte[] big = fakeCore(4096, 0); // 16 MiB
         Path given = write("core.zst", compress(Compression.ZSTD, big));
-        Resolved first = CoreSource.resolveDetailed(given, options);
+        Resolved first = CoreCache.resolveDetailed(given, options);
         FileTime made = Files.getLastModifiedTime(first.path());
 
         long t0 = System.nanoTime();
-        Resolved second = CoreSource.resolveDetailed(given, options);
+        Resolved second = CoreCache.resolveDetailed(given, options);
         long millis = (System.nanoTime() - t0) / 1_000_000;
 
         assertEquals(first.path(), second.path());
@@ -180,7 +149,7 @@ class CoreSourceTest {
         byte[] big = fakeCore(4096, 0); // 16 MiB, one block in four data
         Path given = write("core.zst", compress(Compression.ZSTD, big));
 
-        Path copy = CoreSource.resolve(given, options);
+        Path copy = CoreCache.resolve(given, options);
 
         long allocated = allocatedBytes(copy);
         assertEquals(big.length, Files.size(copy));
@@ -193,7 +162,7 @@ class CoreSourceTest {
         byte[] data = new byte[3 * 4096 + 5];
         System.arraycopy(CORE, 0, data, 0, 4096);
 
-        Path copy = CoreSource.resolve(write("tail.zst", compress(Compression.ZSTD, data)), options);
+        Path copy = CoreCache.resolve(write("tail.zst", compress(Compression.ZSTD, data)), options);
 
         assertArrayEquals(data, Files.readAllBytes(copy));
     }
@@ -208,7 +177,7 @@ class CoreSourceTest {
 
     @Test
     void resolve_copy_isReadOnlyForTheUser() throws IOException {
-        Path copy = CoreSource.resolve(write("core.xz", compress(Compression.XZ, CORE)), options);
+        Path copy = CoreCache.resolve(write("core.xz", compress(Compression.XZ, CORE)), options);
 
         assertEquals("r--------", PosixFilePermissions.toString(Files.getPosixFilePermissions(copy)));
         assertEquals("rwx------", PosixFilePermissions.toString(Files.getPosixFilePermissions(cacheDir)));
@@ -216,7 +185,7 @@ class CoreSourceTest {
 
     @Test
     void resolve_copy_leavesNoTempOrLockFiles() throws IOException {
-        Path copy = CoreSource.resolve(write("core.lz4", compress(Compression.LZ4, CORE)), options);
+        Path copy = CoreCache.resolve(write("core.lz4", compress(Compression.LZ4, CORE)), options);
 
         String key = copy.getFileName().toString().replace(".core", "");
         assertEquals(List.of(key + ".core", key + ".source"), list(cacheDir));
@@ -238,7 +207,7 @@ class CoreSourceTest {
         }
         Path given = write("bad." + c.displayName(), z);
 
-        BadCoreException e = assertThrows(BadCoreException.class, () -> CoreSource.resolve(given, options));
+        BadCoreException e = assertThrows(BadCoreException.class, () -> CoreCache.resolve(given, options));
 
         assertEquals(BadCoreException.Kind.CORRUPT, e.kind());
         assertOneLine(e.getMessage());
@@ -252,7 +221,7 @@ class CoreSourceTest {
         byte[] z = compress(c, CORE);
         Path given = write("short." + c.displayName(), Arrays.copyOf(z, z.length * 2 / 3));
 
-        BadCoreException e = assertThrows(BadCoreException.class, () -> CoreSource.resolve(given, options));
+        BadCoreException e = assertThrows(BadCoreException.class, () -> CoreCache.resolve(given, options));
 
         assertEquals(BadCoreException.Kind.CORRUPT, e.kind(), e.getMessage());
         assertOneLine(e.getMessage());
@@ -263,7 +232,7 @@ class CoreSourceTest {
     void resolve_notAnElfInside_throwsUnsupported() throws IOException {
         Path given = write("text.zst", compress(Compression.ZSTD, "hello\n".repeat(1000).getBytes(StandardCharsets.UTF_8)));
 
-        BadCoreException e = assertThrows(BadCoreException.class, () -> CoreSource.resolve(given, options));
+        BadCoreException e = assertThrows(BadCoreException.class, () -> CoreCache.resolve(given, options));
 
         assertEquals(BadCoreException.Kind.UNSUPPORTED, e.kind());
         assertEquals(given + ": decompresses (zstd) to data that is not an ELF core", e.getMessage());
@@ -273,7 +242,7 @@ class CoreSourceTest {
     void resolve_bzip2_throwsUnsupportedWithHint() throws IOException {
         Path given = write("core.bz2", "BZh91AY&SY-rest-of-it".getBytes(StandardCharsets.US_ASCII));
 
-        BadCoreException e = assertThrows(BadCoreException.class, () -> CoreSource.resolve(given, options));
+        BadCoreException e = assertThrows(BadCoreException.class, () -> CoreCache.resolve(given, options));
 
         assertEquals(BadCoreException.Kind.UNSUPPORTED, e.kind());
         assertEquals(given + ": compressed with bzip2, which vmdumpfs does not read; decompress it first: bunzip2 -k "
@@ -286,7 +255,7 @@ class CoreSourceTest {
         Path given = write("core.zst", Zstd.compress(CORE));
         Options tiny = options.withSpaceLimit(1 << 20);
 
-        BadCoreException e = assertThrows(BadCoreException.class, () -> CoreSource.resolve(given, tiny));
+        BadCoreException e = assertThrows(BadCoreException.class, () -> CoreCache.resolve(given, tiny));
 
         assertEquals(BadCoreException.Kind.IO, e.kind());
         assertOneLine(e.getMessage());
@@ -300,7 +269,7 @@ class CoreSourceTest {
         Path given = write("core.lz4", compress(Compression.LZ4, CORE)); // streamed: no content size
         Options tiny = options.withSpaceLimit(256 * 1024);
 
-        BadCoreException e = assertThrows(BadCoreException.class, () -> CoreSource.resolve(given, tiny));
+        BadCoreException e = assertThrows(BadCoreException.class, () -> CoreCache.resolve(given, tiny));
 
         assertEquals(BadCoreException.Kind.IO, e.kind());
         assertTrue(e.getMessage().contains("needs more than 262144 bytes in " + cacheDir), e.getMessage());
@@ -313,7 +282,7 @@ class CoreSourceTest {
         byte[] big = fakeCore(4096, 0);
         Path given = write("core.lz4", compress(Compression.LZ4, big));
 
-        Path copy = CoreSource.resolve(given, options.withSpaceLimit(6 << 20));
+        Path copy = CoreCache.resolve(given, options.withSpaceLimit(6 << 20));
 
         assertEquals(big.length, Files.size(copy));
     }
@@ -321,13 +290,13 @@ class CoreSourceTest {
     @Test
     void resolve_sourceRewritten_makesNewCopyAndDropsOld() throws IOException {
         Path given = write("core.zst", compress(Compression.ZSTD, CORE));
-        Path old = CoreSource.resolve(given, options);
+        Path old = CoreCache.resolve(given, options);
         byte[] other = CORE.clone();
         other[100] ^= 1;
         Files.write(given, compress(Compression.ZSTD, other));
         Files.setLastModifiedTime(given, FileTime.fromMillis(System.currentTimeMillis() + 5000));
 
-        Path fresh = CoreSource.resolve(given, options);
+        Path fresh = CoreCache.resolve(given, options);
 
         assertNotEquals(old, fresh);
         assertArrayEquals(other, Files.readAllBytes(fresh));
@@ -337,10 +306,10 @@ class CoreSourceTest {
     @Test
     void resolve_otherSourceDeleted_prunesItsCopy() throws IOException {
         Path a = write("a.zst", compress(Compression.ZSTD, CORE));
-        Path copyA = CoreSource.resolve(a, options);
+        Path copyA = CoreCache.resolve(a, options);
         Files.delete(a);
 
-        CoreSource.resolve(write("b.xz", compress(Compression.XZ, CORE)), options);
+        CoreCache.resolve(write("b.xz", compress(Compression.XZ, CORE)), options);
 
         assertFalse(Files.exists(copyA));
         assertEquals(2, list(cacheDir).size(), list(cacheDir).toString());
@@ -349,12 +318,12 @@ class CoreSourceTest {
     @Test
     void resolve_staleTempFile_isRemoved() throws IOException {
         Path given = write("core.zst", compress(Compression.ZSTD, CORE));
-        Path copy = CoreSource.resolve(given, options);
+        Path copy = CoreCache.resolve(given, options);
         String key = copy.getFileName().toString().replace(".core", "");
         Files.delete(copy);
         Path leftover = Files.write(cacheDir.resolve(key + ".12345.tmp"), new byte[] {1, 2, 3});
 
-        CoreSource.resolve(given, options);
+        CoreCache.resolve(given, options);
 
         assertFalse(Files.exists(leftover));
         assertEquals(List.of(key + ".core", key + ".source"), list(cacheDir));
@@ -367,7 +336,7 @@ class CoreSourceTest {
         try {
             List<Future<Resolved>> fs = new ArrayList<>();
             for (int i = 0; i < 4; i++) {
-                fs.add(pool.submit((Callable<Resolved>) () -> CoreSource.resolveDetailed(given, options)));
+                fs.add(pool.submit((Callable<Resolved>) () -> CoreCache.resolveDetailed(given, options)));
             }
             int decompressed = 0;
             Path path = null;
@@ -389,7 +358,7 @@ class CoreSourceTest {
         Path given = write("core.zst", compress(Compression.ZSTD, CORE));
 
         BadCoreException e = assertThrows(BadCoreException.class,
-                () -> CoreSource.resolve(given, options.withCacheDir(blocker.resolve("cores"))));
+                () -> CoreCache.resolve(given, options.withCacheDir(blocker.resolve("cores"))));
 
         assertEquals(BadCoreException.Kind.IO, e.kind());
         assertOneLine(e.getMessage());
@@ -421,7 +390,7 @@ class CoreSourceTest {
             }
         };
 
-        CoreSource.resolve(given, options.withProgress(recorder));
+        CoreCache.resolve(given, options.withProgress(recorder));
 
         assertEquals(List.of("start Decompressing core.gz (gzip) " + z.length, "finish true " + z.length), events);
     }
@@ -429,12 +398,12 @@ class CoreSourceTest {
     @Test
     void defaultCacheDir_followsXdg() {
         assertEquals(Path.of("/var/cache/vmdumpfs/cores"),
-                CoreSource.defaultCacheDir(Map.of("XDG_CACHE_HOME", "/var/cache"), "/root"));
-        assertEquals(Path.of("/home/u/.cache/vmdumpfs/cores"), CoreSource.defaultCacheDir(Map.of(), "/home/u"));
+                CoreCache.defaultCacheDir(Map.of("XDG_CACHE_HOME", "/var/cache"), "/root"));
+        assertEquals(Path.of("/home/u/.cache/vmdumpfs/cores"), CoreCache.defaultCacheDir(Map.of(), "/home/u"));
         assertEquals(Path.of("/home/u/.cache/vmdumpfs/cores"),
-                CoreSource.defaultCacheDir(Map.of("XDG_CACHE_HOME", "relative/dir"), "/home/u"));
+                CoreCache.defaultCacheDir(Map.of("XDG_CACHE_HOME", "relative/dir"), "/home/u"));
         assertEquals(Path.of("/home/u/.cache/vmdumpfs/cores"),
-                CoreSource.defaultCacheDir(Map.of("XDG_CACHE_HOME", ""), "/home/u"));
+                CoreCache.defaultCacheDir(Map.of("XDG_CACHE_HOME", ""), "/home/u"));
     }
 
     static void assertOneLine(String message) {

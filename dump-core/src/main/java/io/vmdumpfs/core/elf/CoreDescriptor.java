@@ -9,7 +9,8 @@ import java.util.Objects;
 
 /**
  * A native read-only descriptor of the core, for what Java's FileChannel cannot do: posix_fadvise(DONTNEED) for
- * {@link DropBehind}, and handing the file to the kernel to splice from (the FUSE server). FileChannel has no
+ * {@link DropBehind}, lseek(SEEK_DATA/SEEK_HOLE) for {@link DataRuns}, and handing the file to the kernel to splice
+ * from (the FUSE server). FileChannel has no
  * descriptor to give, so the core is opened once more by path, and the new descriptor is used only when it is the
  * very file {@link CoreFile} opened (same device and inode, same size, checked through /proc/self/fd): by now the path
  * may name another file.
@@ -79,6 +80,30 @@ final class CoreDescriptor implements DropBehind.Advisor {
         if (f >= 0) {
             libc.posix_fadvise(f, offset, length, LibC.POSIX_FADV_DONTNEED); // advice: a failure only means the pages stay
         }
+    }
+
+    /**
+     * Returns lseek(fd, offset, whence) (whence {@link LibC#SEEK_DATA} or {@link LibC#SEEK_HOLE}): the next offset
+     * with data or the next hole; -1 when there is none (ENXIO). The descriptor's file position moves, which nothing
+     * else uses (splice and fadvise take explicit offsets).
+     *
+     * @throws IllegalStateException when there is no descriptor or lseek fails otherwise (the file system does not
+     *                               support it): callers then know nothing about holes
+     */
+    long seek(long offset, int whence) {
+        int f = fd();
+        if (f < 0) {
+            throw new IllegalStateException("no descriptor");
+        }
+        long r = libc.lseek(f, offset, whence);
+        if (r < 0) {
+            int errno = jnr.ffi.LastError.getLastError(jnr.ffi.Runtime.getRuntime(libc));
+            if (errno == LibC.ENXIO) {
+                return -1;
+            }
+            throw new IllegalStateException("lseek(" + offset + ", " + whence + ") failed: errno " + errno);
+        }
+        return r;
     }
 
     synchronized void close() {

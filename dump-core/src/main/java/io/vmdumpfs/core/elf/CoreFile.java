@@ -9,7 +9,6 @@ import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -27,15 +26,19 @@ public final class CoreFile implements Closeable {
     private final Path path;
     private final FileChannel channel;
     private final long size;
+    private final FileIdentity identity;
     private final CoreDescriptor descriptor;
     /** For {@link #readOnce}; off with -Dvmdumpfs.dropBehind=false (to compare). */
     private final DropBehind dropBehind;
+    /** Found on first use; guarded by this object for the one scan, then only read. */
+    private volatile DataRuns dataRuns;
 
     /** @param fileKey the file's (device, inode) at open, so that another descriptor can be checked to be this file */
-    private CoreFile(Path path, FileChannel channel, long size, Object fileKey) {
+    private CoreFile(Path path, FileChannel channel, long size, Object fileKey, FileIdentity identity) {
         this.path = path;
         this.channel = channel;
         this.size = size;
+        this.identity = identity;
         boolean on = Boolean.parseBoolean(System.getProperty("vmdumpfs.dropBehind", "true"));
         this.descriptor = new CoreDescriptor(path, fileKey, size);
         this.dropBehind = on ? new DropBehind(descriptor) : null;
@@ -64,7 +67,16 @@ public final class CoreFile implements Closeable {
         }
         try {
             FileChannel ch = FileChannel.open(path, StandardOpenOption.READ);
-            return new CoreFile(path, ch, ch.size(), attrs.fileKey());
+            long size = ch.size();
+            FileIdentity id;
+            try {
+                id = FileIdentity.of(path);
+            } catch (BadCoreException e) {
+                id = new FileIdentity(null, path.toAbsolutePath(), size, attrs.lastModifiedTime().toMillis() * 1_000_000);
+            }
+            // the size the reader relies on is the channel's, taken once: the identity must say the same
+            return new CoreFile(path, ch, size, attrs.fileKey(),
+                    new FileIdentity(id.dev(), id.ino(), size, id.mtimeNanos()));
         } catch (AccessDeniedException e) {
             throw new BadCoreException(Kind.IO, path, "permission denied");
         } catch (IOException e) {
@@ -174,15 +186,38 @@ public final class CoreFile implements Closeable {
         return channel;
     }
 
-    /** Returns a key that identifies this file's content: device, inode, size and mtime (when the OS has them). */
-    public String identity() {
+    /** Returns what identifies this file's content (device, inode, size, mtime), as it was at open. */
+    public FileIdentity identity() {
+        return identity;
+    }
+
+    /**
+     * Returns where the file holds data and where holes (which read as zeros without I/O). Found on the first call
+     * with lseek on the core's descriptor; without a descriptor, or on a file system that cannot tell, the whole
+     * file counts as data.
+     */
+    public DataRuns dataRuns() {
+        DataRuns r = dataRuns;
+        if (r == null) {
+            synchronized (this) {
+                r = dataRuns;
+                if (r == null) {
+                    r = scanDataRuns();
+                    dataRuns = r;
+                }
+            }
+        }
+        return r;
+    }
+
+    private DataRuns scanDataRuns() {
+        if (descriptor.fd() < 0) {
+            return DataRuns.whole(size);
+        }
         try {
-            Object ino = Files.getAttribute(path, "unix:ino", LinkOption.NOFOLLOW_LINKS);
-            Object dev = Files.getAttribute(path, "unix:dev", LinkOption.NOFOLLOW_LINKS);
-            Object mtime = Files.getAttribute(path, "unix:lastModifiedTime", LinkOption.NOFOLLOW_LINKS);
-            return dev + ":" + ino + ":" + size + ":" + mtime;
-        } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
-            return path.toAbsolutePath() + ":" + size;
+            return DataRuns.scan(descriptor::seek, size);
+        } catch (IllegalStateException e) {
+            return DataRuns.whole(size); // holes unknown: read everything, as before
         }
     }
 

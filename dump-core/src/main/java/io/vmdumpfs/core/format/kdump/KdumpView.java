@@ -97,7 +97,7 @@ public final class KdumpView implements View {
         this.cache = ctx.cache();
         this.indexDir = ctx.cacheDir().map(d -> d.resolve(INDEX_DIR));
         this.threads = ctx.threads();
-        this.coreIdentity = dump.core().identity();
+        this.coreIdentity = dump.core().identity().toString();
     }
 
     /**

@@ -1,9 +1,10 @@
-package io.vmdumpfs.cache.compressed;
+package io.vmdumpfs.core.elf;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import com.github.luben.zstd.Zstd;
+import io.vmdumpfs.core.testing.CompressedCores;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -53,15 +54,15 @@ class CompressionTest {
 
     @Test
     void contentSize_xz_isReadFromTheIndex(@TempDir Path tmp) throws IOException {
-        byte[] data = CoreSourceTest.fakeCore(100, 5);
-        Path f = Files.write(tmp.resolve("c.xz"), CoreSourceTest.compress(Compression.XZ, data));
+        byte[] data = CompressedCores.fakeCore(100, 5);
+        Path f = Files.write(tmp.resolve("c.xz"), CompressedCores.compress(Compression.XZ, data));
         byte[] head = Files.readAllBytes(f);
         assertEquals(OptionalLong.of(data.length), Compression.XZ.contentSize(f, head, 64));
     }
 
     @Test
     void contentSize_streamedLz4_isUnknown() throws IOException {
-        byte[] z = CoreSourceTest.compress(Compression.LZ4, new byte[1000]);
+        byte[] z = CompressedCores.compress(Compression.LZ4, new byte[1000]);
         assertEquals(OptionalLong.empty(), Compression.LZ4.contentSize(FILE, z, Math.min(z.length, 64)));
     }
 }

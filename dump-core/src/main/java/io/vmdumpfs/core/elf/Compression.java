@@ -1,4 +1,4 @@
-package io.vmdumpfs.cache.compressed;
+package io.vmdumpfs.core.elf;
 
 import com.github.luben.zstd.Zstd;
 import com.github.luben.zstd.ZstdInputStream;
@@ -66,7 +66,7 @@ public enum Compression {
     }
 
     /** Returns the command an admin would run to decompress a file of this kind, for hints. */
-    String decompressCommand() {
+    public String decompressCommand() {
         return decompressCommand;
     }
 
@@ -77,7 +77,7 @@ public enum Compression {
      * @param len  how many of them there are (a file shorter than the magic is plain)
      * @throws UnsupportedCompressionException for a compression we recognise but do not read (bzip2, legacy lz4)
      */
-    static Compression detect(byte[] head, int len) {
+    public static Compression detect(byte[] head, int len) {
         for (Compression c : values()) {
             if (c != NONE && startsWith(head, len, c.magic)) {
                 return c;
@@ -92,9 +92,11 @@ public enum Compression {
     }
 
     /** A compression we recognise but do not read; {@link CoreSource} turns it into a BadCoreException. */
-    static final class UnsupportedCompressionException extends RuntimeException {
-        final String format;
-        final String command;
+    public static final class UnsupportedCompressionException extends RuntimeException {
+        /** The format's name, e.g. "bzip2". */
+        public final String format;
+        /** The command that decompresses it, e.g. "bunzip2 -k". */
+        public final String command;
 
         UnsupportedCompressionException(String format, String command) {
             super(format, null, false, false);
