@@ -2,23 +2,30 @@ package io.vmdumpfs.cache;
 
 import com.github.benmanes.caffeine.cache.AsyncCache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import com.github.benmanes.caffeine.cache.stats.CacheStats;
 import io.vmdumpfs.core.format.ChunkCache;
 import java.nio.ByteBuffer;
 import java.util.Objects;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 
 /**
  * A {@link ChunkCache} over Caffeine, bounded in bytes: each entry weighs its buffer's {@code capacity()} plus
  * {@link #ENTRY_OVERHEAD}, and Caffeine evicts by W-TinyLFU once the total passes the bound.
  *
- * <p>Each chunk is computed once: the first caller of a key inserts an incomplete future and computes on its own
- * thread, later callers of that key wait for the future. The computation runs outside Caffeine's map locks (it can
- * take milliseconds: compressing 256 pages), so it never blocks readers of other keys. A computation that throws
- * leaves nothing cached; waiting callers get the same exception.
+ * <p>Each chunk is computed once: {@link AsyncCache#get(Object, java.util.function.BiFunction)} makes one future per
+ * key, and the first caller completes it on its own thread, outside Caffeine's map locks (a computation takes
+ * milliseconds: compressing 256 pages), so it never blocks readers of other keys; later callers of that key wait for
+ * the future. A computation that fails completes its future exceptionally, which Caffeine drops: nothing is cached,
+ * waiting callers get the same exception. Hits and misses are Caffeine's own statistics.
+ *
+ * <p>Chunks delivered in full to a reader ({@link #delivered}) are dropped: their bytes are in the kernel's page
+ * cache now (the mount keeps file content there), and keeping them here too would only crowd out chunks nobody has
+ * read yet, such as the next kdump file's, which would then be compressed twice. Bytes read twice count twice and
+ * drop a chunk early; it is computed again if asked for.
  *
  * <p>Thread-safe. {@code compute} must not call {@link #get} on this cache for the same key: it would wait for
  * itself.
@@ -34,13 +41,15 @@ public final class CaffeineChunkCache implements ChunkCache {
     /** Largest default bound: the compressed pages of several kdump files of such a guest, or of a bigger one. */
     public static final long DEFAULT_CEILING_BYTES = 1L << 30;
 
-    /** Bytes charged per entry besides the buffer: key record, Caffeine node, future, ByteBuffer object. */
+    /** Bytes charged per entry besides the buffer: key record, Caffeine node, future, ByteBuffer, counter. */
     public static final int ENTRY_OVERHEAD = 160;
 
-    private final AsyncCache<Object, ByteBuffer> cache;
+    /** A cached chunk and how many of its bytes went out to readers so far. */
+    private record Chunk(ByteBuffer bytes, AtomicInteger delivered) {
+    }
+
+    private final AsyncCache<Object, Chunk> cache;
     private final long maxBytes;
-    private final LongAdder hits = new LongAdder();
-    private final LongAdder misses = new LongAdder();
 
     /**
      * @param maxBytes the bound on the cached bytes, at least 0 (0 caches nothing)
@@ -53,15 +62,17 @@ public final class CaffeineChunkCache implements ChunkCache {
         this.maxBytes = maxBytes;
         this.cache = Caffeine.newBuilder()
                 .maximumWeight(maxBytes)
-                .weigher((Object k, ByteBuffer v) -> (int) Math.min(Integer.MAX_VALUE, (long) v.capacity() + ENTRY_OVERHEAD))
+                .weigher((Object k, Chunk v) -> (int) Math.min(Integer.MAX_VALUE,
+                        (long) v.bytes().capacity() + ENTRY_OVERHEAD))
                 // maintenance and the weighing of completed futures run on the calling thread: no pool to shut down
                 .executor(Runnable::run)
+                .recordStats()
                 .buildAsync();
     }
 
     /**
      * Returns the chunk cache for a {@code cache_size} option: bounded by {@code bytes}, or by
-     * {@link #DEFAULT_MAX_BYTES} when absent; {@link ChunkCache#NONE} for 0.
+     * {@link #defaultBytes()} when absent; {@link ChunkCache#NONE} for 0.
      */
     public static ChunkCache of(OptionalLong bytes) {
         long b = bytes.orElse(defaultBytes());
@@ -85,25 +96,35 @@ public final class CaffeineChunkCache implements ChunkCache {
     @Override
     public ByteBuffer get(Object key, Function<Object, ByteBuffer> compute) {
         Objects.requireNonNull(key, "key");
-        CompletableFuture<ByteBuffer> mine = new CompletableFuture<>();
-        CompletableFuture<ByteBuffer> prior = cache.asMap().putIfAbsent(key, mine);
-        if (prior != null) {
-            hits.increment();
+        CompletableFuture<Chunk> mine = new CompletableFuture<>();
+        // The mapping function only hands Caffeine our incomplete future; we compute below, outside its locks.
+        CompletableFuture<Chunk> f = cache.get(key, (k, executor) -> mine);
+        if (f == mine) {
             try {
-                return prior.join();
-            } catch (CompletionException e) {
-                throw unwrap(e);
+                ByteBuffer value = Objects.requireNonNull(compute.apply(key), "compute returned null");
+                mine.complete(new Chunk(value, new AtomicInteger()));
+            } catch (RuntimeException | Error e) {
+                mine.completeExceptionally(e); // Caffeine drops failed futures
+                throw e;
             }
         }
-        misses.increment();
         try {
-            ByteBuffer value = Objects.requireNonNull(compute.apply(key), "compute returned null");
-            mine.complete(value);
-            return value;
-        } catch (RuntimeException | Error e) {
-            mine.completeExceptionally(e); // Caffeine drops failed futures
-            cache.asMap().remove(key, mine);
-            throw e;
+            return f.join().bytes();
+        } catch (CompletionException e) {
+            throw unwrap(e);
+        }
+    }
+
+    @Override
+    public void delivered(Object key, int bytes) {
+        CompletableFuture<Chunk> f = cache.asMap().get(key); // no statistics: not a lookup for data
+        if (f == null || !f.isDone() || f.isCompletedExceptionally()) {
+            return;
+        }
+        Chunk c = f.join();
+        int total = c.delivered().addAndGet(bytes);
+        if (total >= c.bytes().remaining() && c.delivered().compareAndSet(total, Integer.MIN_VALUE)) {
+            cache.asMap().remove(key, f); // once; and not a newer entry of the same key
         }
     }
 
@@ -136,12 +157,16 @@ public final class CaffeineChunkCache implements ChunkCache {
 
     /** Returns how many {@link #get} calls found their key cached (or being computed). */
     public long hits() {
-        return hits.sum();
+        return stats().hitCount();
     }
 
     /** Returns how many {@link #get} calls computed. */
     public long misses() {
-        return misses.sum();
+        return stats().missCount();
+    }
+
+    private CacheStats stats() {
+        return cache.synchronous().stats();
     }
 
     /** Returns one line for a status file, e.g. "chunk cache: 12.0 of 256.0 MiB, 3400 hits, 120 misses". */

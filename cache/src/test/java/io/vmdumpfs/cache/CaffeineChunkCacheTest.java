@@ -11,13 +11,13 @@ import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.format.ChunkCache;
 import io.vmdumpfs.core.format.DumpFormat;
 import io.vmdumpfs.core.format.FormatContext;
+import io.vmdumpfs.core.format.IndexRepository;
 import io.vmdumpfs.core.format.View;
 import io.vmdumpfs.core.testing.SyntheticGuest;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Random;
 import java.util.concurrent.CountDownLatch;
@@ -92,6 +92,58 @@ class CaffeineChunkCacheTest {
     }
 
     @Test
+    void delivered_allBytes_dropsTheChunk_partOfThem_keepsIt() {
+        CaffeineChunkCache cache = new CaffeineChunkCache(1 << 20);
+        cache.get(new Key(1), k -> ByteBuffer.wrap(new byte[1000]));
+        cache.get(new Key(2), k -> ByteBuffer.wrap(new byte[1000]));
+        cache.delivered(new Key(1), 600);
+        cache.delivered(new Key(2), 999);
+        assertEquals(2000 + 2 * CaffeineChunkCache.ENTRY_OVERHEAD, cache.weightedBytes(), "nothing delivered in full");
+        cache.delivered(new Key(1), 400);
+        assertEquals(1000 + CaffeineChunkCache.ENTRY_OVERHEAD, cache.weightedBytes(), "chunk 1 went out in full");
+        cache.delivered(new Key(1), 1000); // absent now: nothing happens
+        cache.delivered(new Key(3), 1000);
+        int[] computed = {0};
+        cache.get(new Key(1), k -> {
+            computed[0]++;
+            return ByteBuffer.wrap(new byte[1000]);
+        });
+        assertEquals(1, computed[0], "asked again: computed again");
+        cache.get(new Key(2), k -> {
+            computed[0]++;
+            return ByteBuffer.wrap(new byte[1000]);
+        });
+        assertEquals(1, computed[0], "chunk 2 is still cached");
+        assertEquals(1000 + 1000 + 2 * CaffeineChunkCache.ENTRY_OVERHEAD, cache.weightedBytes());
+    }
+
+    @Test
+    void delivered_whileComputing_ignored() throws Exception {
+        CaffeineChunkCache cache = new CaffeineChunkCache(1 << 20);
+        CountDownLatch computing = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try {
+            Future<ByteBuffer> f = pool.submit(() -> cache.get(new Key(5), k -> {
+                computing.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                return ByteBuffer.wrap(new byte[100]);
+            }));
+            computing.await();
+            cache.delivered(new Key(5), 100); // not complete yet: nothing to count against
+            release.countDown();
+            assertEquals(100, f.get(10, TimeUnit.SECONDS).remaining());
+            assertEquals(100 + CaffeineChunkCache.ENTRY_OVERHEAD, cache.weightedBytes());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
     void get_computeThrows_rethrownAndNothingCached() {
         CaffeineChunkCache cache = new CaffeineChunkCache(1 << 20);
         BadCoreException boom = new BadCoreException(BadCoreException.Kind.IO, null, "boom");
@@ -159,7 +211,7 @@ class CaffeineChunkCacheTest {
         try (SyntheticGuest g = SyntheticGuest.builder(tmp).blocks("0 9f000 pc.ram\n100000 300000 pc.ram")
                 .vmcoreinfo("OSRELEASE=6.1.0-synthetic\nPAGESIZE=4096\n").build()) {
             CaffeineChunkCache cache = new CaffeineChunkCache(256 * 1024);
-            FormatContext cached = new FormatContext(cache, Optional.empty(), 2);
+            FormatContext cached = new FormatContext(cache, IndexRepository.NONE, 2);
             for (DumpFormat f : List.of(DumpFormat.KDUMP_ZLIB, DumpFormat.KDUMP_LZO, DumpFormat.KDUMP_SNAPPY,
                     DumpFormat.KDUMP_ZSTD)) {
                 byte[] want = readAll(f.open(g.dump(), FormatContext.uncached()), 1 << 20);

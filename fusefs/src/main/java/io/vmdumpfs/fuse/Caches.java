@@ -4,6 +4,7 @@ import io.vmdumpfs.cache.CaffeineChunkCache;
 import io.vmdumpfs.cache.IndexStore;
 import io.vmdumpfs.cache.compressed.CoreCache;
 import io.vmdumpfs.core.format.FormatContext;
+import io.vmdumpfs.core.format.IndexRepository;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
@@ -24,7 +25,7 @@ final class Caches {
      * for 0), indexes kept in the user's cache directory when there is one, and one index thread per processor.
      */
     static FormatContext context(OptionalLong cacheBytes) {
-        return new FormatContext(CaffeineChunkCache.of(cacheBytes), indexDirectory(),
+        return new FormatContext(CaffeineChunkCache.of(cacheBytes), indexes(),
                 Runtime.getRuntime().availableProcessors());
     }
 
@@ -40,21 +41,22 @@ final class Caches {
     }
 
     /**
-     * Returns the persisted-index directory, created, after trimming it to its budget; empty (indexes in memory only)
-     * when there is no home directory or it cannot be written: a mount must not fail for want of a cache.
+     * Returns the persisted indexes in the user's cache directory, created and trimmed to its budget; none (indexes
+     * in memory only) when there is no home directory or it cannot be written: a mount must not fail for want of a
+     * cache.
      */
-    static Optional<Path> indexDirectory() {
+    static IndexRepository indexes() {
         Optional<Path> dir = IndexStore.defaultDirectory();
         if (dir.isEmpty()) {
-            return dir;
+            return IndexRepository.NONE;
         }
         try {
             Path d = IndexStore.create(dir.get());
             IndexStore.prune(d, IndexStore.DEFAULT_MAX_BYTES);
-            return Optional.of(d);
+            return new IndexStore(d);
         } catch (UncheckedIOException | IOException e) {
             LOG.fine(() -> "no persisted indexes: " + e.getMessage());
-            return Optional.empty();
+            return IndexRepository.NONE;
         }
     }
 }

@@ -1,30 +1,103 @@
 package io.vmdumpfs.core.format;
 
-import java.nio.file.Path;
+import io.vmdumpfs.core.guest.GuestDump;
 import java.util.Objects;
-import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
+import java.util.concurrent.Executor;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 
 /**
- * What the expensive formats need besides the dump, passed to {@link DumpFormat#open}. The cheap formats (ELF,
- * blocks.txt, vmcoreinfo) ignore it.
+ * What the expensive formats need besides the dump, passed to {@link DumpFormat#open}: one per mount (or
+ * {@code convert}). The cheap formats (ELF, blocks.txt, vmcoreinfo) ignore it.
  *
- * @param cache    where computed chunks are kept; {@link ChunkCache#NONE} to compute on every read
- * @param cacheDir a directory for persisted indexes (e.g. kdump page tables), so a second mount of the same core
- *                 starts fast; empty to keep everything in memory
- * @param threads  how many threads a format may use to build an index, at least 1
+ * <ul>
+ *   <li>{@link #cache()}: where computed chunks are kept; {@link ChunkCache#NONE} to compute on every read.</li>
+ *   <li>{@link #indexes()}: where indexes are kept between mounts; {@link IndexRepository#NONE} for none.</li>
+ *   <li>{@link #threads()}: how many threads one index build may use.</li>
+ *   <li>{@link #builds()}: where index builds run, one after the other: a mount's first {@code ls -l} asks for all
+ *       four kdump sizes at once, and finishing one file first (then the others, which reuse what the first learnt
+ *       about the pages) beats finishing four late.</li>
+ *   <li>{@link #shared}: work several files of one dump share (the kdump files' page classification).</li>
+ * </ul>
+ *
+ * <p>Thread-safe.
  */
-public record FormatContext(ChunkCache cache, Optional<Path> cacheDir, int threads) {
+public final class FormatContext {
 
-    public FormatContext {
-        Objects.requireNonNull(cache, "cache");
-        Objects.requireNonNull(cacheDir, "cacheDir");
-        if (threads < 1) {
-            throw new IllegalArgumentException("threads must be at least 1, was " + threads);
+    /** A build thread lives this long without work, so an idle mount keeps no thread and nobody must shut it down. */
+    private static final long BUILD_THREAD_IDLE_SECONDS = 10;
+
+    private record SharedKey(GuestDump dump, Class<?> type) {
+        @Override
+        public boolean equals(Object o) {
+            // the dump by identity: two opens of one core are two dumps (their files are closed separately)
+            return o instanceof SharedKey k && k.dump == dump && k.type == type;
+        }
+
+        @Override
+        public int hashCode() {
+            return System.identityHashCode(dump) * 31 + type.hashCode();
         }
     }
 
-    /** Returns a context with no cache, no cache directory and one thread per available processor. */
+    private final ChunkCache cache;
+    private final IndexRepository indexes;
+    private final int threads;
+    private final ThreadPoolExecutor builds;
+    private final ConcurrentMap<SharedKey, Object> shared = new ConcurrentHashMap<>();
+
+    /**
+     * @param threads how many threads a format may use to build an index, at least 1
+     * @throws IllegalArgumentException if {@code threads} is less than 1
+     */
+    public FormatContext(ChunkCache cache, IndexRepository indexes, int threads) {
+        this.cache = Objects.requireNonNull(cache, "cache");
+        this.indexes = Objects.requireNonNull(indexes, "indexes");
+        if (threads < 1) {
+            throw new IllegalArgumentException("threads must be at least 1, was " + threads);
+        }
+        this.threads = threads;
+        this.builds = new ThreadPoolExecutor(1, 1, BUILD_THREAD_IDLE_SECONDS, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(), r -> {
+                    // a daemon, so an unmount does not wait for a build nobody needs any more
+                    Thread t = new Thread(r, "vmdumpfs-index-build");
+                    t.setDaemon(true);
+                    return t;
+                });
+        this.builds.allowCoreThreadTimeOut(true);
+    }
+
+    /** Returns a context with no cache, no index repository and one thread per available processor. */
     public static FormatContext uncached() {
-        return new FormatContext(ChunkCache.NONE, Optional.empty(), Runtime.getRuntime().availableProcessors());
+        return new FormatContext(ChunkCache.NONE, IndexRepository.NONE, Runtime.getRuntime().availableProcessors());
+    }
+
+    public ChunkCache cache() {
+        return cache;
+    }
+
+    public IndexRepository indexes() {
+        return indexes;
+    }
+
+    public int threads() {
+        return threads;
+    }
+
+    /** Returns the executor index builds run on: one at a time, in the order they were asked for. */
+    public Executor builds() {
+        return builds;
+    }
+
+    /**
+     * Returns the {@code type} object shared by the formats of {@code dump} in this context, made by {@code make} on
+     * first use (once, even when several threads ask at once).
+     */
+    public <T> T shared(GuestDump dump, Class<T> type, Function<GuestDump, T> make) {
+        return type.cast(shared.computeIfAbsent(new SharedKey(dump, type), k -> make.apply(dump)));
     }
 }

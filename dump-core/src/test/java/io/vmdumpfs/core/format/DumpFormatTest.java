@@ -80,7 +80,7 @@ class DumpFormatTest {
     @Test
     void formatContext_zeroThreads_throws() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> new FormatContext(ChunkCache.NONE, Optional.empty(), 0));
+                () -> new FormatContext(ChunkCache.NONE, IndexRepository.NONE, 0));
         assertEquals("threads must be at least 1, was 0", e.getMessage());
     }
 

@@ -3,15 +3,20 @@ package io.vmdumpfs.core.format.kdump;
 import java.util.Arrays;
 
 /**
- * Compresses one chunk of {@link KdumpIndex#CHUNK_PAGES} dumped pages: decides each page's stored size as QEMU
- * dump.c {@code write_dump_pages()} does (0 for an all-zero page, which points at the shared zero page; the
- * compressed size when compressing makes the page smaller; else the page size, stored raw), and returns the chunk's
- * <em>packed</em> bytes: the compressed pages' bytes one after the other, nothing for raw or zero pages.
+ * Compresses the pages of one chunk of {@link KdumpIndex#CHUNK_PAGES} present pages that a mask names: decides each
+ * page's stored size as QEMU dump.c {@code write_dump_pages()} does (the compressed size when compressing makes the
+ * page smaller, else the page size: stored raw), and returns the chunk's <em>packed</em> bytes: the compressed
+ * pages' bytes one after the other, nothing for raw pages.
  *
- * <p>Raw pages are left out because they are already in the core: the file's reader copies them from there, and the
- * chunk cache keeps only bytes that cost a compression to make (on a busy guest most of the page data is raw).
+ * <p>When asked to classify, it also tells which of the pages read are all zero (those share the file's one zero
+ * page and are not stored): the first index build of a dump reads every page not in a hole and learns that. Later
+ * builds and recompressions name only the stored pages, and read nothing else.
  *
- * <p>Used both by the index build and to recompute a chunk that fell out of the cache; both must produce the same
+ * <p>Raw pages are left out of the packed bytes because they are already in the core: the file's reader copies them
+ * from there, and the chunk cache keeps only bytes that cost a compression to make (on a busy guest most of the page
+ * data is raw).
+ *
+ * <p>Used both by index builds and to recompute a chunk that fell out of the cache; both must produce the same
  * bytes. Not thread-safe (it owns buffers and a codec context): one per thread.
  */
 final class ChunkCompressor implements AutoCloseable {
@@ -23,9 +28,11 @@ final class ChunkCompressor implements AutoCloseable {
     private final byte[] out;
     private final byte[] pageOut;
     private final byte[] zeros;
-    /** Stored size of each page of the last chunk compressed. */
+    /** Stored size of each stored page of the last chunk compressed, in order. */
     private final char[] sizes = new char[KdumpIndex.CHUNK_PAGES];
-    private int count;
+    /** The pages of the last chunk that are stored. */
+    private final long[] storedMask = new long[PageSet.WORDS];
+    private int storedCount;
 
     ChunkCompressor(DumpedPages pages, KdumpCodec codec) {
         this.pages = pages;
@@ -38,22 +45,29 @@ final class ChunkCompressor implements AutoCloseable {
     }
 
     /**
-     * Compresses chunk {@code c}; {@link #storedSize} then tells each page's stored size.
+     * Compresses the pages of chunk {@code c} that {@code read} names; {@link #storedMask}, {@link #storedCount} and
+     * {@link #storedSize} then tell which are stored and their sizes.
      *
+     * @param read     {@link PageSet#WORDS} words: bit i = page {@code c * CHUNK_PAGES + i} is read
+     * @param classify whether all-zero pages are left out (else every page read is stored)
      * @return the chunk's packed bytes, exactly sized: the compressed pages' bytes in page order
+     * @throws io.vmdumpfs.core.BadCoreException if the core cannot be read
      */
-    byte[] compress(int c) {
+    byte[] compress(int c, long[] read, boolean classify) {
         int first = c * KdumpIndex.CHUNK_PAGES;
-        count = Math.min(KdumpIndex.CHUNK_PAGES, pages.pageCount() - first);
-        pages.readPages(first, count, in);
+        readPages(first, read);
+        Arrays.fill(storedMask, 0);
+        storedCount = 0;
         int n = 0;
-        for (int p = 0; p < count; p++) {
-            int off = p * pageSize;
-            int stored;
-            if (Arrays.mismatch(in, off, off + pageSize, zeros, 0, pageSize) < 0) {
-                stored = 0;
-            } else {
+        for (int w = 0; w < PageSet.WORDS; w++) {
+            for (long m = read[w]; m != 0; m &= m - 1) {
+                int i = 64 * w + Long.numberOfTrailingZeros(m);
+                int off = i * pageSize;
+                if (classify && Arrays.mismatch(in, off, off + pageSize, zeros, 0, pageSize) < 0) {
+                    continue; // zero: shares the zero page
+                }
                 int k = codec.compress(in, off, pageOut);
+                int stored;
                 if (k > 0) {
                     System.arraycopy(pageOut, 0, out, n, k);
                     n += k;
@@ -61,20 +75,47 @@ final class ChunkCompressor implements AutoCloseable {
                 } else {
                     stored = pageSize; // raw: served from the core, not packed
                 }
+                storedMask[w] |= 1L << (i & 63);
+                sizes[storedCount++] = (char) stored;
             }
-            sizes[p] = (char) stored;
         }
         return Arrays.copyOf(out, n);
     }
 
-    /** Returns the number of pages in the last chunk compressed. */
-    int pageCount() {
-        return count;
+    /** Reads the pages {@code mask} names into their places in {@code in}: each run of them with one read. */
+    private void readPages(int first, long[] mask) {
+        int i = 0;
+        while (i < KdumpIndex.CHUNK_PAGES) {
+            if (!bit(mask, i)) {
+                i++;
+                continue;
+            }
+            int j = i + 1;
+            while (j < KdumpIndex.CHUNK_PAGES && bit(mask, j)) {
+                j++;
+            }
+            pages.readPages(first + i, j - i, in, i * pageSize);
+            i = j;
+        }
     }
 
-    /** Returns the stored size of page {@code p} (0-based within the chunk) of the last chunk compressed. */
-    int storedSize(int p) {
-        return sizes[p];
+    private static boolean bit(long[] mask, int i) {
+        return (mask[i >>> 6] & (1L << (i & 63))) != 0;
+    }
+
+    /** Returns the pages of the last chunk that are stored ({@link PageSet#WORDS} words; do not modify). */
+    long[] storedMask() {
+        return storedMask;
+    }
+
+    /** Returns the number of stored pages in the last chunk. */
+    int storedCount() {
+        return storedCount;
+    }
+
+    /** Returns the stored size of the {@code i}-th stored page (0-based within the chunk) of the last chunk. */
+    int storedSize(int i) {
+        return sizes[i];
     }
 
     @Override

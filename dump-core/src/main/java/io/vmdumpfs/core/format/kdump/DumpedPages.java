@@ -11,12 +11,14 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * The guest pages a kdump file holds, in page frame number (pfn) order: every page that any {@link GuestPhysBlock}
- * touches, as QEMU's {@code get_next_page()} walks them. The {@code i}-th dumped page is the {@code i}-th set bit
- * of both bitmaps and has the {@code i}-th page descriptor.
+ * The guest pages present in a kdump file, in page frame number (pfn) order: every page that any
+ * {@link GuestPhysBlock} touches, as QEMU's {@code get_next_page()} walks them. The {@code i}-th present page is the
+ * {@code i}-th set bit of the first bitmap; while every present page is dumped (no filtering, see
+ * {@link KdumpIndex#dumped()}) it is also the {@code i}-th set bit of the second and has the {@code i}-th page
+ * descriptor.
  *
  * <p>Bytes of a page that lie outside every block (a block that starts or ends inside a page) read as zeros; pages
- * in holes between blocks are not dumped and their bits stay clear in both bitmaps, so crash treats them as not RAM.
+ * in holes between blocks are not present and their bits stay clear in both bitmaps, so crash treats them as not RAM.
  *
  * <p>Limits: at most {@link Integer#MAX_VALUE} dumped pages (8 TiB of 4 KiB pages), because the index keeps one
  * array slot per page. Immutable and thread-safe.
@@ -92,6 +94,22 @@ final class DumpedPages {
         return runStartPfn[r] + (page - runFirstPage[r]);
     }
 
+    /** Returns the page whose pfn is {@code pfn}, or -1 when that pfn is not present. */
+    long pageOf(long pfn) {
+        int r = firstRunEndingAfter(pfn);
+        return r < runStartPfn.length && runStartPfn[r] <= pfn ? runFirstPage[r] + (pfn - runStartPfn[r]) : -1;
+    }
+
+    /** Returns the number of runs of consecutive present pfns. */
+    int runCount() {
+        return runStartPfn.length;
+    }
+
+    /** Returns the first page of run {@code r} of consecutive present pfns; of {@code runCount()}: the page count. */
+    long runFirstPage(int r) {
+        return runFirstPage[r];
+    }
+
     private int runOfPage(long page) {
         // runs are never empty, so run starts are strictly increasing
         int i = Arrays.binarySearch(runFirstPage, 0, runStartPfn.length, page);
@@ -128,6 +146,28 @@ final class DumpedPages {
         }
     }
 
+    /**
+     * Fills {@code dst[off, off + len)} like {@link #fillBitmap(long, byte[], int, int)}, with only the pages of
+     * {@code subset} set (the second bitmap: pages dumped).
+     */
+    void fillBitmap(long byteOffset, byte[] dst, int off, int len, PageSet subset) {
+        if (subset.isAll()) {
+            fillBitmap(byteOffset, dst, off, len);
+            return;
+        }
+        Arrays.fill(dst, off, off + len, (byte) 0);
+        long pfnLo = byteOffset << 3;
+        long pfnHi = (byteOffset + len) << 3;
+        for (int r = firstRunEndingAfter(pfnLo); r < runStartPfn.length && runStartPfn[r] < pfnHi; r++) {
+            long firstPage = runFirstPage[r] + (Math.max(runStartPfn[r], pfnLo) - runStartPfn[r]);
+            long endPage = runFirstPage[r] + (Math.min(runEndPfn[r], pfnHi) - runStartPfn[r]);
+            for (int p = subset.nextMember((int) firstPage); p >= 0 && p < endPage; p = subset.nextMember(p + 1)) {
+                long bit = runStartPfn[r] + (p - runFirstPage[r]) - pfnLo;
+                dst[off + (int) (bit >>> 3)] |= (byte) (1 << (bit & 7));
+            }
+        }
+    }
+
     private int firstRunEndingAfter(long pfn) {
         int lo = 0;
         int hi = runEndPfn.length;
@@ -149,7 +189,12 @@ final class DumpedPages {
      * @throws BadCoreException if the core cannot be read
      */
     void readPages(long firstPage, int count, byte[] dst) {
-        read(firstPage, 0, ByteBuffer.wrap(dst), count << pageShift);
+        readPages(firstPage, count, dst, 0);
+    }
+
+    /** Reads dumped pages {@code [firstPage, firstPage + count)} into {@code dst} from index {@code dstOff}. */
+    void readPages(long firstPage, int count, byte[] dst, int dstOff) {
+        read(firstPage, 0, ByteBuffer.wrap(dst, dstOff, count << pageShift), count << pageShift);
     }
 
     /**

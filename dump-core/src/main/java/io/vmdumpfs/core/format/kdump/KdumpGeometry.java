@@ -8,9 +8,9 @@ import io.vmdumpfs.core.guest.VmcoreInfo;
 import java.nio.ByteOrder;
 
 /**
- * Everything of a kdump-compressed file that does not depend on compressed sizes: the header blocks and the
- * offsets of the bitmaps, page descriptors and page data. Cheap to build (no page is read), so a mount can list
- * the file before its index exists.
+ * Everything of a kdump-compressed file that does not depend on compressed sizes: the header blocks, the bitmaps
+ * and the offset of the page descriptors ({@link KdumpLayout} places what follows them). Cheap to build (no page is
+ * read), so a mount can list the file before its index exists.
  *
  * <p>File layout (makedumpfile IMPLEMENTATION, QEMU dump.c {@code create_kdump_vmcore()}), P = block size = page size:
  * <pre>
@@ -21,7 +21,7 @@ import java.nio.ByteOrder;
  * (1 + sub_hdr_size + bitmap_blocks) P
  *                         page descriptors, 24 bytes per dumped page
  * + 24 N                  the shared zero page (P raw zero bytes, QEMU's pd_zero)
- * + P                     data of the non-zero pages, in pfn order
+ * + P                     data of the stored pages, in pfn order
  * </pre>
  *
  * <p>Immutable and thread-safe.
@@ -46,7 +46,6 @@ final class KdumpGeometry {
     private final long offsetBitmap1;
     private final long bitmapLen;
     private final long offsetDesc;
-    private final long offsetZeroPage;
 
     private KdumpGeometry(DumpedPages pages, KdumpCodec codec, ByteOrder order, DiskDumpHeader header,
             KdumpSubHeader subHeader, byte[] notes) {
@@ -65,23 +64,22 @@ final class KdumpGeometry {
         this.offsetBitmap1 = headBlocks.length;
         this.bitmapLen = (long) header.bitmapBlocks() / 2 * blockSize;
         this.offsetDesc = offsetBitmap1 + 2 * bitmapLen;
-        this.offsetZeroPage = offsetDesc + (long) PageDesc.SIZE * pages.pageCount();
     }
 
     /**
      * Computes the geometry of {@code dump}'s kdump file.
      *
+     * @param pages        the pages present, made for this dump's page size
      * @param notes        the ELF note section to embed (VMCOREINFO among them), shared with vmcore.elf
      * @param timestampSec disk_dump_header.timestamp.tv_sec
      * @throws BadCoreException (MISSING) if the guest has no RAM, (UNSUPPORTED) for page sizes the index cannot hold
      */
-    static KdumpGeometry of(GuestDump dump, KdumpCodec codec, byte[] notes, long timestampSec) {
+    static KdumpGeometry of(GuestDump dump, DumpedPages pages, KdumpCodec codec, byte[] notes, long timestampSec) {
         int pageSize = dump.platform().pageSize();
         if (pageSize > KdumpIndex.MAX_PAGE_SIZE) {
             throw new BadCoreException(Kind.UNSUPPORTED, dump.core().path(),
                     "page size " + pageSize + " is too large for kdump files (at most " + KdumpIndex.MAX_PAGE_SIZE + ")");
         }
-        DumpedPages pages = new DumpedPages(dump.memory(), pageSize);
         if (pages.pageCount() == 0) {
             throw new BadCoreException(Kind.MISSING, dump.core().path(), "no guest RAM to put into a kdump file");
         }
@@ -161,16 +159,6 @@ final class KdumpGeometry {
     /** Returns the offset of the first page descriptor; everything before it is metadata. */
     long offsetDesc() {
         return offsetDesc;
-    }
-
-    /** Returns the offset of the shared zero page. */
-    long offsetZeroPage() {
-        return offsetZeroPage;
-    }
-
-    /** Returns the offset of the first non-zero page's data. */
-    long offsetPageData() {
-        return offsetZeroPage + blockSize;
     }
 
     /**

@@ -7,12 +7,20 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * Builds a {@link KdumpIndex} in one pass over guest RAM: {@code threads} threads take chunks in turn, compress
- * them and record each page's stored size. Each chunk's packed bytes (its compressed pages) go to a
- * {@link ChunkSink} (the cache) so the first reader does not compress it again; a chunk without compressed pages
- * has none and is not passed on.
+ * Builds a {@link KdumpIndex} in one parallel pass: {@code threads} threads take chunks in turn, compress them and
+ * record each stored page's size. Which chunks and pages are read depends on what the dump's {@link GuestPages}
+ * already know:
+ * <ul>
+ *   <li>the first build of a dump reads every page that is not in a hole of the core, leaves out the all-zero ones
+ *       and publishes which pages hold data ({@link GuestPages#learn});</li>
+ *   <li>later builds (other codecs) read only those pages.</li>
+ * </ul>
+ * Chunks whose pages are all in holes or all zero are never read. Each chunk's packed bytes (its compressed pages) go
+ * to a {@link ChunkSink} (the cache) so the first reader does not compress it again; a chunk without compressed
+ * pages has none and is not passed on.
  *
- * <p>Memory per thread: 2 MiB of buffers (one chunk in, one out) plus the codec's state.
+ * <p>Memory per thread: 2 MiB of buffers (one chunk in, one out) plus the codec's state; the first build also keeps
+ * each stored page's size until it can lay them out in page order (2 bytes each).
  */
 final class KdumpIndexBuilder {
 
@@ -29,36 +37,130 @@ final class KdumpIndexBuilder {
     /**
      * Builds the index.
      *
-     * @param pagesDone incremented as pages are compressed, for progress reports
+     * @param done incremented as pages are done (read and compressed, or known to be zero), for progress reports
      * @throws io.vmdumpfs.core.BadCoreException if the core cannot be read; the first failure of any thread
      */
-    static KdumpIndex build(DumpedPages pages, KdumpCodec codec, int threads, ChunkSink sink,
-            AtomicLong pagesDone) {
-        int pageCount = pages.pageCount();
-        char[] sizes = new char[pageCount];
-        int chunks = KdumpIndex.chunkCount(pageCount);
+    static KdumpIndex build(GuestPages pages, KdumpCodec codec, int threads, ChunkSink sink, AtomicLong done) {
+        PageSet known = pages.stored();
+        return known != null ? buildKnown(pages, known, codec, threads, sink, done)
+                : buildClassifying(pages, codec, threads, sink, done);
+    }
+
+    /** Reads and compresses only the pages known to hold data, writing their sizes straight into place. */
+    private static KdumpIndex buildKnown(GuestPages pages, PageSet stored, KdumpCodec codec, int threads,
+            ChunkSink sink, AtomicLong done) {
+        DumpedPages present = pages.present();
+        char[] sizes = new char[stored.count()];
+        int slots = stored.slots();
+        done.addAndGet(present.pageCount() - pagesIn(present, slots, stored::chunkOfSlot));
+        runParallel(slots, threads, codec, present, (cc, k) -> {
+            int c = stored.chunkOfSlot(k);
+            long[] mask = new long[PageSet.WORDS];
+            for (int w = 0; w < PageSet.WORDS; w++) {
+                mask[w] = stored.slotWord(k, w);
+            }
+            byte[] packed = cc.compress(c, mask, false);
+            int at = stored.membersBeforeSlot(k);
+            for (int i = 0; i < cc.storedCount(); i++) {
+                sizes[at + i] = (char) cc.storedSize(i);
+            }
+            if (packed.length > 0) {
+                sink.accept(c, packed);
+            }
+            done.addAndGet(pagesInChunk(present, c));
+        });
+        return new KdumpIndex(present.pageSize(), PageSet.all(present.pageCount()), stored, sizes);
+    }
+
+    /** Reads every page not in a hole, learns which are zero, and publishes that to {@code pages}. */
+    private static KdumpIndex buildClassifying(GuestPages pages, KdumpCodec codec, int threads, ChunkSink sink,
+            AtomicLong done) {
+        DumpedPages present = pages.present();
+        int[] work = pages.candidateChunks();
+        long[] storedMasks = new long[work.length * PageSet.WORDS];
+        char[][] chunkSizes = new char[work.length][];
+        done.addAndGet(present.pageCount() - pagesIn(present, work.length, k -> work[k]));
+        runParallel(work.length, threads, codec, present, (cc, k) -> {
+            int c = work[k];
+            long[] mask = new long[PageSet.WORDS];
+            pages.candidateMask(c, mask);
+            byte[] packed = cc.compress(c, mask, true);
+            System.arraycopy(cc.storedMask(), 0, storedMasks, k * PageSet.WORDS, PageSet.WORDS);
+            char[] s = new char[cc.storedCount()];
+            for (int i = 0; i < s.length; i++) {
+                s[i] = (char) cc.storedSize(i);
+            }
+            chunkSizes[k] = s;
+            if (packed.length > 0) {
+                sink.accept(c, packed);
+            }
+            done.addAndGet(pagesInChunk(present, c));
+        });
+        // lay out what the threads found, in page order: only chunks with a stored page are kept
+        int slots = 0;
+        long storedCount = 0;
+        for (int k = 0; k < work.length; k++) {
+            if (chunkSizes[k].length > 0) {
+                slots++;
+                storedCount += chunkSizes[k].length;
+            }
+        }
+        int[] chunks = new int[slots];
+        long[] masks = new long[slots * PageSet.WORDS];
+        char[] sizes = new char[Math.toIntExact(storedCount)];
+        for (int k = 0, slot = 0, at = 0; k < work.length; k++) {
+            char[] s = chunkSizes[k];
+            if (s.length == 0) {
+                continue;
+            }
+            chunks[slot] = work[k];
+            System.arraycopy(storedMasks, k * PageSet.WORDS, masks, slot * PageSet.WORDS, PageSet.WORDS);
+            System.arraycopy(s, 0, sizes, at, s.length);
+            at += s.length;
+            slot++;
+        }
+        PageSet stored = PageSet.of(present.pageCount(), chunks, masks);
+        pages.learn(stored);
+        return new KdumpIndex(present.pageSize(), PageSet.all(present.pageCount()), stored, sizes);
+    }
+
+    private static int pagesInChunk(DumpedPages present, int c) {
+        return Math.min(KdumpIndex.CHUNK_PAGES, present.pageCount() - c * KdumpIndex.CHUNK_PAGES);
+    }
+
+    private static long pagesIn(DumpedPages present, int n, java.util.function.IntUnaryOperator chunkOf) {
+        long t = 0;
+        for (int k = 0; k < n; k++) {
+            t += pagesInChunk(present, chunkOf.applyAsInt(k));
+        }
+        return t;
+    }
+
+    /** One item of work: chunk number {@code k} of the list, with this thread's compressor. */
+    @FunctionalInterface
+    private interface Item {
+        void run(ChunkCompressor cc, int k);
+    }
+
+    /**
+     * Runs {@code item} for 0..n-1 on {@code threads} threads (the calling one included), which take items in turn;
+     * stops early and rethrows after the first failure.
+     */
+    private static void runParallel(int n, int threads, KdumpCodec codec, DumpedPages present, Item item) {
         AtomicInteger next = new AtomicInteger();
         AtomicReference<Throwable> failure = new AtomicReference<>();
         Runnable worker = () -> {
-            try (ChunkCompressor cc = new ChunkCompressor(pages, codec)) {
-                for (int c; failure.get() == null && (c = next.getAndIncrement()) < chunks; ) {
-                    byte[] packed = cc.compress(c);
-                    int first = c * KdumpIndex.CHUNK_PAGES;
-                    for (int p = 0; p < cc.pageCount(); p++) {
-                        sizes[first + p] = (char) cc.storedSize(p);
-                    }
-                    if (packed.length > 0) {
-                        sink.accept(c, packed);
-                    }
-                    pagesDone.addAndGet(cc.pageCount());
+            try (ChunkCompressor cc = new ChunkCompressor(present, codec)) {
+                for (int k; failure.get() == null && (k = next.getAndIncrement()) < n; ) {
+                    item.run(cc, k);
                 }
             } catch (Throwable t) {
                 failure.compareAndSet(null, t);
             }
         };
-        int n = Math.max(1, Math.min(threads, chunks));
+        int count = Math.max(1, Math.min(threads, n));
         List<Thread> started = new ArrayList<>();
-        for (int i = 1; i < n; i++) {
+        for (int i = 1; i < count; i++) {
             Thread t = new Thread(worker, "vmdumpfs-kdump-" + codec.codecName + "-" + i);
             t.setDaemon(true);
             t.start();
@@ -69,10 +171,10 @@ final class KdumpIndexBuilder {
         for (Thread t : started) {
             while (true) {
                 try {
-                    t.join(); // join() also publishes the workers' writes to sizes[]
+                    t.join(); // join() also publishes the workers' writes to the result arrays
                     break;
                 } catch (InterruptedException e) {
-                    interrupted = true; // the workers still write into sizes[]: wait for them regardless
+                    interrupted = true; // the workers still write into the arrays: wait for them regardless
                 }
             }
         }
@@ -80,12 +182,11 @@ final class KdumpIndexBuilder {
             Thread.currentThread().interrupt();
         }
         Throwable t = failure.get();
-        if (t instanceof RuntimeException) {
-            throw (RuntimeException) t;
+        if (t instanceof RuntimeException re) {
+            throw re;
         }
-        if (t instanceof Error) {
-            throw (Error) t;
+        if (t instanceof Error e) {
+            throw e;
         }
-        return new KdumpIndex(pages.pageSize(), sizes);
     }
 }

@@ -10,6 +10,9 @@ import java.nio.ByteOrder;
  * {@link ChunkSource} supplies (from the cache, or compressed again). Raw pages bypass the cache because their bytes
  * are already in the core; caching them would only crowd out compressed chunks.
  *
+ * <p>Where the index leaves pages out of the dump ({@link KdumpIndex#dumped()}), the second bitmap and the page
+ * descriptors follow it; the header and the first bitmap never depend on the index.
+ *
  * <p>Thread-safe: it holds no cursor and no mutable state; concurrent reads at any offsets return what one
  * sequential reader would get.
  */
@@ -38,7 +41,11 @@ public final class KdumpLayout {
     private final KdumpGeometry geometry;
     private final DumpedPages pages;
     private final KdumpIndex index;
+    private final PageSet dumped;
+    private final PageSet stored;
     private final ChunkSource chunks;
+    private final long offsetZeroPage;
+    private final long offsetPageData;
     private final long size;
 
     KdumpLayout(KdumpGeometry geometry, KdumpIndex index, ChunkSource chunks) {
@@ -50,8 +57,12 @@ public final class KdumpLayout {
         this.geometry = geometry;
         this.pages = geometry.pages();
         this.index = index;
+        this.dumped = index.dumped();
+        this.stored = index.stored();
         this.chunks = chunks;
-        this.size = geometry.offsetPageData() + index.totalData();
+        this.offsetZeroPage = geometry.offsetDesc() + (long) PageDesc.SIZE * dumped.count();
+        this.offsetPageData = offsetZeroPage + geometry.blockSize();
+        this.size = offsetPageData + index.totalData();
     }
 
     /** Returns the file size. */
@@ -65,6 +76,16 @@ public final class KdumpLayout {
 
     KdumpGeometry geometry() {
         return geometry;
+    }
+
+    /** Returns the offset of the shared zero page (right after the page descriptors). */
+    long offsetZeroPage() {
+        return offsetZeroPage;
+    }
+
+    /** Returns the offset of the first stored page's data. */
+    long offsetPageData() {
+        return offsetPageData;
     }
 
     /**
@@ -88,15 +109,15 @@ public final class KdumpLayout {
             int n;
             if (pos < geometry.offsetDesc()) {
                 n = readMeta(pos, (int) Math.min(want, geometry.offsetDesc() - pos), dst);
-            } else if (pos < geometry.offsetZeroPage()) {
-                n = readDescriptors(pos, (int) Math.min(want, geometry.offsetZeroPage() - pos), dst);
-            } else if (pos < geometry.offsetPageData()) {
-                n = (int) Math.min(want, geometry.offsetPageData() - pos);
+            } else if (pos < offsetZeroPage) {
+                n = readDescriptors(pos, (int) Math.min(want, offsetZeroPage - pos), dst);
+            } else if (pos < offsetPageData) {
+                n = (int) Math.min(want, offsetPageData - pos);
                 for (int i = 0; i < n; i++) {
                     dst.put((byte) 0);
                 }
             } else {
-                n = readPageData(pos - geometry.offsetPageData(), want, dst);
+                n = readPageData(pos - offsetPageData, want, dst);
             }
             done += n;
         }
@@ -106,8 +127,16 @@ public final class KdumpLayout {
     private int readMeta(long pos, int len, ByteBuffer dst) {
         int n = Math.min(len, META_BATCH);
         byte[] tmp = new byte[n];
-        geometry.readMeta(pos, tmp, 0, n);
-        dst.put(tmp);
+        long bitmap2 = geometry.offsetBitmap1() + geometry.bitmapLen();
+        if (dumped.isAll() || pos + n <= bitmap2) {
+            geometry.readMeta(pos, tmp, 0, n);
+        } else if (pos < bitmap2) {
+            n = (int) (bitmap2 - pos); // up to the second bitmap: from the geometry; the rest in the next step
+            geometry.readMeta(pos, tmp, 0, n);
+        } else {
+            pages.fillBitmap(pos - bitmap2, tmp, 0, n, dumped);
+        }
+        dst.put(tmp, 0, n);
         return n;
     }
 
@@ -116,20 +145,29 @@ public final class KdumpLayout {
         int first = (int) (rel / PageDesc.SIZE);
         int skip = (int) (rel % PageDesc.SIZE);
         int count = Math.min(DESC_BATCH, (skip + len + PageDesc.SIZE - 1) / PageDesc.SIZE);
-        count = Math.min(count, index.pageCount() - first);
+        count = Math.min(count, dumped.count() - first);
         ByteBuffer tmp = ByteBuffer.allocate(count * PageDesc.SIZE).order(geometry.order());
-        long dataOff = index.dataOffset(first);
         int pageSize = geometry.blockSize();
         int flag = geometry.codec().flag;
+        int page = dumped.select(first);
+        int ordinal = stored.rank(page); // of the first stored page at or after it
+        long dataOff = index.dataOffsetOfStored(ordinal);
+        int chunk = -1;
+        int slot = -1;
         for (int i = 0; i < count; i++) {
-            int stored = index.storedSize(first + i);
-            if (stored == 0) {
-                PageDesc.put(tmp, i * PageDesc.SIZE, geometry.offsetZeroPage(), pageSize, 0);
-            } else {
-                PageDesc.put(tmp, i * PageDesc.SIZE, geometry.offsetPageData() + dataOff, stored,
-                        stored == pageSize ? 0 : flag);
-                dataOff += stored;
+            if (page / KdumpIndex.CHUNK_PAGES != chunk) {
+                chunk = page / KdumpIndex.CHUNK_PAGES;
+                slot = stored.slotOf(chunk);
             }
+            int bit = page % KdumpIndex.CHUNK_PAGES;
+            if (slot >= 0 && (stored.slotWord(slot, bit >>> 6) & (1L << bit)) != 0) {
+                int s = index.sizeOfStored(ordinal++);
+                PageDesc.put(tmp, i * PageDesc.SIZE, offsetPageData + dataOff, s, s == pageSize ? 0 : flag);
+                dataOff += s;
+            } else {
+                PageDesc.put(tmp, i * PageDesc.SIZE, offsetZeroPage, pageSize, 0);
+            }
+            page = dumped.isAll() ? page + 1 : dumped.nextMember(page + 1);
         }
         int n = Math.min(len, count * PageDesc.SIZE - skip);
         dst.put(tmp.array(), skip, n);
@@ -138,23 +176,18 @@ public final class KdumpLayout {
 
     /**
      * Copies page data at relative offset {@code rel}, up to {@code len} bytes but not past the end of its chunk.
-     * Walks the chunk's pages to the one holding {@code rel}, summing the compressed sizes before it (its offset in
-     * the packed bytes). Consecutive raw pages are read from the core with one call; the packed bytes are fetched at
-     * most once, and only if a compressed page is read.
+     * Walks the chunk's stored pages to the one holding {@code rel}, summing the compressed sizes before it (its
+     * offset in the packed bytes). Consecutive raw pages are read from the core with one call; the packed bytes are
+     * fetched at most once, and only if a compressed page is read.
      */
     private int readPageData(long rel, int len, ByteBuffer dst) {
-        int c = index.chunkAt(rel);
+        int slot = index.slotAt(rel);
+        int c = stored.chunkOfSlot(slot);
         int pageSize = index.pageSize();
-        int page = c * KdumpIndex.CHUNK_PAGES;
-        int end = Math.min(index.pageCount(), page + KdumpIndex.CHUNK_PAGES);
-        long pageStart = index.chunkStart(c); // rel offset of page's data
+        int base = c * KdumpIndex.CHUNK_PAGES;
+        int ordinal = stored.membersBeforeSlot(slot);
+        long pageStart = index.slotStart(slot); // rel offset of the current page's data
         int packedOff = 0;
-        for (int s; pageStart + (s = index.storedSize(page)) <= rel; page++) {
-            pageStart += s;
-            if (index.isCompressed(s)) {
-                packedOff += s;
-            }
-        }
         ByteBuffer packed = null;
         int packedCopied = 0;
         // a run of raw pages not yet copied: pages [rawPage, rawNext), from byte rawOff of rawPage, rawLen bytes
@@ -163,39 +196,47 @@ public final class KdumpLayout {
         int rawOff = 0;
         int rawLen = 0;
         int done = 0;
-        for (; page < end && done < len; page++) {
-            int s = index.storedSize(page);
-            if (s == 0) {
-                continue; // shares the zero page; also ends a raw run, as rawNext no longer matches
+        for (int w = 0; w < PageSet.WORDS && done < len; w++) {
+            for (long m = stored.slotWord(slot, w); m != 0 && done < len; m &= m - 1) {
+                int page = base + 64 * w + Long.numberOfTrailingZeros(m);
+                int s = index.sizeOfStored(ordinal++);
+                if (pageStart + s <= rel) {
+                    // before the read: only its place in the packed bytes matters
+                    pageStart += s;
+                    if (s != pageSize) {
+                        packedOff += s;
+                    }
+                    continue;
+                }
+                int within = (int) (rel + done - pageStart);
+                int n = Math.min(s - within, len - done);
+                if (s == pageSize) {
+                    if (rawLen > 0 && page != rawNext) {
+                        pages.read(rawPage, rawOff, dst, rawLen); // a zero page or a gap ended the run
+                        rawLen = 0;
+                    }
+                    if (rawLen == 0) {
+                        rawPage = page;
+                        rawOff = within;
+                    }
+                    rawLen += n;
+                    rawNext = page + 1;
+                } else {
+                    if (rawLen > 0) {
+                        pages.read(rawPage, rawOff, dst, rawLen);
+                        rawLen = 0;
+                    }
+                    if (packed == null) {
+                        packed = packedChunk(c);
+                    }
+                    dst.put(dst.position(), packed, packed.position() + packedOff + within, n);
+                    dst.position(dst.position() + n);
+                    packedOff += s;
+                    packedCopied += n;
+                }
+                pageStart += s;
+                done += n;
             }
-            int within = (int) (rel + done - pageStart);
-            int n = Math.min(s - within, len - done);
-            if (s == pageSize) {
-                if (rawLen > 0 && page != rawNext) {
-                    pages.read(rawPage, rawOff, dst, rawLen);
-                    rawLen = 0;
-                }
-                if (rawLen == 0) {
-                    rawPage = page;
-                    rawOff = within;
-                }
-                rawLen += n;
-                rawNext = page + 1;
-            } else {
-                if (rawLen > 0) {
-                    pages.read(rawPage, rawOff, dst, rawLen);
-                    rawLen = 0;
-                }
-                if (packed == null) {
-                    packed = packedChunk(c);
-                }
-                dst.put(dst.position(), packed, packed.position() + packedOff + within, n);
-                dst.position(dst.position() + n);
-                packedOff += s;
-                packedCopied += n;
-            }
-            pageStart += s;
-            done += n;
         }
         if (rawLen > 0) {
             pages.read(rawPage, rawOff, dst, rawLen);

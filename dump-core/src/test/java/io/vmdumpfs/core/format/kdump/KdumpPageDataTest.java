@@ -9,6 +9,7 @@ import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.format.ChunkCache;
 import io.vmdumpfs.core.format.ElfLayout;
 import io.vmdumpfs.core.format.FormatContext;
+import io.vmdumpfs.core.format.IndexRepository;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.GuestPhysBlock;
 import io.vmdumpfs.core.testing.SyntheticGuest;
@@ -115,7 +116,7 @@ class KdumpPageDataTest {
     }
 
     private KdumpView open(ChunkCache cache, KdumpCodec codec) {
-        return KdumpView.open(guest.dump(), new FormatContext(cache, Optional.empty(), 2), codec);
+        return KdumpView.open(guest.dump(), new FormatContext(cache, IndexRepository.NONE, 2), codec);
     }
 
     private DumpedPages pages() {
@@ -129,6 +130,7 @@ class KdumpPageDataTest {
         final Set<Integer> asked = ConcurrentHashMap.newKeySet();
         final Set<Integer> computed = ConcurrentHashMap.newKeySet();
         final Set<Integer> invalidated = ConcurrentHashMap.newKeySet();
+        final Map<Object, Integer> deliveredBytes = new ConcurrentHashMap<>();
 
         RecordingCache(boolean keep) {
             this.keep = keep;
@@ -143,6 +145,17 @@ class KdumpPageDataTest {
                 return compute.apply(k);
             };
             return keep ? kept.computeIfAbsent(key, counted) : counted.apply(key);
+        }
+
+        /** As CaffeineChunkCache: a chunk delivered in full is dropped. */
+        @Override
+        public void delivered(Object key, int bytes) {
+            int total = deliveredBytes.merge(key, bytes, Integer::sum);
+            ByteBuffer b = kept.get(key);
+            if (b != null && total >= b.remaining()) {
+                deliveredBytes.remove(key);
+                invalidate(key);
+            }
         }
 
         @Override
@@ -439,7 +452,7 @@ class KdumpPageDataTest {
         sizes[3] = 4095;
         sizes[KdumpIndex.CHUNK_PAGES] = PAGE;
         sizes[KdumpIndex.CHUNK_PAGES + 2] = 1;
-        KdumpIndex idx = new KdumpIndex(PAGE, sizes);
+        KdumpIndex idx = KdumpIndex.ofPageSizes(PAGE, sizes);
         assertEquals(4195, idx.packedLength(0));
         assertEquals(1, idx.packedLength(1));
         assertTrue(idx.isCompressed(4095));

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.format.FormatContext;
+import io.vmdumpfs.core.format.IndexRepository;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.GuestMemory;
 import io.vmdumpfs.core.guest.Vcpus;
@@ -134,7 +135,7 @@ class KdumpPartsTest {
         sizes[0] = 100;                                 // chunk 0: 100 bytes
         sizes[3 * KdumpIndex.CHUNK_PAGES + 1] = 4096;   // chunks 1, 2 empty; chunk 3: 4096
         sizes[5 * KdumpIndex.CHUNK_PAGES + 2] = 7;      // chunk 4 empty; chunk 5: 7
-        KdumpIndex idx = new KdumpIndex(4096, sizes);
+        KdumpIndex idx = KdumpIndex.ofPageSizes(4096, sizes);
         assertEquals(6, idx.chunkCount());
         assertEquals(0, idx.chunkAt(0));
         assertEquals(0, idx.chunkAt(99));
@@ -150,7 +151,7 @@ class KdumpPartsTest {
     @Test
     void index_sizeAbovePageSize_rejected() {
         char[] sizes = {4097};
-        assertThrows(IllegalArgumentException.class, () -> new KdumpIndex(4096, sizes));
+        assertThrows(IllegalArgumentException.class, () -> KdumpIndex.ofPageSizes(4096, sizes));
     }
 
     private static KdumpIndex sampleIndex() {
@@ -158,100 +159,72 @@ class KdumpPartsTest {
         for (int i = 0; i < sizes.length; i++) {
             sizes[i] = (char) (i % 7 == 0 ? 0 : i % 5 == 0 ? 4096 : 100 + i);
         }
-        return new KdumpIndex(4096, sizes);
+        return KdumpIndex.ofPageSizes(4096, sizes);
     }
 
-    private static final byte[] KEY = new byte[32];
+    private static byte[] bytesOf(KdumpIndex idx) throws Exception {
+        java.io.ByteArrayOutputStream bos = new java.io.ByteArrayOutputStream();
+        idx.writeTo(java.nio.channels.Channels.newChannel(bos));
+        return bos.toByteArray();
+    }
 
-    static {
-        KEY[0] = 42;
+    private static KdumpIndex read(byte[] b, int pageSize, int pageCount) throws Exception {
+        return KdumpIndex.readFrom(java.nio.channels.Channels.newChannel(new java.io.ByteArrayInputStream(b)),
+                pageSize, pageCount);
     }
 
     @Test
-    void indexFile_roundTrip() throws Exception {
-        Path f = KdumpIndexFile.path(tmp.resolve("idx"), KdumpCodec.ZLIB, KEY);
-        assertTrue(f.getFileName().toString().matches("kdump-zlib-2a0{30}\\.idx"), f.toString());
+    void indexContent_roundTrip() throws Exception {
         KdumpIndex idx = sampleIndex();
-        KdumpIndexFile.write(f, KEY, idx);
-        KdumpIndexFile.Loaded l = KdumpIndexFile.read(f, KEY, 4096, 1000);
-        assertEquals(KdumpIndexFile.Status.OK, l.status());
-        assertArrayEquals(idx.sizes(), l.index().sizes());
-        assertEquals(idx.totalData(), l.index().totalData());
-        try (var s = Files.list(f.getParent())) {
-            assertEquals(1, s.count(), "no temporary file left behind");
+        KdumpIndex back = read(bytesOf(idx), 4096, 1000);
+        assertEquals(idx.stored(), back.stored());
+        assertEquals(idx.totalData(), back.totalData());
+        for (int p = 0; p < 1000; p++) {
+            assertEquals(idx.storedSize(p), back.storedSize(p), "page " + p);
         }
+        // 2 bytes per stored page, plus 40 per chunk with stored pages and a small head: zero pages cost nothing
+        assertEquals(16 + 4 + 4 + 4 * 36 + 2 * idx.stored().count(), bytesOf(idx).length);
     }
 
     @Test
-    void indexFile_absent_isAbsent() {
-        assertEquals(KdumpIndexFile.Status.ABSENT, KdumpIndexFile.read(tmp.resolve("none.idx"), KEY, 4096, 1).status());
-    }
-
-    private KdumpIndexFile.Loaded readCorrupted(Consumer<ByteBuffer> damage, int pageCount)
-            throws Exception {
-        Path f = tmp.resolve("x.idx");
-        KdumpIndexFile.write(f, KEY, sampleIndex());
-        ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(f)).order(ByteOrder.LITTLE_ENDIAN);
-        damage.accept(b);
-        Files.write(f, Arrays.copyOf(b.array(), b.limit()));
-        return KdumpIndexFile.read(f, KEY, 4096, pageCount);
+    void indexContent_otherPageCount_corrupt() throws Exception {
+        byte[] b = bytesOf(sampleIndex());
+        assertThrows(IndexRepository.CorruptIndexException.class, () -> read(b, 4096, 999));
+        assertThrows(IndexRepository.CorruptIndexException.class, () -> read(b, 8192, 1000));
     }
 
     @Test
-    void indexFile_badMagic_corrupt() throws Exception {
-        var l = readCorrupted(b -> b.put(0, (byte) 'X'), 1000);
-        assertEquals(KdumpIndexFile.Status.CORRUPT, l.status());
-        assertEquals("bad magic", l.problem());
+    void indexContent_sizeAbovePage_corrupt() throws Exception {
+        byte[] b = bytesOf(sampleIndex());
+        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putChar(b.length - 2, (char) 5000);
+        IndexRepository.CorruptIndexException e = assertThrows(IndexRepository.CorruptIndexException.class,
+                () -> read(b, 4096, 1000));
+        assertTrue(e.getMessage().contains("5000"), e.getMessage());
     }
 
     @Test
-    void indexFile_otherKeyInside_corrupt() throws Exception {
-        var l = readCorrupted(b -> b.put(30, (byte) 1), 1000);
-        assertEquals(KdumpIndexFile.Status.CORRUPT, l.status());
-        assertTrue(l.problem().contains("key"), l.problem());
+    void indexContent_setOutOfOrder_corrupt() throws Exception {
+        byte[] b = bytesOf(sampleIndex());
+        // the stored set's chunk numbers follow the head (16), the dumped set (4: every page) and its count (4)
+        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putInt(24, 3);
+        assertThrows(IndexRepository.CorruptIndexException.class, () -> read(b, 4096, 1000));
     }
 
     @Test
-    void indexFile_otherPageCount_corrupt() throws Exception {
-        assertEquals(KdumpIndexFile.Status.CORRUPT, readCorrupted(b -> { }, 999).status());
-    }
-
-    @Test
-    void indexFile_sizeAbovePage_corrupt() throws Exception {
-        var l = readCorrupted(b -> b.putChar(KdumpIndexFile.HEADER + 2 * 3, (char) 5000), 1000);
-        assertEquals(KdumpIndexFile.Status.CORRUPT, l.status());
-        assertTrue(l.problem().contains("page 3"), l.problem());
-    }
-
-    @Test
-    void indexFile_flippedBit_checksumMismatch() throws Exception {
-        var l = readCorrupted(b -> b.put(KdumpIndexFile.HEADER + 42, (byte) (b.get(KdumpIndexFile.HEADER + 42) ^ 4)),
-                1000);
-        assertEquals(KdumpIndexFile.Status.CORRUPT, l.status());
-        assertEquals("checksum mismatch", l.problem());
-    }
-
-    @Test
-    void indexFile_truncated_corrupt() throws Exception {
-        var l = readCorrupted(b -> b.limit(b.limit() - 1), 1000);
-        assertEquals(KdumpIndexFile.Status.CORRUPT, l.status());
-        assertTrue(l.problem().startsWith("size"), l.problem());
-    }
-
-    @Test
-    void indexFile_otherVersion_corrupt() throws Exception {
-        assertEquals(KdumpIndexFile.Status.CORRUPT, readCorrupted(b -> b.putInt(8, 2), 1000).status());
+    void indexContent_truncated_eof() throws Exception {
+        byte[] b = bytesOf(sampleIndex());
+        assertThrows(java.io.EOFException.class, () -> read(Arrays.copyOf(b, b.length - 1), 4096, 1000));
     }
 
     @Test
     void key_dependsOnCodecAndBlocks() throws Exception {
         try (SyntheticGuest a = SyntheticGuest.builder(tmp).blocks("0 10000 a").build();
                 SyntheticGuest b = SyntheticGuest.builder(tmp).blocks("0 11000 a").build()) {
-            assertArrayEquals(KdumpIndexFile.key(a.dump(), KdumpCodec.ZLIB), KdumpIndexFile.key(a.dump(), KdumpCodec.ZLIB));
-            assertNotEquals(ByteBuffer.wrap(KdumpIndexFile.key(a.dump(), KdumpCodec.ZLIB)),
-                    ByteBuffer.wrap(KdumpIndexFile.key(a.dump(), KdumpCodec.LZO)));
-            assertNotEquals(ByteBuffer.wrap(KdumpIndexFile.key(a.dump(), KdumpCodec.ZLIB)),
-                    ByteBuffer.wrap(KdumpIndexFile.key(b.dump(), KdumpCodec.ZLIB)));
+            assertArrayEquals(KdumpView.digest(a.dump(), KdumpCodec.ZLIB), KdumpView.digest(a.dump(), KdumpCodec.ZLIB));
+            assertNotEquals(ByteBuffer.wrap(KdumpView.digest(a.dump(), KdumpCodec.ZLIB)),
+                    ByteBuffer.wrap(KdumpView.digest(a.dump(), KdumpCodec.LZO)));
+            assertNotEquals(ByteBuffer.wrap(KdumpView.digest(a.dump(), KdumpCodec.ZLIB)),
+                    ByteBuffer.wrap(KdumpView.digest(b.dump(), KdumpCodec.ZLIB)));
         }
     }
 

@@ -13,7 +13,9 @@ import io.vmdumpfs.core.format.DumpFormat;
 import io.vmdumpfs.core.format.DumpNotes;
 import io.vmdumpfs.core.format.ElfLayout;
 import io.vmdumpfs.core.format.ElfView;
+import io.vmdumpfs.core.format.BuildProgress;
 import io.vmdumpfs.core.format.FormatContext;
+import io.vmdumpfs.core.format.IndexRepository;
 import io.vmdumpfs.core.format.View;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.testing.SyntheticGuest;
@@ -77,8 +79,8 @@ class KdumpViewTest {
         return ReferenceKdumpWriter.write(d, codec, DumpNotes.kdump(d), mtime);
     }
 
-    private static FormatContext ctx(ChunkCache cache, Optional<Path> dir, int threads) {
-        return new FormatContext(cache, dir, threads);
+    private static FormatContext ctx(ChunkCache cache, IndexRepository indexes, int threads) {
+        return new FormatContext(cache, indexes, threads);
     }
 
     static byte[] readAll(View v, int step) {
@@ -113,7 +115,7 @@ class KdumpViewTest {
     @EnumSource(KdumpCodec.class)
     void read_randomSlices_equalSequentialReference(KdumpCodec codec) {
         byte[] ref = reference(codec);
-        KdumpView v = KdumpView.open(guest.dump(), ctx(ChunkCache.NONE, Optional.empty(), 2), codec);
+        KdumpView v = KdumpView.open(guest.dump(), ctx(ChunkCache.NONE, IndexRepository.NONE, 2), codec);
         assertEquals(ref.length, v.size());
         Random rnd = new Random(codec.ordinal());
         for (int i = 0; i < 200; i++) {
@@ -136,8 +138,8 @@ class KdumpViewTest {
     @EnumSource(KdumpCodec.class)
     void read_cached_equalsUncached(KdumpCodec codec) {
         MapCache cache = new MapCache();
-        KdumpView cached = KdumpView.open(guest.dump(), ctx(cache, Optional.empty(), 2), codec);
-        KdumpView uncached = KdumpView.open(guest.dump(), ctx(ChunkCache.NONE, Optional.empty(), 1), codec);
+        KdumpView cached = KdumpView.open(guest.dump(), ctx(cache, IndexRepository.NONE, 2), codec);
+        KdumpView uncached = KdumpView.open(guest.dump(), ctx(ChunkCache.NONE, IndexRepository.NONE, 1), codec);
         byte[] a = readAll(cached, 128 * 1024);
         assertArrayEquals(readAll(uncached, 200_000), a);
         int chunks = KdumpIndex.chunkCount(new DumpedPages(guest.dump().memory(), 4096).pageCount());
@@ -201,7 +203,7 @@ class KdumpViewTest {
         KdumpView v = KdumpView.open(guest.dump(), FormatContext.uncached(), KdumpCodec.LZO);
         byte[] head = new byte[3 * 4096];
         v.read(0, ByteBuffer.wrap(head)); // headers never wait for the index
-        assertEquals(KdumpProgress.State.NOT_STARTED, v.progress().state());
+        assertEquals(BuildProgress.State.NOT_STARTED, v.progress().state());
         ByteBuffer b = ByteBuffer.wrap(head).order(ByteOrder.LITTLE_ENDIAN);
         DiskDumpHeader h = DiskDumpHeader.parse(b);
         assertEquals(6, h.headerVersion());
@@ -254,12 +256,12 @@ class KdumpViewTest {
 
     @Test
     void size_waitsForTheBuild_thenProgressIsReady() {
-        KdumpView v = KdumpView.open(guest.dump(), ctx(ChunkCache.NONE, Optional.empty(), 2), KdumpCodec.ZSTD);
-        assertEquals(KdumpProgress.State.NOT_STARTED, v.progress().state());
+        KdumpView v = KdumpView.open(guest.dump(), ctx(ChunkCache.NONE, IndexRepository.NONE, 2), KdumpCodec.ZSTD);
+        assertEquals(BuildProgress.State.NOT_STARTED, v.progress().state());
         assertEquals(reference(KdumpCodec.ZSTD).length, v.size());
-        KdumpProgress p = v.progress();
-        assertEquals(KdumpProgress.State.READY, p.state());
-        assertEquals(p.pagesTotal(), p.pagesDone());
+        BuildProgress p = v.progress();
+        assertEquals(BuildProgress.State.READY, p.state());
+        assertEquals(p.total(), p.done());
         assertTrue(p.line().startsWith("vmcore.kdump-zstd: ready 100% ("), p.line());
     }
 
@@ -277,73 +279,11 @@ class KdumpViewTest {
     }
 
     @Test
-    void indexFile_roundTrip_secondMountLoadsIt() throws Exception {
-        Path cacheDir = tmp.resolve("cache");
-        KdumpView first = KdumpView.open(guest.dump(), ctx(ChunkCache.NONE, Optional.of(cacheDir), 2), KdumpCodec.ZLIB);
-        byte[] a = readAll(first, 65536);
-        Path file = first.indexFile().orElseThrow();
-        assertTrue(Files.isRegularFile(file));
-        assertTrue(file.startsWith(cacheDir.resolve(KdumpView.INDEX_DIR)));
-
-        KdumpView second = KdumpView.open(guest.dump(), ctx(ChunkCache.NONE, Optional.of(cacheDir), 2), KdumpCodec.ZLIB);
-        second.prepare();
-        // loaded synchronously: ready before anything was compressed
-        assertEquals(KdumpProgress.State.READY, second.progress().state());
-        assertArrayEquals(a, readAll(second, 77_777));
-        assertEquals(Optional.of(file), second.indexFile());
-
-        // another codec has its own index
-        KdumpView lzo = KdumpView.open(guest.dump(), ctx(ChunkCache.NONE, Optional.of(cacheDir), 2), KdumpCodec.LZO);
-        lzo.size();
-        assertNotEquals(file, lzo.indexFile().orElseThrow());
-    }
-
-    @Test
-    void indexFile_corrupted_detectedAndRebuilt() throws Exception {
-        Path cacheDir = tmp.resolve("cache");
-        KdumpView first = KdumpView.open(guest.dump(), ctx(ChunkCache.NONE, Optional.of(cacheDir), 2), KdumpCodec.SNAPPY);
-        byte[] a = readAll(first, 65536);
-        Path file = first.indexFile().orElseThrow();
-        byte[] good = Files.readAllBytes(file);
-        byte[] bad = good.clone();
-        bad[KdumpIndexFile.HEADER + 10] ^= 0x01; // one stored size off by one: only the checksum can tell
-        Files.write(file, bad);
-
-        KdumpView second = KdumpView.open(guest.dump(), ctx(ChunkCache.NONE, Optional.of(cacheDir), 2), KdumpCodec.SNAPPY);
-        second.prepare();
-        assertNotEquals(KdumpProgress.State.READY, second.progress().state(), "a corrupt index is not used");
-        assertArrayEquals(a, readAll(second, 99_999));
-        assertArrayEquals(good, Files.readAllBytes(file), "rebuilt and written again");
-    }
-
-    @Test
-    void indexFile_truncated_detectedAndRebuilt() throws Exception {
-        Path cacheDir = tmp.resolve("cache");
-        KdumpView first = KdumpView.open(guest.dump(), ctx(ChunkCache.NONE, Optional.of(cacheDir), 1), KdumpCodec.ZLIB);
-        byte[] a = readAll(first, 65536);
-        Path file = first.indexFile().orElseThrow();
-        byte[] good = Files.readAllBytes(file);
-        Files.write(file, Arrays.copyOf(good, good.length - 3));
-        KdumpView second = KdumpView.open(guest.dump(), ctx(ChunkCache.NONE, Optional.of(cacheDir), 1), KdumpCodec.ZLIB);
-        assertArrayEquals(a, readAll(second, 140_000));
-        assertArrayEquals(good, Files.readAllBytes(file));
-    }
-
-    @Test
-    void indexFile_unwritableDirectory_stillServesFromMemory() throws Exception {
-        Path notADir = tmp.resolve("file");
-        Files.writeString(notADir, "x");
-        KdumpView v = KdumpView.open(guest.dump(), ctx(ChunkCache.NONE, Optional.of(notADir), 2), KdumpCodec.ZLIB);
-        assertArrayEquals(reference(KdumpCodec.ZLIB), readAll(v, 65536));
-        assertTrue(v.indexFile().isEmpty());
-    }
-
-    @Test
     void concurrentReaders_twoKdumpFilesAndElf_getCorrectBytes() throws Exception {
         byte[] refZlib = reference(KdumpCodec.ZLIB);
         byte[] refLzo = reference(KdumpCodec.LZO);
         MapCache cache = new MapCache();
-        FormatContext c = ctx(cache, Optional.empty(), 2);
+        FormatContext c = ctx(cache, IndexRepository.NONE, 2);
         View zlib = DumpFormat.KDUMP_ZLIB.open(guest.dump(), c);
         View lzo = DumpFormat.KDUMP_LZO.open(guest.dump(), c);
         ElfView elf = new ElfView(guest.dump());
@@ -396,7 +336,7 @@ class KdumpViewTest {
 
     @Test
     void read_coreChangedAfterIndex_failsInsteadOfWrongBytes() throws Exception {
-        KdumpView v = KdumpView.open(guest.dump(), ctx(ChunkCache.NONE, Optional.empty(), 1), KdumpCodec.ZLIB);
+        KdumpView v = KdumpView.open(guest.dump(), ctx(ChunkCache.NONE, IndexRepository.NONE, 1), KdumpCodec.ZLIB);
         long size = v.size();
         // overwrite guest RAM in the core file (pc.ram at 1 MiB) with zeros: chunks now compress differently
         long fileOff = guest.blocks().get(2).fileOffset();

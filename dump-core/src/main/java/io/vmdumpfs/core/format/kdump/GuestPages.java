@@ -1,0 +1,129 @@
+package io.vmdumpfs.core.format.kdump;
+
+import io.vmdumpfs.core.format.FormatContext;
+import io.vmdumpfs.core.guest.GuestDump;
+import io.vmdumpfs.core.guest.GuestMemory;
+import java.util.Arrays;
+
+/**
+ * The guest's pages as all kdump files of one dump see them, shared through {@link FormatContext#shared}: which are
+ * present ({@link DumpedPages}), which lie in holes of the core (zero without reading them), and, once the first
+ * index build has read the rest, which of those are zero and which hold data ({@link #stored()}).
+ *
+ * <p>Classifying a page costs reading it; compressing it costs several times more. The first build (whichever codec
+ * is asked for first) reads every page that is not in a hole, learns which are zero, and publishes that here; the
+ * other codecs' builds then read only the pages with data. So no page is read twice to learn that it is zero, and
+ * each codec's index is built only when a reader asks for its file.
+ *
+ * <p>Thread-safe: the stored set is published once through a volatile field (two builds racing to publish learnt the
+ * same thing from the same core; the first wins).
+ */
+final class GuestPages {
+
+    private final GuestDump dump;
+    private final DumpedPages present;
+    private volatile PageSet stored;
+    /** Chunks with at least one page not in a hole; computed on first use. */
+    private volatile int[] candidateChunks;
+    /** Whether the core has holes at all (without, every page is a candidate); found on first use. */
+    private volatile Boolean coreHasHoles;
+
+    GuestPages(GuestDump dump) {
+        this.dump = dump;
+        this.present = new DumpedPages(dump.memory(), dump.platform().pageSize());
+    }
+
+    /** Returns the pages shared by the kdump files of {@code dump} in {@code ctx}. */
+    static GuestPages of(GuestDump dump, FormatContext ctx) {
+        return ctx.shared(dump, GuestPages.class, GuestPages::new);
+    }
+
+    GuestDump dump() {
+        return dump;
+    }
+
+    /** Returns the pages present (bitmap 1). */
+    DumpedPages present() {
+        return present;
+    }
+
+    /** Returns the pages known to hold data (not zero, not in a hole), or null until a build or a load learnt it. */
+    PageSet stored() {
+        return stored;
+    }
+
+    /** Records what a build or a persisted index learnt: which present pages hold data. */
+    void learn(PageSet storedPages) {
+        if (storedPages.size() != present.pageCount()) {
+            throw new IllegalArgumentException("a set over " + storedPages.size() + " pages for "
+                    + present.pageCount() + " present");
+        }
+        if (stored == null) {
+            stored = storedPages;
+        }
+    }
+
+    /**
+     * Returns the chunks (of {@link KdumpIndex#CHUNK_PAGES} present pages) with at least one page whose bytes are
+     * not all in holes of the core, ascending. The others hold only zero pages, known without reading them. Found
+     * from the core's runs of data (a few lseek calls on the first use), not from the pages.
+     */
+    int[] candidateChunks() {
+        int[] c = candidateChunks;
+        if (c == null) {
+            c = findCandidateChunks();
+            candidateChunks = c;
+        }
+        return c;
+    }
+
+    private int[] findCandidateChunks() {
+        int shift = Integer.numberOfTrailingZeros(present.pageSize());
+        int[] out = new int[16];
+        int n = 0;
+        for (GuestMemory.Range r : dump.memory().dataRuns()) {
+            long firstPfn = r.guestPaddrStart() >>> shift;
+            long lastPfn = (r.guestPaddrEnd() - 1) >>> shift;
+            long firstPage = present.pageOf(firstPfn);
+            long lastPage = present.pageOf(lastPfn);
+            if (firstPage < 0 || lastPage < 0) {
+                throw new IllegalStateException("guest RAM at 0x" + Long.toHexString(r.guestPaddrStart())
+                        + " holds data but is in no present page");
+            }
+            // present pfns of one range are consecutive pages: the range lies in blocks, whose pages are present
+            for (long chunk = firstPage / KdumpIndex.CHUNK_PAGES; chunk <= lastPage / KdumpIndex.CHUNK_PAGES; chunk++) {
+                if (n > 0 && out[n - 1] >= chunk) {
+                    continue; // ranges are sorted: a chunk repeats only right after itself
+                }
+                if (n == out.length) {
+                    out = Arrays.copyOf(out, 2 * n);
+                }
+                out[n++] = (int) chunk;
+            }
+        }
+        return Arrays.copyOf(out, n);
+    }
+
+    /**
+     * Fills {@code mask} ({@link PageSet#WORDS} words) with the pages of chunk {@code chunk} whose bytes are not all
+     * in holes of the core: the pages a build must read to classify them.
+     */
+    void candidateMask(int chunk, long[] mask) {
+        Arrays.fill(mask, 0);
+        int first = chunk * KdumpIndex.CHUNK_PAGES;
+        int end = Math.min(present.pageCount(), first + KdumpIndex.CHUNK_PAGES);
+        int pageSize = present.pageSize();
+        Boolean holes = coreHasHoles;
+        if (holes == null) {
+            // the lseek scan happens here, on the first build, not when a mount lists its files
+            holes = dump.memory().core().dataRuns().dataBytes() < dump.memory().core().size();
+            coreHasHoles = holes;
+        }
+        for (int p = first; p < end; p++) {
+            if (!holes || !dump.memory().isHole(present.pfnOf(p) * pageSize, pageSize)) {
+                int bit = p - first;
+                mask[bit >>> 6] |= 1L << bit;
+            }
+        }
+    }
+}
