@@ -1,5 +1,6 @@
 package io.vmdumpfs.core.format.kdump;
 
+import java.nio.ByteBuffer;
 import java.util.Arrays;
 
 /**
@@ -24,10 +25,18 @@ final class ChunkCompressor implements AutoCloseable {
     private final DumpedPages pages;
     private final KdumpCodec.PageCompressor codec;
     private final int pageSize;
-    private final byte[] in;
+    /**
+     * The chunk's pages as read. Direct: the core is read straight into it (a heap buffer would get them through a
+     * hidden direct one, one more copy), and on an idle guest most pages are zero and never leave it.
+     */
+    private final ByteBuffer in;
+    /** A second view of {@link #in}, positioned on the page being checked for zeros. */
+    private final ByteBuffer check;
+    private final ByteBuffer zeros;
+    /** The page being compressed: the codecs take arrays. */
+    private final byte[] page;
     private final byte[] out;
     private final byte[] pageOut;
-    private final byte[] zeros;
     /** Stored size of each stored page of the last chunk compressed, in order. */
     private final char[] sizes = new char[KdumpIndex.CHUNK_PAGES];
     /** The pages of the last chunk that are stored. */
@@ -38,10 +47,12 @@ final class ChunkCompressor implements AutoCloseable {
         this.pages = pages;
         this.pageSize = pages.pageSize();
         this.codec = codec.newCompressor(pageSize);
-        this.in = new byte[KdumpIndex.CHUNK_PAGES * pageSize];
+        this.in = ByteBuffer.allocateDirect(KdumpIndex.CHUNK_PAGES * pageSize);
+        this.check = in.duplicate();
+        this.zeros = ByteBuffer.allocateDirect(pageSize);
+        this.page = new byte[pageSize];
         this.out = new byte[KdumpIndex.CHUNK_PAGES * pageSize];
         this.pageOut = new byte[this.codec.outSize()];
-        this.zeros = new byte[pageSize];
     }
 
     /**
@@ -56,6 +67,7 @@ final class ChunkCompressor implements AutoCloseable {
     byte[] compress(int c, long[] read, boolean classify) {
         int first = c * KdumpIndex.CHUNK_PAGES;
         readPages(first, read);
+        codec.startChunk();
         Arrays.fill(storedMask, 0);
         storedCount = 0;
         int n = 0;
@@ -63,10 +75,11 @@ final class ChunkCompressor implements AutoCloseable {
             for (long m = read[w]; m != 0; m &= m - 1) {
                 int i = 64 * w + Long.numberOfTrailingZeros(m);
                 int off = i * pageSize;
-                if (classify && Arrays.mismatch(in, off, off + pageSize, zeros, 0, pageSize) < 0) {
+                if (classify && check.limit(off + pageSize).position(off).mismatch(zeros) < 0) {
                     continue; // zero: shares the zero page
                 }
-                int k = codec.compress(in, off, pageOut);
+                in.get(off, page);
+                int k = codec.compressNext(page, 0, pageOut);
                 int stored;
                 if (k > 0) {
                     System.arraycopy(pageOut, 0, out, n, k);
@@ -94,7 +107,7 @@ final class ChunkCompressor implements AutoCloseable {
             while (j < KdumpIndex.CHUNK_PAGES && bit(mask, j)) {
                 j++;
             }
-            pages.readPages(first + i, j - i, in, i * pageSize);
+            pages.read(first + i, 0, in.clear().position(i * pageSize), (j - i) * pageSize);
             i = j;
         }
     }

@@ -260,6 +260,11 @@ public final class KdumpIndex {
         return stored.chunkOfSlot(slotAt(rel));
     }
 
+    /** Returns about how many bytes of heap the index takes: sizes, chunk table and both sets (which may be shared). */
+    long heapBytes() {
+        return 2L * sizes.length + 8L * chunkStart.length + dumped.heapBytes() + stored.heapBytes();
+    }
+
     // ---------------------------------------------------------------- persisted form
 
     /**

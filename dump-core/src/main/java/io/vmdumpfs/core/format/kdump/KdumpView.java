@@ -136,7 +136,8 @@ public final class KdumpView implements View {
         }
         long metaEnd = geometry.offsetDesc();
         if (offset < metaEnd && dst.remaining() <= metaEnd - offset) {
-            // headers and bitmaps: known without the index, so `file` or a header peek never waits for a build
+            // headers and bitmaps: known without the index, so `file` or a header peek never waits for a build (the
+            // second bitmap is the first while every present page is dumped; a filtered file's comes from its index)
             int n = dst.remaining();
             byte[] tmp = new byte[n];
             geometry.readMeta(offset, tmp, 0, n);
@@ -159,6 +160,11 @@ public final class KdumpView implements View {
     /** Starts loading or building the index without waiting for it (e.g. right after mounting). */
     public void prepare() {
         index.prepare();
+    }
+
+    /** Returns the layout, building or loading the index first if needed; for tests. */
+    KdumpLayout layout() {
+        return index.get();
     }
 
     /** Returns the key the index is persisted under. */
@@ -228,7 +234,8 @@ public final class KdumpView implements View {
     /**
      * Compresses chunk {@code c} again and checks it against the index: every stored page must get the stored size
      * it had when the index was built, or the file's descriptors and offsets would no longer match its data. A change
-     * that keeps every page's size goes unnoticed: raw pages are then read from the core as it is now.
+     * that keeps every page's size goes unnoticed (raw pages are then read from the core as it is now), and so does
+     * one to a page found zero: it is not read again.
      */
     private byte[] compressChunk(KdumpIndex idx, int c) {
         ChunkCompressor cc = idle.poll();

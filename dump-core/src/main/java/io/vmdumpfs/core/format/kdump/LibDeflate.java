@@ -7,8 +7,8 @@ import jnr.ffi.annotations.Out;
 
 /**
  * Debian's libdeflate (package libdeflate0) through jnr-ffi: the same zlib format crash and makedumpfile read with
- * {@code uncompress()}, made about twice as fast as zlib's level 1 and a little smaller. zlib is the codec users pick
- * for kdump files, and its speed decides how long the first read of vmcore.kdump-zlib takes.
+ * {@code uncompress()}, made about three times as fast as zlib's level 1 (see {@link KdumpCodec} for the levels). zlib
+ * is the codec users pick for kdump files, and its speed decides how long the first read of vmcore.kdump-zlib takes.
  *
  * <p>Optional: when the library is absent, {@link #INSTANCE} is null and the JDK's Deflater is used instead.
  */

@@ -265,6 +265,11 @@ final class PageSet {
         }
     }
 
+    /** Returns about how many bytes of heap the set takes (its arrays). */
+    long heapBytes() {
+        return chunks == null ? 0 : 4L * chunks.length + 8L * masks.length + 4L * before.length;
+    }
+
     @Override
     public boolean equals(Object o) {
         return o instanceof PageSet s && s.size == size && Arrays.equals(s.chunks, chunks)

@@ -85,6 +85,56 @@ class KdumpPartsTest {
         }
     }
 
+    /** A page like kernel data: short runs of random bytes between repeated structure; compresses to about half. */
+    private static byte[] kernelLikePage(long seed) {
+        byte[] p = new byte[4096];
+        Random r = new Random(seed);
+        for (int i = 0; i < p.length; i++) {
+            p[i] = (byte) (i % 16 < 6 ? r.nextInt(256) : i % 16 == 6 ? 0xff : (i % 7) * 9);
+        }
+        return p;
+    }
+
+    private static byte[] inflate(byte[] z, int n) throws Exception {
+        Inflater inf = new Inflater(false);
+        inf.setInput(z, 0, n);
+        byte[] back = new byte[4096];
+        assertEquals(4096, inf.inflate(back));
+        assertTrue(inf.finished());
+        return back;
+    }
+
+    @Test
+    void compressNext_zlib_effortFollowsThePageBeforeInTheChunk() throws Exception {
+        byte[] kernel = kernelLikePage(1);
+        byte[] random = new byte[4096];
+        new Random(2).nextBytes(random);
+        try (KdumpCodec.PageCompressor c = KdumpCodec.ZLIB.newCompressor(4096)) {
+            byte[] first = new byte[4096];
+            int n1 = c.compress(kernel, 0, first);
+            assertTrue(n1 > 1024 && n1 < 4096, "kernel-like: compresses, to more than a quarter: " + n1);
+            assertArrayEquals(kernel, inflate(first, n1));
+
+            byte[] out = new byte[4096];
+            c.startChunk();
+            assertEquals(n1, c.compressNext(kernel, 0, out), "a chunk's first page: as compress()");
+            assertArrayEquals(Arrays.copyOf(first, n1), Arrays.copyOf(out, n1));
+            assertEquals(-1, c.compressNext(random, 0, out));
+            int afterRandom = c.compressNext(kernel, 0, out);
+            byte[] second = Arrays.copyOf(out, afterRandom);
+            assertArrayEquals(kernel, inflate(second, afterRandom), "whatever the effort, the same page");
+            if (c.toString().startsWith("libdeflate")) {
+                assertTrue(afterRandom > n1, "after a random page the faster level: " + afterRandom + " vs " + n1);
+            }
+            // deterministic: the same pages in the same order give the same bytes
+            c.startChunk();
+            c.compressNext(kernel, 0, out);
+            c.compressNext(random, 0, out);
+            assertEquals(afterRandom, c.compressNext(kernel, 0, out));
+            assertArrayEquals(second, Arrays.copyOf(out, afterRandom));
+        }
+    }
+
     @Test
     void fingerprint_stableAndDistinctPerCodec() {
         assertEquals(KdumpCodec.ZLIB.fingerprint(), KdumpCodec.ZLIB.fingerprint());

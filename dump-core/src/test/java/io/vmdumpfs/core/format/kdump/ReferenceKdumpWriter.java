@@ -14,7 +14,8 @@ import java.util.Optional;
 /**
  * Writes a whole kdump-compressed file in one sequential pass, the way QEMU's {@code create_kdump_vmcore()} does:
  * headers, both bitmaps, then descriptors and data page by page. Independent of the view's code (its own page walk,
- * field offsets and bitmap), sharing only the page compressors, so a view read can be compared with a slice of it.
+ * field offsets and bitmap), sharing only the page compressors (restarted every {@link KdumpIndex#CHUNK_PAGES} pages,
+ * as their choices may depend on the pages before in a chunk), so a view read can be compared with a slice of it.
  * For small synthetic guests: everything is in memory.
  */
 final class ReferenceKdumpWriter {
@@ -86,14 +87,18 @@ final class ReferenceKdumpWriter {
         byte[] page = new byte[p];
         try (KdumpCodec.PageCompressor c = codec.newCompressor(p)) {
             byte[] out = new byte[c.outSize()];
-            for (long pfn : pfns) {
+            for (int i = 0; i < pfns.size(); i++) {
+                long pfn = pfns.get(i);
+                if (i % KdumpIndex.CHUNK_PAGES == 0) {
+                    c.startChunk(); // the codec's choices depend on the pages before in the same chunk
+                }
                 pageAt(dump, pfn * p, page);
                 if (Arrays.equals(page, new byte[p])) {
                     desc.putLong(zeroPage).putInt(p).putInt(0).putLong(0);
                     continue;
                 }
                 long off = zeroPage + data.size();
-                int n = c.compress(page, 0, out);
+                int n = c.compressNext(page, 0, out);
                 if (n > 0) {
                     desc.putLong(off).putInt(n).putInt(codec.flag).putLong(0);
                     data.write(out, 0, n);
