@@ -457,6 +457,8 @@ public final class SyntheticCore {
         final Filler filler;
         final List<Poke> pokes = new ArrayList<>();
         long fileOffset;
+        /** Only the first MiB and the pokes are written; the rest is left a hole. */
+        boolean sparse;
 
         Seg(long vaddr, long memsz, long filesz, int flags, Filler filler) {
             if ((vaddr & 7) != 0) {
@@ -498,6 +500,7 @@ public final class SyntheticCore {
         private final List<String> absent = new ArrayList<>();
         private int mrSizeOffset = 112;
         private boolean vmcoreinfo;
+        private boolean sparseRam;
         private boolean vmcoreinfoDevice = true;
         private int vmcoreinfoHostFormat = 1;
         private long vmcoreinfoPaddr = -1;
@@ -592,6 +595,16 @@ public final class SyntheticCore {
         /** Places region {@code name}'s RAM at {@code hostVaddr} instead of RAM_BASE + k * RAM_STRIDE. */
         public Builder hostAt(String name, long hostVaddr) {
             hostAt.put(name, hostVaddr);
+            return this;
+        }
+
+        /**
+         * Leaves guest RAM as holes in the core file, as the kernel's core dumper does with pages the guest never
+         * touched: of each RAM segment only the first MiB (the pattern) and what was poked (the VMCOREINFO note) is
+         * written. A guest of any size then costs a few MiB of disk.
+         */
+        public Builder sparseRam() {
+            this.sparseRam = true;
             return this;
         }
 
@@ -772,7 +785,9 @@ public final class SyntheticCore {
                 long h = b.hostAt.getOrDefault(r.name(), RAM_BASE + k++ * RAM_STRIDE);
                 host.put(r.name(), h);
                 String id = r.name();
-                ram.add(new Seg(h, r.size(), b.absent.contains(id) ? 0 : r.size(), RW, v -> ramWord(id, v - h)));
+                Seg seg = new Seg(h, r.size(), b.absent.contains(id) ? 0 : r.size(), RW, v -> ramWord(id, v - h));
+                seg.sparse = b.sparseRam;
+                ram.add(seg);
                 vaddrs.put("ram:" + id, h);
             }
             ram.sort(Comparator.comparingLong(s -> s.vaddr));
@@ -1038,12 +1053,21 @@ public final class SyntheticCore {
                 ch.write(head.rewind(), 0);
                 ch.write(nb.rewind(), notesOff);
                 ByteBuffer chunk = le(CHUNK);
+                long end = 0;
                 for (Seg s : segs) {
+                    end = Math.max(end, s.fileOffset + s.filesz);
                     for (long c = 0; c < s.filesz; c += CHUNK) {
+                        long at = c;
+                        if (s.sparse && c >= MiB && s.pokes.stream().noneMatch(pk -> overlaps(s, pk, at))) {
+                            continue;
+                        }
                         int len = (int) Math.min(CHUNK, s.filesz - c);
                         fill(s, c, chunk.clear().limit(len));
                         ch.write(chunk, s.fileOffset + c);
                     }
+                }
+                if (ch.size() < end) {
+                    ch.write(ByteBuffer.allocate(1), end - 1); // a sparse segment's trailing hole
                 }
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
@@ -1064,6 +1088,13 @@ public final class SyntheticCore {
                 }
             }
             return -1;
+        }
+
+        /** Returns true when poke {@code pk} touches the CHUNK bytes of {@code s} from offset {@code c}. */
+        private static boolean overlaps(Seg s, Poke pk, long c) {
+            long lo = s.vaddr + c;
+            return Long.compareUnsigned(pk.hostVaddr() + pk.bytes().length, lo) > 0
+                    && Long.compareUnsigned(pk.hostVaddr(), lo + CHUNK) < 0;
         }
 
         private static void fill(Seg s, long from, ByteBuffer chunk) {
