@@ -20,8 +20,9 @@ import java.util.List;
  * <p>Bytes of a page that lie outside every block (a block that starts or ends inside a page) read as zeros; pages
  * in holes between blocks are not present and their bits stay clear in both bitmaps, so crash treats them as not RAM.
  *
- * <p>Limits: at most {@link Integer#MAX_VALUE} dumped pages (8 TiB of 4 KiB pages), because the index keeps one
- * array slot per page. Immutable and thread-safe.
+ * <p>Limits: at most {@link Integer#MAX_VALUE} present pages (8 TiB of 4 KiB pages), because pages are numbered with
+ * ints ({@link PageSet}, {@link KdumpIndex}). Memory: 24 bytes per run of consecutive pfns. Immutable and
+ * thread-safe.
  */
 final class DumpedPages {
 
@@ -98,16 +99,6 @@ final class DumpedPages {
     long pageOf(long pfn) {
         int r = firstRunEndingAfter(pfn);
         return r < runStartPfn.length && runStartPfn[r] <= pfn ? runFirstPage[r] + (pfn - runStartPfn[r]) : -1;
-    }
-
-    /** Returns the number of runs of consecutive present pfns. */
-    int runCount() {
-        return runStartPfn.length;
-    }
-
-    /** Returns the first page of run {@code r} of consecutive present pfns; of {@code runCount()}: the page count. */
-    long runFirstPage(int r) {
-        return runFirstPage[r];
     }
 
     private int runOfPage(long page) {

@@ -20,13 +20,14 @@ import org.xerial.snappy.Snappy;
  * <ul>
  *   <li>zlib: libdeflate when Debian's libdeflate0 is installed ({@link LibDeflate}: about three times as fast as
  *       zlib), else the JDK's {@link Deflater} at level 1 (QEMU's {@code compress2(..., Z_BEST_SPEED)}); both write the
- *       zlib wrapper; crash and makedumpfile call {@code uncompress()}. libdeflate's level 1 is 6 % larger than zlib's
- *       on kernel text and data, its level 2 5 % smaller but 30 % slower, and no faster on anything else: random data
- *       (which it fails to compress at half the speed), text or repetitive data (which level 1 packs as well). So
- *       each page of a chunk takes level 2 when the page before it compressed, but to more than a quarter of its size
- *       (kernel-like), else level 1 ({@link #compressNext}). Measured per page on real guests' data (pc 256 MiB
- *       idle, q35 3 GiB idle, and tmpfs data like the busy fixture's): 0.6 % and 0.8 % smaller than QEMU's zlib
- *       output on the idle guests, as small as level 1 on the busy data, at level 1's speed there.</li>
+ *       zlib wrapper; crash and makedumpfile call {@code uncompress()}. On an idle guest's pages (kernel text and
+ *       data) libdeflate's level 1 is 4-5 % larger than zlib's level 1, its level 2 about 1 % smaller but a third
+ *       slower; on random data level 2 is no smaller and half as fast, on text and repetitive data (a busy guest's
+ *       page cache) no smaller and a quarter slower. So each page of a chunk takes level 2 when the page before it
+ *       compressed, but to more than a quarter of its size (kernel-like), else level 1 ({@link #compressNext}).
+ *       Measured on the test fixtures' pages: 0.6 % (pc 256 MiB) and 0.8 % (q35 3 GiB) smaller than zlib's level 1
+ *       (QEMU's), a third of the pages at level 2; on random, text and repetitive pages as small and as fast as
+ *       level 1.</li>
  *   <li>lzo: LZO1X-1 from aircompressor, a plain lzo1x stream (no lzop header) that crash and makedumpfile decode
  *       with {@code lzo1x_decompress_safe}.</li>
  *   <li>snappy: the raw snappy format (not the framing format), for {@code snappy_uncompress}.</li>
