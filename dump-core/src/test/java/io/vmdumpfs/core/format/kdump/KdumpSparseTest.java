@@ -8,13 +8,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.vmdumpfs.core.elf.CoreFile;
 import io.vmdumpfs.core.format.ChunkCache;
 import io.vmdumpfs.core.format.DumpFormat;
-import io.vmdumpfs.core.format.ElfLayout;
+import io.vmdumpfs.core.format.DumpNotes;
 import io.vmdumpfs.core.format.FormatContext;
 import io.vmdumpfs.core.format.IndexRepository;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.GuestMemory;
 import io.vmdumpfs.core.guest.GuestPhysBlock;
 import io.vmdumpfs.core.guest.GuestPlatform;
+import io.vmdumpfs.core.guest.Vcpus;
 import io.vmdumpfs.core.testing.MemoryIndexRepository;
 import io.vmdumpfs.core.testing.SyntheticGuest;
 import java.io.IOException;
@@ -28,7 +29,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
-import java.util.OptionalInt;
 import java.util.zip.Inflater;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -83,7 +83,7 @@ class KdumpSparseTest {
 
         GuestDump dump() {
             return new GuestDump(new GuestMemory(CoreFile.open(path), blocks), GuestPlatform.X86_64, Optional.empty(),
-                    Optional.empty(), OptionalInt.empty(), "sparse test core");
+                    Optional.empty(), Vcpus.none("none"), "sparse test core");
         }
     }
 
@@ -147,7 +147,7 @@ class KdumpSparseTest {
             assertEquals(3 * 256 + 16, stored.count(), "pages with data");
             assertEquals(stored, lzo.layout().index().stored(), "one classification for both");
             assertEquals(1 + 1 + 2, stored.slots(), "chunks with data: the 1 MiB, the 16 pages, the 2 MiB");
-            byte[] notes = ElfLayout.notes(Optional.empty(), ByteOrder.LITTLE_ENDIAN);
+            byte[] notes = DumpNotes.kdump(dump);
             long ts = Files.getLastModifiedTime(core.path).toMillis() / 1000;
             assertArrayEquals(ReferenceKdumpWriter.write(dump, KdumpCodec.ZLIB, notes, ts), readAll(zlib));
             assertArrayEquals(ReferenceKdumpWriter.write(dump, KdumpCodec.LZO, notes, ts), readAll(lzo));
@@ -174,7 +174,7 @@ class KdumpSparseTest {
             if (r0 >= 0) {
                 assertTrue(r1 - r0 < 2 * MiB, "the 40 MiB of zeros are not read again: " + (r1 - r0));
             }
-            byte[] notes = ElfLayout.notes(Optional.empty(), ByteOrder.LITTLE_ENDIAN);
+            byte[] notes = DumpNotes.kdump(dump);
             long ts = Files.getLastModifiedTime(core.path).toMillis() / 1000;
             assertArrayEquals(ReferenceKdumpWriter.write(dump, KdumpCodec.SNAPPY, notes, ts), readAll(snappy));
         }
