@@ -38,7 +38,7 @@ final class BlocksCommand implements Callable<Integer>, Main.HasDebug {
     @Override
     public Integer call() throws IOException {
         try (GuestDump dump = input.open(false)) {
-            out.print(BlocksText.render(dump.memory().blocks(), false));
+            out.print(BlocksText.render(dump.memory(), false));
             out.flush();
         }
         return 0;

@@ -5,6 +5,7 @@ import io.vmdumpfs.core.BadCoreException.Kind;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -92,6 +93,81 @@ public final class HostMemory {
             nextOff = offsets[i] + (presentEnds[i] - starts[i]);
         }
         return off;
+    }
+
+    /**
+     * Returns [{@code hostVaddr}, {@code hostVaddr + length}) cut into runs by how the core holds them, in address
+     * order, covering the range exactly: present runs (each contiguous in the file too; adjacent segments whose data
+     * follow each other in the file make one run), runs cut off by the end of the file, runs a segment maps without
+     * data, and runs no segment maps. O(log n + runs).
+     *
+     * @throws IllegalArgumentException when {@code length} is not positive or the range wraps past 2^64
+     */
+    public List<HostExtent> extents(long hostVaddr, long length) {
+        long end = hostVaddr + length;
+        if (length <= 0 || (Long.compareUnsigned(end, hostVaddr) < 0 && end != 0)) {
+            throw new IllegalArgumentException("host range 0x" + Long.toHexString(hostVaddr) + " +0x"
+                    + Long.toHexString(length) + " is empty or wraps");
+        }
+        List<HostExtent> out = new ArrayList<>();
+        long pos = hostVaddr;
+        long left = length;
+        while (left > 0) {
+            int i = segmentIndexOf(pos);
+            HostExtent.Presence p;
+            long n;
+            long off = -1;
+            if (i < 0) {
+                int next = firstSegmentAbove(pos);
+                n = next < 0 ? left : minUnsigned(left, starts[next] - pos);
+                p = HostExtent.Presence.NOT_MAPPED;
+            } else {
+                Elf64Phdr ph = loads.get(i);
+                long in = pos - starts[i];
+                long present = presentEnds[i] - starts[i];
+                if (Long.compareUnsigned(in, present) < 0) {
+                    n = minUnsigned(left, present - in);
+                    p = HostExtent.Presence.PRESENT;
+                    off = offsets[i] + in;
+                } else if (Long.compareUnsigned(in, ph.pFilesz()) < 0) {
+                    n = minUnsigned(left, ph.pFilesz() - in);
+                    p = HostExtent.Presence.TRUNCATED;
+                    // where the bytes would be; a p_offset beyond any file offset has no such place
+                    off = offsets[i] < 0 || offsets[i] + in < 0 ? -1 : offsets[i] + in;
+                } else {
+                    n = minUnsigned(left, ph.pMemsz() - in);
+                    p = HostExtent.Presence.NOT_DUMPED;
+                }
+            }
+            HostExtent last = out.isEmpty() ? null : out.get(out.size() - 1);
+            if (last != null && last.presence() == p && (off < 0 || last.fileOffset() + last.length() == off)) {
+                out.set(out.size() - 1, new HostExtent(last.hostVaddr(), last.length() + n, p, last.fileOffset()));
+            } else {
+                out.add(new HostExtent(pos, n, p, off));
+            }
+            pos += n;
+            left -= n;
+        }
+        return out;
+    }
+
+    /** Returns the index of the first segment starting above {@code hostVaddr}, or -1. */
+    private int firstSegmentAbove(long hostVaddr) {
+        int lo = 0;
+        int hi = starts.length;
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            if (Long.compareUnsigned(starts[mid], hostVaddr) > 0) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        return lo < starts.length ? lo : -1;
+    }
+
+    private static long minUnsigned(long a, long b) {
+        return Long.compareUnsigned(a, b) <= 0 ? a : b;
     }
 
     /** Returns true when [hostVaddr, hostVaddr+length) can be read from the file. */

@@ -37,13 +37,16 @@ public final class ProcessCore implements Closeable {
     private final List<Elf64Phdr> loads;
     private final List<ElfNote> notes;
     private final HostMemory memory;
+    private final long describedBytes;
 
-    private ProcessCore(CoreFile file, Elf64Header header, List<Elf64Phdr> loads, List<ElfNote> notes) {
+    private ProcessCore(CoreFile file, Elf64Header header, List<Elf64Phdr> loads, List<ElfNote> notes,
+            long describedBytes) {
         this.file = file;
         this.header = header;
         this.loads = loads;
         this.notes = notes;
         this.memory = new HostMemory(file, loads);
+        this.describedBytes = describedBytes;
     }
 
     /** Opens and validates {@code path} as a process core. */
@@ -141,7 +144,21 @@ public final class ProcessCore implements Closeable {
             }
         }
         requireDisjointInFile(file, h.ePhoff(), phBytes, loads, noteSegs);
-        return new ProcessCore(file, h, Collections.unmodifiableList(loads), Collections.unmodifiableList(notes));
+        long described = h.ePhoff() + phBytes;
+        for (Elf64Phdr ph : loads) {
+            if (ph.pFilesz() != 0) {
+                described = maxUnsigned(described, FileRange.of(ph.pOffset(), ph.pFilesz(), "").end());
+            }
+        }
+        for (Elf64Phdr ns : noteSegs) {
+            described = maxUnsigned(described, ns.pOffset() + ns.pFilesz());
+        }
+        return new ProcessCore(file, h, Collections.unmodifiableList(loads), Collections.unmodifiableList(notes),
+                described);
+    }
+
+    private static long maxUnsigned(long a, long b) {
+        return Long.compareUnsigned(a, b) >= 0 ? a : b;
     }
 
     /** A part of the file: [start, end), unsigned, end saturated at 2^64 - 1. */
@@ -227,6 +244,20 @@ public final class ProcessCore implements Closeable {
 
     public Elf64Header header() {
         return header;
+    }
+
+    /**
+     * Returns how long the file should be: the end of the last data its program headers describe (segment data,
+     * notes, the header table), unsigned, saturated at 2^64 - 1. A core cut short (a size limit, a full disk, an
+     * interrupted copy) is shorter; {@link HostMemory#extents} says which memory that cost.
+     */
+    public long describedBytes() {
+        return describedBytes;
+    }
+
+    /** Returns true when the file is shorter than its program headers describe ({@link #describedBytes()}). */
+    public boolean isTruncated() {
+        return Long.compareUnsigned(file.size(), describedBytes) < 0;
     }
 
     /** Returns the PT_LOAD segments sorted by host-virtual address. */

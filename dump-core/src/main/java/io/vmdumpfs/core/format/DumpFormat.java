@@ -24,7 +24,7 @@ public enum DumpFormat {
     KDUMP_SNAPPY("vmcore.kdump-snappy", dump -> true, (dump, ctx) -> KdumpView.open(dump, ctx, KdumpCodec.SNAPPY)),
     KDUMP_ZSTD("vmcore.kdump-zstd", dump -> true, (dump, ctx) -> KdumpView.open(dump, ctx, KdumpCodec.ZSTD)),
     BLOCKS("blocks.txt", dump -> true,
-            (dump, ctx) -> BytesView.ofText(BlocksText.render(dump.memory().blocks(), true))),
+            (dump, ctx) -> BytesView.ofText(BlocksText.render(dump.memory(), true))),
     VMCOREINFO("vmcoreinfo", dump -> dump.vmcoreinfo().isPresent(),
             (dump, ctx) -> new BytesView(dump.vmcoreinfo().orElseThrow().textBytes()));
 

@@ -30,6 +30,25 @@ public final class BlocksText {
     private BlocksText() {
     }
 
+    /**
+     * Returns the table of {@code memory}'s blocks, as {@link #render(List, boolean)}; when some guest RAM is absent
+     * from the core, followed by comment lines that say how much and where ({@link RamCoverage}), so the table still
+     * parses back to the blocks the core holds.
+     */
+    public static String render(GuestMemory memory, boolean withSize) {
+        String table = render(memory.blocks(), withSize);
+        if (!memory.isPartial()) {
+            return table;
+        }
+        StringBuilder sb = new StringBuilder(table);
+        sb.append("# ").append(RamCoverage.summary(memory)).append('\n');
+        sb.append("# absent, in no row above (readers see these pages as not in the dump):\n");
+        for (String line : RamCoverage.absentLines(memory, withSize)) {
+            sb.append("# ").append(line).append('\n');
+        }
+        return sb.toString();
+    }
+
     /** Returns the table for {@code blocks}, with the size column when {@code withSize}; every line ends in \n. */
     public static String render(List<GuestPhysBlock> blocks, boolean withSize) {
         int numbers = withSize ? 5 : 4;

@@ -13,6 +13,12 @@ import java.util.List;
  * the core at the block's file offset; nothing is copied at open. Where the core file has holes
  * ({@link CoreFile#dataRuns()}), guest RAM reads as zeros without I/O: {@link #dataRuns()} and {@link #isHole} let a
  * scan of guest RAM skip those parts. Thread-safe and immutable.
+ *
+ * <p>The blocks cover exactly what the core holds. Guest RAM QEMU had but the core does not (a truncated file, a
+ * mapping without data) is listed in {@link #absent()} and in no block, so every format leaves it out as it leaves
+ * out the holes between RAM ranges: absent memory is never served as zeros. (A hole in the core file is the
+ * opposite: the writer did not store zeros it knew, so it is RAM, in a block, read as zeros.) A guest page only partly
+ * held is absent as a whole once {@link #withWholePages} has been applied.
  */
 public final class GuestMemory {
 
@@ -27,14 +33,28 @@ public final class GuestMemory {
 
     private final CoreFile core;
     private final List<GuestPhysBlock> blocks;
+    private final List<AbsentRange> absent;
     private final long[] starts;
 
     /**
+     * A complete guest: every byte of guest RAM is in a block.
+     *
      * @param blocks sorted by guest-physical address, not overlapping; each must lie inside the core file
      */
     public GuestMemory(CoreFile core, List<GuestPhysBlock> blocks) {
+        this(core, blocks, List.of());
+    }
+
+    /**
+     * A guest whose RAM the core holds in {@code blocks} and lacks in {@code absent}.
+     *
+     * @param blocks sorted by guest-physical address, not overlapping; each must lie inside the core file
+     * @param absent sorted by guest-physical address, overlapping neither each other nor a block
+     */
+    public GuestMemory(CoreFile core, List<GuestPhysBlock> blocks, List<AbsentRange> absent) {
         this.core = core;
         this.blocks = List.copyOf(blocks);
+        this.absent = List.copyOf(absent);
         this.starts = new long[blocks.size()];
         for (int i = 0; i < blocks.size(); i++) {
             GuestPhysBlock b = blocks.get(i);
@@ -47,6 +67,18 @@ public final class GuestMemory {
             }
             starts[i] = b.guestPaddrStart();
         }
+        for (int i = 0; i < this.absent.size(); i++) {
+            AbsentRange a = this.absent.get(i);
+            if (i > 0 && Long.compareUnsigned(this.absent.get(i - 1).guestPaddrEnd(), a.guestPaddrStart()) > 0) {
+                throw new IllegalArgumentException("absent ranges overlap or are unsorted at index " + i);
+            }
+            int b = blockIndexOf(a.guestPaddrStart());
+            int next = firstBlockAfter(a.guestPaddrStart());
+            if (b >= 0 || (next >= 0 && Long.compareUnsigned(starts[next], a.guestPaddrEnd()) < 0)) {
+                throw new IllegalArgumentException("absent range 0x" + Long.toHexString(a.guestPaddrStart())
+                        + " overlaps a block");
+            }
+        }
     }
 
     public CoreFile core() {
@@ -57,13 +89,94 @@ public final class GuestMemory {
         return blocks;
     }
 
-    /** Returns the sum of all block sizes. */
+    /** Returns the sum of all block sizes: the guest RAM the core holds. */
     public long totalBytes() {
         long t = 0;
         for (GuestPhysBlock b : blocks) {
             t += b.size();
         }
         return t;
+    }
+
+    /** Returns the guest RAM QEMU had but the core does not hold, sorted by guest-physical address. */
+    public List<AbsentRange> absent() {
+        return absent;
+    }
+
+    /** Returns the sum of the absent ranges' sizes. */
+    public long absentBytes() {
+        long t = 0;
+        for (AbsentRange a : absent) {
+            t += a.size();
+        }
+        return t;
+    }
+
+    /** Returns true when some guest RAM is absent from the core. */
+    public boolean isPartial() {
+        return !absent.isEmpty();
+    }
+
+    /**
+     * Returns this memory with every guest page of {@code pageSize} that is partly absent made absent as a whole:
+     * the absent ranges grow to page boundaries and the blocks give those bytes up. A page is what readers ask for
+     * (crash's bitmap bit, a kdump page descriptor), and a page half of whose bytes would be invented is not one to
+     * serve. Returns this when nothing is absent.
+     *
+     * @param pageSize the guest's page size, a power of two
+     */
+    public GuestMemory withWholePages(int pageSize) {
+        if (absent.isEmpty()) {
+            return this;
+        }
+        if (Integer.bitCount(pageSize) != 1) {
+            throw new IllegalArgumentException("page size " + pageSize + " is not a power of two");
+        }
+        long mask = pageSize - 1L;
+        List<AbsentRange> wide = new ArrayList<>();
+        for (AbsentRange a : absent) {
+            long lo = a.guestPaddrStart() & ~mask;
+            long hi = (a.guestPaddrEnd() + mask) & ~mask;
+            if (Long.compareUnsigned(hi, a.guestPaddrEnd()) < 0) {
+                hi = a.guestPaddrEnd(); // the address space's last page: no boundary above it to round to
+            }
+            AbsentRange last = wide.isEmpty() ? null : wide.get(wide.size() - 1);
+            if (last != null && Long.compareUnsigned(last.guestPaddrEnd(), lo) > 0) {
+                // two absent ranges in one page (a block's few bytes between them go too)
+                if (Long.compareUnsigned(hi, last.guestPaddrEnd()) <= 0) {
+                    continue;
+                }
+                lo = last.guestPaddrEnd();
+            }
+            wide.add(a.slice(lo, hi));
+        }
+        List<GuestPhysBlock> kept = new ArrayList<>();
+        int j = 0;
+        for (GuestPhysBlock b : blocks) {
+            while (j < wide.size() && Long.compareUnsigned(wide.get(j).guestPaddrEnd(), b.guestPaddrStart()) <= 0) {
+                j++;
+            }
+            long cur = b.guestPaddrStart();
+            for (int k = j; k < wide.size() && Long.compareUnsigned(wide.get(k).guestPaddrStart(), b.guestPaddrEnd()) < 0;
+                    k++) {
+                AbsentRange a = wide.get(k);
+                if (Long.compareUnsigned(a.guestPaddrStart(), cur) > 0) {
+                    kept.add(slice(b, cur, a.guestPaddrStart()));
+                }
+                if (Long.compareUnsigned(a.guestPaddrEnd(), cur) > 0) {
+                    cur = a.guestPaddrEnd();
+                }
+            }
+            if (Long.compareUnsigned(cur, b.guestPaddrEnd()) < 0) {
+                kept.add(slice(b, cur, b.guestPaddrEnd()));
+            }
+        }
+        return new GuestMemory(core, kept, wide);
+    }
+
+    private static GuestPhysBlock slice(GuestPhysBlock b, long from, long to) {
+        long delta = from - b.guestPaddrStart();
+        return new GuestPhysBlock(from, to, b.hostVaddr() + delta, b.fileOffset() + delta, b.name());
     }
 
     /** Returns the index of the block holding {@code guestPaddr}, or -1. O(log n). */

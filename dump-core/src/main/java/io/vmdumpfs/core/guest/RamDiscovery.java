@@ -3,6 +3,7 @@ package io.vmdumpfs.core.guest;
 import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.BadCoreException.Kind;
 import io.vmdumpfs.core.elf.Elf64Phdr;
+import io.vmdumpfs.core.elf.HostExtent;
 import io.vmdumpfs.core.elf.HostMemory;
 import io.vmdumpfs.core.elf.MappedFile;
 import io.vmdumpfs.core.elf.ProcessCore;
@@ -40,8 +41,30 @@ public final class RamDiscovery {
     static final long MAX_SCANNED_SEGMENT = 64L << 20;
     static final long PAGE = 4096;
 
-    /** The result: merged blocks, the layout that validated, and where the AddressSpace was. */
-    public record Result(List<GuestPhysBlock> blocks, QemuLayout layout, long addressSpaceVaddr) {
+    /**
+     * The result: the merged blocks the core holds, the guest RAM it does not (sorted, for {@link GuestMemory}), the
+     * layout that validated, and where the AddressSpace was.
+     */
+    public record Result(List<GuestPhysBlock> blocks, List<AbsentRange> absent, QemuLayout layout,
+            long addressSpaceVaddr) {
+
+        public Result {
+            blocks = List.copyOf(blocks);
+            absent = List.copyOf(absent);
+        }
+
+        /** Returns the bytes of guest RAM the blocks hold. */
+        long heldBytes() {
+            long t = 0;
+            for (GuestPhysBlock b : blocks) {
+                t += b.size();
+            }
+            return t;
+        }
+    }
+
+    /** What one walk found: the blocks held and the ranges absent. */
+    private record Walked(List<GuestPhysBlock> blocks, List<AbsentRange> absent) {
     }
 
     /** An AddressSpace named "memory" whose current FlatView has the same root MemoryRegion as itself. */
@@ -107,15 +130,25 @@ public final class RamDiscovery {
                 throw new BadCoreException(Kind.UNSUPPORTED, core.path(), "core of '" + prog
                         + "', not of a QEMU process (no \"memory\" AddressSpace found)");
             }
-            throw new BadCoreException(Kind.CORRUPT, core.path(), "no QEMU \"memory\" AddressSpace found in the core"
-                    + " of '" + prog + "'; pass the block table with --blocks FILE");
+            throw new BadCoreException(Kind.CORRUPT, core.path(), truncatedBefore("no QEMU \"memory\" AddressSpace"
+                    + " found in the core of '" + prog + "'; pass the block table with --blocks FILE"));
         }
         Failed<?> missing = null;
+        Result partial = null;
         for (AddressSpace as : candidates) {
             for (QemuLayout layout : QemuLayout.KNOWN) {
-                Hop<List<GuestPhysBlock>> walked = walk(as, layout);
-                if (walked instanceof Hop.Found<List<GuestPhysBlock>> found) {
-                    return new Result(found.value(), layout, as.hostVaddr());
+                Hop<Walked> walked = walk(as, layout);
+                if (walked instanceof Hop.Found<Walked> found) {
+                    Result r = new Result(found.value().blocks(), found.value().absent(), layout, as.hostVaddr());
+                    if (r.absent().isEmpty()) {
+                        return r;
+                    }
+                    // A walk that finds part of the RAM absent is kept, but another may find all of it: a layout
+                    // that does not fit can still validate with a host pointer that leads nowhere.
+                    if (partial == null || r.heldBytes() > partial.heldBytes()) {
+                        partial = r;
+                    }
+                    continue;
                 }
                 Failed<?> failed = (Failed<?>) walked;
                 if (failed.kind() == Kind.MISSING) {
@@ -125,12 +158,34 @@ public final class RamDiscovery {
                 }
             }
         }
+        if (partial != null) {
+            return partial;
+        }
         // A walk that validated but found RAM absent says more than any walk that did not validate.
         if (missing != null) {
-            throw new BadCoreException(Kind.MISSING, core.path(), missing.reason());
+            throw new BadCoreException(Kind.MISSING, core.path(), truncatedBefore(missing.reason()));
         }
-        throw new BadCoreException(Kind.CORRUPT, core.path(), "QEMU's memory map is inconsistent: "
-                + String.join("; ", reasons.stream().limit(3).toList()));
+        throw new BadCoreException(Kind.CORRUPT, core.path(), truncatedBefore("QEMU's memory map is inconsistent: "
+                + String.join("; ", reasons.stream().limit(3).toList())));
+    }
+
+    /**
+     * Returns {@code problem}, led by the truncation when the core is cut short: QEMU's own structures may then be
+     * what is missing, which no discovery can make up for.
+     */
+    private String truncatedBefore(String problem) {
+        if (!core.isTruncated() || problem.startsWith(TRUNCATED)) {
+            return problem;
+        }
+        return TRUNCATED + truncation() + "; guest RAM cannot be found in what is left: " + problem;
+    }
+
+    private static final String TRUNCATED = "core is truncated";
+
+    /** Returns " at offset 0x… (its program headers describe 0x… bytes)". */
+    private String truncation() {
+        return " at offset 0x" + Long.toHexString(core.file().size()) + " (its program headers describe 0x"
+                + Long.toHexString(core.describedBytes()) + " bytes)";
     }
 
     /**
@@ -215,8 +270,11 @@ public final class RamDiscovery {
         return Hop.found(new AddressSpace(as, root, currentMap));
     }
 
-    /** Walks one AddressSpace with one layout to the merged guest RAM blocks, or the first hop that failed. */
-    private Hop<List<GuestPhysBlock>> walk(AddressSpace as, QemuLayout l) {
+    /**
+     * Walks one AddressSpace with one layout to the merged guest RAM blocks the core holds and the ranges it does not,
+     * or the first hop that failed. Absent RAM does not fail the walk unless all of it is absent.
+     */
+    private Hop<Walked> walk(AddressSpace as, QemuLayout l) {
         String where = "AddressSpace 0x" + Long.toHexString(as.hostVaddr()) + " (" + l.name() + ")";
         Hop<FlatView> view = flatView(as, l).at(where);
         FlatView fv = view.orNull();
@@ -227,8 +285,7 @@ public final class RamDiscovery {
         ByteBuffer frs = mem.read(fv.ranges(), fv.nr() * frl.stride());
         List<GuestPhysBlock> blocks = new ArrayList<>();
         List<Long> blockMr = new ArrayList<>();
-        long missingBytes = 0;
-        long firstMissing = -1;
+        List<AbsentRange> absent = new ArrayList<>();
         long prevEnd = 0;
         for (int i = 0; i < fv.nr(); i++) {
             String rw = where + ", FlatRange " + i;
@@ -256,39 +313,74 @@ public final class RamDiscovery {
                 continue;
             }
             long hostAddr = rb.host() + fr.offsetInRegion();
-            long fileOffset = mem.fileOffsetOf(hostAddr, fr.size());
-            if (fileOffset < 0) {
-                missingBytes += fr.size();
-                if (firstMissing < 0) {
-                    firstMissing = hostAddr;
-                }
-                continue;
-            }
-            long start = fr.start();
-            int lastIdx = blocks.size() - 1;
-            if (lastIdx >= 0) {
-                GuestPhysBlock p = blocks.get(lastIdx);
-                // Merge exactly like QEMU: same region, contiguous in guest-physical and in host address space.
-                if (p.guestPaddrEnd() == start && p.hostVaddr() + p.size() == hostAddr && blockMr.get(lastIdx) == fr.mr()
-                        && p.fileOffset() + p.size() == fileOffset) {
-                    blocks.set(lastIdx, new GuestPhysBlock(p.guestPaddrStart(), start + fr.size(), p.hostVaddr(),
-                            p.fileOffset(), p.name()));
+            // The range as the core holds it: present runs become blocks, the rest is absent, never zeros.
+            for (HostExtent e : mem.extents(hostAddr, fr.size())) {
+                long start = fr.start() + (e.hostVaddr() - hostAddr);
+                long end = start + e.length();
+                if (e.presence() != HostExtent.Presence.PRESENT) {
+                    addAbsent(absent, new AbsentRange(start, end, e.hostVaddr(), e.fileOffset(), rb.idstr(),
+                            why(e.presence())));
                     continue;
                 }
+                int lastIdx = blocks.size() - 1;
+                if (lastIdx >= 0) {
+                    GuestPhysBlock p = blocks.get(lastIdx);
+                    // Merge exactly like QEMU: same region, contiguous in guest-physical and in host address space.
+                    if (p.guestPaddrEnd() == start && p.hostVaddr() + p.size() == e.hostVaddr()
+                            && blockMr.get(lastIdx) == fr.mr() && p.fileOffset() + p.size() == e.fileOffset()) {
+                        blocks.set(lastIdx, new GuestPhysBlock(p.guestPaddrStart(), end, p.hostVaddr(),
+                                p.fileOffset(), p.name()));
+                        continue;
+                    }
+                }
+                blocks.add(new GuestPhysBlock(start, end, e.hostVaddr(), e.fileOffset(), rb.idstr()));
+                blockMr.add(fr.mr());
             }
-            blocks.add(new GuestPhysBlock(start, start + fr.size(), hostAddr, fileOffset, rb.idstr()));
-            blockMr.add(fr.mr());
         }
-        if (missingBytes > 0) {
-            return Hop.missing("guest RAM was not dumped ("
-                    + (missingBytes >> 20) + " MiB missing, first at host 0x" + Long.toHexString(firstMissing)
-                    + "); next time run QEMU with -machine dump-guest-core=on (libvirt: <memory dumpCore='on'/>)"
-                    + " and keep bits 0-1 of /proc/PID/coredump_filter set");
+        if (blocks.isEmpty() && !absent.isEmpty()) {
+            return Hop.missing(noneHeld(absent));
         }
         if (blocks.isEmpty()) {
             return Hop.corrupt(where + ": no RAM ranges");
         }
-        return Hop.found(blocks);
+        return Hop.found(new Walked(blocks, absent));
+    }
+
+    /** Appends {@code a}, merged into the previous absent range when it continues it in every way. */
+    private static void addAbsent(List<AbsentRange> absent, AbsentRange a) {
+        AbsentRange p = absent.isEmpty() ? null : absent.get(absent.size() - 1);
+        if (p != null && p.guestPaddrEnd() == a.guestPaddrStart() && p.hostVaddr() + p.size() == a.hostVaddr()
+                && p.why() == a.why() && p.name().equals(a.name())
+                && (p.fileOffset() < 0 ? a.fileOffset() < 0 : p.fileOffset() + p.size() == a.fileOffset())) {
+            absent.set(absent.size() - 1, new AbsentRange(p.guestPaddrStart(), a.guestPaddrEnd(), p.hostVaddr(),
+                    p.fileOffset(), p.name(), p.why()));
+        } else {
+            absent.add(a);
+        }
+    }
+
+    private static AbsentRange.Why why(HostExtent.Presence p) {
+        return switch (p) {
+            case TRUNCATED -> AbsentRange.Why.TRUNCATED;
+            case NOT_DUMPED -> AbsentRange.Why.NOT_DUMPED;
+            case NOT_MAPPED -> AbsentRange.Why.NOT_MAPPED;
+            case PRESENT -> throw new IllegalArgumentException("present is not absent");
+        };
+    }
+
+    /** Returns why a core that holds none of the guest's RAM cannot be served, and what to do next time. */
+    private String noneHeld(List<AbsentRange> absent) {
+        long bytes = 0;
+        for (AbsentRange a : absent) {
+            bytes += a.size();
+        }
+        AbsentRange first = absent.get(0);
+        if (absent.stream().anyMatch(a -> a.why() == AbsentRange.Why.TRUNCATED)) {
+            return TRUNCATED + truncation() + " before any guest RAM (" + RamCoverage.size(bytes) + " missing)";
+        }
+        return "guest RAM was not dumped (" + RamCoverage.size(bytes) + " missing, first at host 0x"
+                + Long.toHexString(first.hostVaddr()) + "); next time run QEMU with -machine dump-guest-core=on"
+                + " (libvirt: <memory dumpCore='on'/>) and keep bits 0-1 of /proc/PID/coredump_filter set";
     }
 
     /** Hop 2: the AddressSpace's current FlatView, with a plausible number of ranges that are all in the core. */
@@ -380,6 +472,9 @@ public final class RamDiscovery {
         if ((host & (PAGE - 1)) != 0 || (used & (PAGE - 1)) != 0 || Long.compareUnsigned(used, max) > 0
                 || used == 0) {
             return Hop.corrupt("RAMBlock sizes or host address not page-aligned");
+        }
+        if (Long.compareUnsigned(host + used, host) <= 0) {
+            return Hop.corrupt("RAMBlock host 0x" + Long.toHexString(host) + " + used_length wraps past 2^64");
         }
         if (Long.compareUnsigned(fr.offsetInRegion(), used) > 0
                 || Long.compareUnsigned(fr.size(), used - fr.offsetInRegion()) > 0) {

@@ -8,14 +8,17 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vmdumpfs.core.BadCoreException.Kind;
+import io.vmdumpfs.core.elf.HostExtent.Presence;
 import io.vmdumpfs.core.testing.SyntheticCore;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -174,6 +177,55 @@ class HostMemoryTest {
         assertTrue(m.isPresent(D, 0x1800));
         assertFalse(m.isPresent(D, 0x1801));
         assertEquals(0x1800, m.presentLength(1));
+    }
+
+    // ---------------------------------------------------------------- extents: what the core holds, run by run
+
+    @Test
+    void extents_acrossPresentNotDumpedAndUnmapped_coverTheRangeInOrder() {
+        HostMemory m = sample();
+        long a = core.segments().get(0).fileOffset();
+        assertEquals(List.of(
+                new HostExtent(A, 0x2000, Presence.PRESENT, a),                  // A and B's first page: file-contiguous
+                new HostExtent(B + 0x1000, 0x1000, Presence.NOT_DUMPED, -1),     // B past p_filesz
+                new HostExtent(C, 0x1000, Presence.PRESENT, core.segments().get(2).fileOffset()),
+                new HostExtent(C + 0x1000, D - C - 0x1000, Presence.NOT_MAPPED, -1),
+                new HostExtent(D, 0x1800, Presence.PRESENT, core.segments().get(3).fileOffset())),
+                m.extents(A, D + 0x1800 - A));
+    }
+
+    @Test
+    void extents_startingInAGap_notMappedUpToTheNextSegment() {
+        HostMemory m = sample();
+        assertEquals(List.of(new HostExtent(0x8000, A - 0x8000, Presence.NOT_MAPPED, -1),
+                new HostExtent(A, 0x10, Presence.PRESENT, core.segments().get(0).fileOffset())),
+                m.extents(0x8000, A + 0x10 - 0x8000));
+        assertEquals(List.of(new HostExtent(D + 0x2000, 0x1000, Presence.NOT_MAPPED, -1)), m.extents(D + 0x2000, 0x1000),
+                "past the last mapping");
+    }
+
+    @Test
+    void extents_truncatedMidPage_presentUpToTheCutThenTruncatedWithItsFileOffset() {
+        core = SyntheticCore.elf().segment(A, 0x1000, RW, 0x1000).segment(D, 0x4000, RW, 0x3000)
+                .write(dir.resolve("core"));
+        long d = core.segments().get(1).fileOffset();
+        core.truncate(d + 0x1234);
+        pc = ProcessCore.open(core.path());
+        assertEquals(List.of(new HostExtent(D, 0x1234, Presence.PRESENT, d),
+                new HostExtent(D + 0x1234, 0x3000 - 0x1234, Presence.TRUNCATED, d + 0x1234),
+                new HostExtent(D + 0x3000, 0x1000, Presence.NOT_DUMPED, -1)),
+                pc.memory().extents(D, 0x4000));
+        assertTrue(pc.isTruncated());
+        assertEquals(d + 0x3000, pc.describedBytes());
+    }
+
+    @Test
+    void extents_emptyOrWrapping_rejected() {
+        HostMemory m = open(SyntheticCore.elf().segment(VSYSCALL, 0x1000, RW, 0x1000));
+        assertThrows(IllegalArgumentException.class, () -> m.extents(A, 0));
+        assertThrows(IllegalArgumentException.class, () -> m.extents(VSYSCALL + 0x800, 1L << 40));
+        assertEquals(List.of(new HostExtent(VSYSCALL, 0x1000, Presence.PRESENT, core.segments().get(0).fileOffset())),
+                m.extents(VSYSCALL, 0x1000), "a mapping that ends at 2^64");
     }
 
     private static byte[] bytes(ByteBuffer b) {

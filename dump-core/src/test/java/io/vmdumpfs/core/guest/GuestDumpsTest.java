@@ -117,11 +117,81 @@ class GuestDumpsTest {
 
     // ---------------------------------------------------------------- what is refused
 
+    // ---------------------------------------------------------------- partial cores: served for what they hold
+
     @Test
-    void open_truncatedCore_corrupt() {
+    void open_coreTruncatedMidPageInRam_wholePagesHeldRestAbsent() throws IOException {
         SyntheticCore c = sample();
-        c.truncate(c.size() - 4096);
-        assertBadCore(Kind.CORRUPT, c.path(), "core is truncated", () -> openAndClose(c.path(), Optional.empty()));
+        long ramOffset = c.ram("pc.ram").fileOffset();
+        long host = c.ram("pc.ram").hostVaddr();
+        c.truncate(ramOffset + 3 * MiB / 2 + 100);
+        try (GuestDump d = GuestDumps.open(c.path(), Optional.empty())) {
+            GuestMemory m = d.memory();
+            // The page the cut falls in is absent as a whole: 100 of its bytes are no page to serve.
+            assertEquals(List.of(c.block("pc.ram", 0, 0, 3 * MiB / 2)), m.blocks());
+            assertEquals(List.of(
+                    new AbsentRange(3 * MiB / 2, 2 * MiB, host + 3 * MiB / 2, ramOffset + 3 * MiB / 2, "pc.ram",
+                            AbsentRange.Why.TRUNCATED),
+                    new AbsentRange(0xfffc0000L, 1L << 32, c.ram("pc.bios").hostVaddr(), c.ram("pc.bios").fileOffset(),
+                            "pc.bios", AbsentRange.Why.TRUNCATED)), m.absent());
+            assertTrue(m.isPartial());
+            assertEquals(3 * MiB / 2, m.totalBytes());
+            assertEquals(MiB / 2 + 256 * KiB, m.absentBytes());
+            ByteBuffer b = ByteBuffer.allocate(4096);
+            assertEquals(4096, m.read(3 * MiB / 2 - 4096, b));
+            assertArrayEquals(ramBytes("pc.ram", 3 * MiB / 2 - 4096, 4096), b.array());
+            assertThrows(IllegalArgumentException.class, () -> m.read(3 * MiB / 2, ByteBuffer.allocate(1)),
+                    "absent RAM is not readable: never zeros");
+            assertEquals("6.1.0-test", d.vmcoreinfo().orElseThrow().osRelease(), "VMCOREINFO lies in the held part");
+            assertEquals("partial: 1.5 of 2.3 MiB in the core; 768 KiB absent: core truncated at offset 0x"
+                    + Long.toHexString(ramOffset + 3 * MiB / 2 + 100) + " (768 KiB: pc.ram, pc.bios, 2 ranges from"
+                    + " guest 0x180000, host 0x" + Long.toHexString(host + 3 * MiB / 2) + ")", RamCoverage.summary(m));
+        }
+    }
+
+    @Test
+    void open_coreTruncatedPastGuestRam_complete() throws IOException {
+        SyntheticCore c = sample();
+        c.truncate(c.size() - 4096);   // inside the stack, the last mapping
+        try (GuestDump d = GuestDumps.open(c.path(), Optional.empty())) {
+            assertEquals(List.of(c.block("pc.ram", 0, 0, 2 * MiB), c.block("pc.bios", 0xfffc0000L, 0, 256 * KiB)),
+                    d.memory().blocks());
+            assertEquals(List.of(), d.memory().absent());
+        }
+    }
+
+    @Test
+    void open_oneRegionNotDumped_restServedAndItsRangeAbsent() throws IOException {
+        SyntheticCore c = SyntheticCore.qemu().ram("pc.ram", 0, 2 * MiB).ram("pc.rom", 0xc0000L + 2 * MiB, 128 * KiB)
+                .absent("pc.rom").write(dir.resolve("core"));
+        try (GuestDump d = GuestDumps.open(c.path(), Optional.empty())) {
+            assertEquals(List.of(c.block("pc.ram", 0, 0, 2 * MiB)), d.memory().blocks());
+            assertEquals(List.of(new AbsentRange(0xc0000L + 2 * MiB, 0xe0000L + 2 * MiB, c.ram("pc.rom").hostVaddr(), -1,
+                    "pc.rom", AbsentRange.Why.NOT_DUMPED)), d.memory().absent());
+        }
+    }
+
+    @Test
+    void open_lessThanAPageOfRamHeld_missing() {
+        SyntheticCore c = sample();
+        c.truncate(c.ram("pc.ram").fileOffset() + 100);
+        assertBadCore(Kind.MISSING, c.path(), "not one whole guest page is in the core (partial: 0 of 2.3 MiB",
+                () -> openAndClose(c.path(), Optional.empty()));
+    }
+
+    @Test
+    void open_blocksFileOnTruncatedCore_tailPastTheCutAbsent() throws IOException {
+        SyntheticCore c = sample();
+        List<GuestPhysBlock> listed = List.of(c.block("pc.ram", 0, 0, 2 * MiB),
+                c.block("pc.bios", 0xfffc0000L, 0, 256 * KiB));
+        Path blocks = Files.writeString(dir.resolve("blocks.txt"), BlocksText.render(listed, true));
+        long bios = c.ram("pc.bios").fileOffset();
+        c.truncate(bios + 64 * KiB + 1);
+        try (GuestDump d = GuestDumps.open(c.path(), Optional.of(blocks))) {
+            assertEquals(List.of(listed.get(0), c.block("pc.bios", 0xfffc0000L, 0, 64 * KiB)), d.memory().blocks());
+            assertEquals(List.of(new AbsentRange(0xfffd0000L, 1L << 32, c.ram("pc.bios").hostVaddr() + 64 * KiB,
+                    bios + 64 * KiB, "pc.bios", AbsentRange.Why.TRUNCATED)), d.memory().absent());
+        }
     }
 
     @Test

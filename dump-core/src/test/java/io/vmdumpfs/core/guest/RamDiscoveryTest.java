@@ -8,7 +8,10 @@ import static io.vmdumpfs.core.testing.SyntheticCore.assertBadCore;
 import static io.vmdumpfs.core.testing.SyntheticCore.ramBytes;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.BadCoreException.Kind;
 import io.vmdumpfs.core.elf.ProcessCore;
 import io.vmdumpfs.core.testing.SyntheticCore;
@@ -208,6 +211,98 @@ class RamDiscoveryTest {
         assertBadCore(Kind.MISSING, c.path(), "guest RAM was not dumped (2 MiB missing, first at host 0x"
                 + Long.toHexString(c.ram("pc.ram").hostVaddr()) + "); next time run QEMU with -machine dump-guest-core=on",
                 () -> discoverAndClose(c));
+    }
+
+    @Test
+    void discover_allOfASmallGuestNotDumped_sizeInItsOwnUnitNotZeroMiB() {
+        // The message said "0 MiB missing" for less than a MiB.
+        SyntheticCore c = write(SyntheticCore.qemu().ram("pc.rom", 0xc0000, 128 * KiB).absent("pc.rom"));
+        assertBadCore(Kind.MISSING, c.path(), "guest RAM was not dumped (128 KiB missing, first at host 0x",
+                () -> discoverAndClose(c));
+    }
+
+    // ---------------------------------------------------------------- partial cores: what the core holds is served
+
+    @Test
+    void discover_truncatedInsideRam_heldUpToTheCutRestTruncated() {
+        SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, 4 * MiB)
+                .ram("pc.bios", 0xfffc0000L, 256 * KiB, Flag.ROM).hostAt("pc.bios", RAM_BASE + 8 * MiB));
+        long cut = c.ram("pc.ram").fileOffset() + MiB + 0x123;   // mid-page: discovery keeps the byte it ends at
+        c.truncate(cut);
+        RamDiscovery.Result r = discover(c);
+        assertEquals(List.of(c.block("pc.ram", 0, 0, MiB + 0x123)), r.blocks());
+        long host = c.ram("pc.ram").hostVaddr();
+        assertEquals(List.of(
+                new AbsentRange(MiB + 0x123, 4 * MiB, host + MiB + 0x123, cut, "pc.ram", AbsentRange.Why.TRUNCATED),
+                new AbsentRange(0xfffc0000L, 1L << 32, RAM_BASE + 8 * MiB, c.ram("pc.bios").fileOffset(), "pc.bios",
+                        AbsentRange.Why.TRUNCATED)), r.absent());
+    }
+
+    @Test
+    void discover_ramSegmentWithFileszBelowMemsz_tailNotDumped() {
+        SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, 4 * MiB).dumpedBytes("pc.ram", 3 * MiB));
+        RamDiscovery.Result r = discover(c);
+        assertEquals(List.of(c.block("pc.ram", 0, 0, 3 * MiB)), r.blocks());
+        assertEquals(List.of(new AbsentRange(3 * MiB, 4 * MiB, c.ram("pc.ram").hostVaddr() + 3 * MiB, -1, "pc.ram",
+                AbsentRange.Why.NOT_DUMPED)), r.absent());
+    }
+
+    @Test
+    void discover_oneSmallRegionNotDumped_restServed() {
+        // The 1 TiB guest stopped before it ran: pc.rom was never written, so the kernel wrote no data for it.
+        SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, 2 * MiB)
+                .ram("pc.rom", 0xc0000L + 2 * MiB, 128 * KiB, Flag.ROM).absent("pc.rom"));
+        RamDiscovery.Result r = discover(c);
+        assertEquals(List.of(c.block("pc.ram", 0, 0, 2 * MiB)), r.blocks());
+        assertEquals(List.of(new AbsentRange(0xc0000L + 2 * MiB, 0xe0000L + 2 * MiB, c.ram("pc.rom").hostVaddr(), -1,
+                "pc.rom", AbsentRange.Why.NOT_DUMPED)), r.absent());
+    }
+
+    @Test
+    void discover_mappingMissingFromTheCore_absentNotMapped() {
+        SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, 2 * MiB)
+                .ram("pc.bios", 0xfffc0000L, 256 * KiB, Flag.ROM).notInCore("pc.bios"));
+        RamDiscovery.Result r = discover(c);
+        assertEquals(List.of(c.block("pc.ram", 0, 0, 2 * MiB)), r.blocks());
+        assertEquals(List.of(new AbsentRange(0xfffc0000L, 1L << 32, c.ram("pc.bios").hostVaddr(), -1, "pc.bios",
+                AbsentRange.Why.NOT_MAPPED)), r.absent());
+    }
+
+    @Test
+    void discover_absentMiddleOfARange_twoBlocksAroundIt() {
+        // One region whose mapping the core holds as three segments: data, no data, data.
+        SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, 3 * MiB).notInCore("pc.ram")
+                .segment(RAM_BASE, MiB, SyntheticCore.RW, MiB)
+                .segment(RAM_BASE + MiB, MiB, SyntheticCore.RW, 0)
+                .segment(RAM_BASE + 2 * MiB, MiB, SyntheticCore.RW, MiB));
+        RamDiscovery.Result r = discover(c);
+        assertEquals(List.of(new GuestPhysBlock(0, MiB, RAM_BASE, c.fileOffsetOf(RAM_BASE), "pc.ram"),
+                new GuestPhysBlock(2 * MiB, 3 * MiB, RAM_BASE + 2 * MiB, c.fileOffsetOf(RAM_BASE + 2 * MiB), "pc.ram")),
+                r.blocks());
+        assertEquals(List.of(new AbsentRange(MiB, 2 * MiB, RAM_BASE + MiB, -1, "pc.ram", AbsentRange.Why.NOT_DUMPED)),
+                r.absent());
+    }
+
+    @Test
+    void discover_truncatedInsideQemuStructures_failsSayingTheCoreIsTruncated() {
+        SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, 2 * MiB));
+        long cut = c.flatRange(0).fileOffset() + 8;
+        c.truncate(cut);
+        assertBadCore(Kind.CORRUPT, c.path(), "core is truncated at offset 0x" + Long.toHexString(cut)
+                + " (its program headers describe 0x", () -> discoverAndClose(c));
+        BadCoreException e = assertThrows(BadCoreException.class, () -> discoverAndClose(c));
+        assertTrue(e.getMessage().contains("guest RAM cannot be found in what is left: "), e.getMessage());
+    }
+
+    @Test
+    void discover_truncatedBeforeAnyRam_failsSayingSo() {
+        SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, 2 * MiB));
+        long cut = c.ram("pc.ram").fileOffset();
+        c.truncate(cut);
+        assertBadCore(Kind.MISSING, c.path(), "core is truncated at offset 0x" + Long.toHexString(cut)
+                + " (its program headers describe 0x", () -> discoverAndClose(c));
+        BadCoreException e = assertThrows(BadCoreException.class, () -> discoverAndClose(c));
+        assertTrue(e.getMessage().endsWith("bytes) before any guest RAM (2 MiB missing)"), e.getMessage());
     }
 
     @Test

@@ -497,7 +497,8 @@ public final class SyntheticCore {
         private final LinkedHashMap<String, Region> regions = new LinkedHashMap<>();
         private final List<Range> ranges = new ArrayList<>();
         private final Map<String, Long> hostAt = new HashMap<>();
-        private final List<String> absent = new ArrayList<>();
+        private final Map<String, Long> dumped = new HashMap<>();
+        private final List<String> notInCore = new ArrayList<>();
         private int mrSizeOffset = 112;
         private boolean vmcoreinfo;
         private boolean sparseRam;
@@ -608,9 +609,23 @@ public final class SyntheticCore {
             return this;
         }
 
-        /** Writes region {@code name}'s RAM segment with p_filesz = 0, as with dump-guest-core=off. */
+        /**
+         * Writes region {@code name}'s RAM segment with p_filesz = 0, as the kernel's core dumper does with
+         * dump-guest-core=off (MADV_DONTDUMP) and for a mapping never written to.
+         */
         public Builder absent(String name) {
-            absent.add(name);
+            return dumpedBytes(name, 0);
+        }
+
+        /** Writes region {@code name}'s RAM segment with p_filesz = {@code bytes}: only its start is in the file. */
+        public Builder dumpedBytes(String name, long bytes) {
+            dumped.put(name, bytes);
+            return this;
+        }
+
+        /** Writes no PT_LOAD for region {@code name}'s RAM, as gdb's gcore leaves MADV_DONTDUMP mappings out. */
+        public Builder notInCore(String name) {
+            notInCore.add(name);
             return this;
         }
 
@@ -785,9 +800,11 @@ public final class SyntheticCore {
                 long h = b.hostAt.getOrDefault(r.name(), RAM_BASE + k++ * RAM_STRIDE);
                 host.put(r.name(), h);
                 String id = r.name();
-                Seg seg = new Seg(h, r.size(), b.absent.contains(id) ? 0 : r.size(), RW, v -> ramWord(id, v - h));
-                seg.sparse = b.sparseRam;
-                ram.add(seg);
+                if (!b.notInCore.contains(id)) {
+                    Seg seg = new Seg(h, r.size(), b.dumped.getOrDefault(id, r.size()), RW, v -> ramWord(id, v - h));
+                    seg.sparse = b.sparseRam;
+                    ram.add(seg);
+                }
                 vaddrs.put("ram:" + id, h);
             }
             ram.sort(Comparator.comparingLong(s -> s.vaddr));
