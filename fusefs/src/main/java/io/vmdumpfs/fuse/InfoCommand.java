@@ -2,6 +2,8 @@ package io.vmdumpfs.fuse;
 
 import io.vmdumpfs.core.format.DumpFormat;
 import io.vmdumpfs.core.guest.GuestDump;
+import io.vmdumpfs.core.guest.GuestMemory;
+import io.vmdumpfs.core.guest.RamCoverage;
 import io.vmdumpfs.core.guest.Vcpu;
 import io.vmdumpfs.core.guest.VmcoreInfo;
 import java.io.IOException;
@@ -61,8 +63,20 @@ final class InfoCommand implements Callable<Integer>, Main.HasDebug {
         m.put("core", dump.core().path() + " (" + bytes(dump.core().size()) + ")");
         m.put("architecture", dump.platform().utsMachine());
         m.put("platform", dump.platform().describe() + "; from " + dump.platform().evidence());
-        long ram = dump.memory().totalBytes();
-        m.put("RAM", bytes(ram) + " (" + ram + " bytes)");
+        GuestMemory memory = dump.memory();
+        long ram = memory.totalBytes();
+        if (!memory.isPartial()) {
+            m.put("RAM", bytes(ram) + " (" + ram + " bytes)");
+        } else {
+            // What the core holds, then what it lacks and where: a partial core is served for its part.
+            m.put("RAM", bytes(ram) + " (" + ram + " bytes) of " + bytes(ram + memory.absentBytes())
+                    + " in the core; " + bytes(memory.absentBytes()) + " absent");
+            m.put("absent", RamCoverage.summary(memory));
+            List<String> lines = RamCoverage.absentLines(memory, true);
+            for (int i = 0; i < lines.size(); i++) {
+                m.put("absent " + i, lines.get(i));
+            }
+        }
         m.put("blocks", dump.memory().blocks().size() + ", " + dump.blocksSource());
         m.put("QEMU", dump.qemuVersion().orElse(NOT_FOUND));
         m.put("vCPUs", dump.vcpus().describe());

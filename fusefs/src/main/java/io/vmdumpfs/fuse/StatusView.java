@@ -4,6 +4,8 @@ import io.vmdumpfs.cache.CaffeineChunkCache;
 import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.format.ChunkCache;
 import io.vmdumpfs.core.format.View;
+import io.vmdumpfs.core.guest.GuestMemory;
+import io.vmdumpfs.core.guest.RamCoverage;
 import io.vmdumpfs.core.guest.Vcpus;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -20,6 +22,7 @@ final class StatusView implements View {
     private final List<VirtualFile> files;
     private final ChunkCache cache;
     private final String vcpus;
+    private final String ram;
 
     StatusView(List<VirtualFile> files) {
         this(files, ChunkCache.NONE);
@@ -35,9 +38,18 @@ final class StatusView implements View {
      * ({@link Vcpus#describe()}), when {@code vcpus} is not null.
      */
     StatusView(List<VirtualFile> files, ChunkCache cache, Vcpus vcpus) {
+        this(files, cache, vcpus, null);
+    }
+
+    /**
+     * With, after the vCPUs, a line about how much of the guest's RAM the core holds ({@link RamCoverage#summary}:
+     * "RAM: complete: 256 MiB", or "RAM: partial: …" naming what is absent and why), when {@code ram} is not null.
+     */
+    StatusView(List<VirtualFile> files, ChunkCache cache, Vcpus vcpus, GuestMemory ram) {
         this.files = List.copyOf(files);
         this.cache = cache;
         this.vcpus = vcpus == null ? null : "vCPUs: " + vcpus.describe();
+        this.ram = ram == null ? null : "RAM: " + RamCoverage.summary(ram);
     }
 
     /** Returns the current status text. Never blocks: opening a view is cheap, only sizes wait for builds. */
@@ -45,6 +57,9 @@ final class StatusView implements View {
         StringBuilder sb = new StringBuilder();
         if (vcpus != null) {
             sb.append(vcpus).append('\n');
+        }
+        if (ram != null) {
+            sb.append(ram).append('\n');
         }
         for (VirtualFile f : files) {
             String line;

@@ -6,12 +6,21 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.format.BytesView;
 import io.vmdumpfs.core.format.View;
+import io.vmdumpfs.core.elf.CoreFile;
+import io.vmdumpfs.core.guest.AbsentRange;
+import io.vmdumpfs.core.guest.GuestMemory;
+import io.vmdumpfs.core.guest.GuestPhysBlock;
+import io.vmdumpfs.core.guest.Vcpus;
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class StatusViewTest {
 
@@ -52,6 +61,20 @@ class StatusViewTest {
         cache.get("k", k -> ByteBuffer.allocate(1));
         StatusView v = new StatusView(List.of(new VirtualFile("a", () -> new BytesView(new byte[1]))), cache);
         assertEquals("a: ready\nchunk cache: 1.0 of 4.0 MiB, 1 hits, 1 misses\n", read(v));
+    }
+
+    @Test
+    void text_withPartialRam_lineAfterVcpusSaysWhatIsAbsent(@TempDir Path dir) throws IOException {
+        Path core = Files.write(dir.resolve("core"), new byte[0x10000]);
+        try (CoreFile f = CoreFile.open(core)) {
+            GuestMemory m = new GuestMemory(f, List.of(new GuestPhysBlock(0, 0x3000, 0x7f0000000000L, 0x1000, "pc.ram")),
+                    List.of(new AbsentRange(0x3000, 0x4000, 0x7f0000003000L, 0x4000, "pc.ram", AbsentRange.Why.TRUNCATED)));
+            StatusView v = new StatusView(List.of(new VirtualFile("a", () -> new BytesView(new byte[1]))),
+                    io.vmdumpfs.core.format.ChunkCache.NONE, Vcpus.none("not looked for"), m);
+            assertEquals("vCPUs: not found (not looked for)\nRAM: partial: 12 of 16 KiB in the core; 4 KiB absent: core"
+                    + " truncated at offset 0x10000 (4 KiB: pc.ram from guest 0x3000, host 0x7f0000003000)\na: ready\n",
+                    read(v));
+        }
     }
 
     @Test
