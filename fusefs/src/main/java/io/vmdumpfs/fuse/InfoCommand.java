@@ -1,6 +1,7 @@
 package io.vmdumpfs.fuse;
 
 import io.vmdumpfs.core.format.DumpFormat;
+import io.vmdumpfs.core.guest.AbsentRange;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.GuestMemory;
 import io.vmdumpfs.core.guest.RamCoverage;
@@ -71,10 +72,13 @@ final class InfoCommand implements Callable<Integer>, Main.HasDebug {
             // What the core holds, then what it lacks and where: a partial core is served for its part.
             m.put("RAM", bytes(ram) + " (" + ram + " bytes) of " + bytes(ram + memory.absentBytes())
                     + " in the core; " + bytes(memory.absentBytes()) + " absent");
-            m.put("absent", RamCoverage.summary(memory));
-            List<String> lines = RamCoverage.absentLines(memory, true);
-            for (int i = 0; i < lines.size(); i++) {
-                m.put("absent " + i, lines.get(i));
+            m.put("absent", RamCoverage.reasons(memory));
+            List<AbsentRange> absent = memory.absent();
+            for (int i = 0; i < absent.size() && i < RamCoverage.MAX_LISTED; i++) {
+                m.put("absent " + i, RamCoverage.describe(absent.get(i)));
+            }
+            if (absent.size() > RamCoverage.MAX_LISTED) {
+                m.put("absent …", (absent.size() - RamCoverage.MAX_LISTED) + " more ranges");
             }
         }
         m.put("blocks", dump.memory().blocks().size() + ", " + dump.blocksSource());

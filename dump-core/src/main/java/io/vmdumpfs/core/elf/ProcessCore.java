@@ -129,7 +129,10 @@ public final class ProcessCore implements Closeable {
         List<ElfNote> notes = new ArrayList<>();
         long noteBytes = 0;
         for (Elf64Phdr ns : noteSegs) {
-            requireInFile(file, ns.pOffset(), ns.pFilesz(), "note segment (program header " + ns.index() + ")");
+            // A core cut short is served for the guest RAM it holds, but not without its notes: they name the program
+            // (and so the guest's architecture), its threads and its mapped files.
+            requireInFile(file, ns.pOffset(), ns.pFilesz(), "note segment (program header " + ns.index() + ")",
+                    " (gdb's gcore writes its notes last: a gcore cut short cannot be read)");
             noteBytes += ns.pFilesz();
             if (noteBytes > MAX_NOTES_BYTES) {
                 throw new BadCoreException(Kind.CORRUPT, p, "notes larger than " + (MAX_NOTES_BYTES >> 20) + " MiB");
@@ -210,6 +213,11 @@ public final class ProcessCore implements Closeable {
     }
 
     static void requireInFile(CoreFile file, long offset, long length, String what) {
+        requireInFile(file, offset, length, what, "");
+    }
+
+    /** As {@link #requireInFile(CoreFile, long, long, String)}, with {@code hint} after the message. */
+    static void requireInFile(CoreFile file, long offset, long length, String what, String hint) {
         long end;
         try {
             end = Math.addExact(offset, length);
@@ -219,7 +227,7 @@ public final class ProcessCore implements Closeable {
         if (offset < 0 || length < 0 || end < 0 || end > file.size()) {
             throw new BadCoreException(Kind.CORRUPT, file.path(), what + " at offset 0x" + Long.toHexString(offset)
                     + " (+0x" + Long.toHexString(length) + ") lies beyond the end of the file (0x"
-                    + Long.toHexString(file.size()) + " bytes); the core is truncated");
+                    + Long.toHexString(file.size()) + " bytes); the core is truncated" + hint);
         }
     }
 

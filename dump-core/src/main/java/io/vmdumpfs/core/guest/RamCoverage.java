@@ -35,9 +35,15 @@ public final class RamCoverage {
         long absent = m.absentBytes();
         long total = held + absent;
         int unit = unit(total);
-        StringBuilder sb = new StringBuilder("partial: ").append(in(held, unit)).append(" of ")
-                .append(in(total, unit)).append(' ').append(UNITS[unit]).append(" in the core; ")
-                .append(size(absent)).append(" absent: ");
+        return "partial: " + in(held, unit) + " of " + in(total, unit) + " " + UNITS[unit] + " in the core; "
+                + size(absent) + " absent: " + reasons(m);
+    }
+
+    /**
+     * Returns why RAM is absent, one part per reason with its size and where its first range is ("core truncated at
+     * offset 0x… (56 MiB: pc.ram, …)"); empty when nothing is absent.
+     */
+    public static String reasons(GuestMemory m) {
         Map<AbsentRange.Why, List<AbsentRange>> byWhy = new EnumMap<>(AbsentRange.Why.class);
         for (AbsentRange a : m.absent()) {
             byWhy.computeIfAbsent(a.why(), w -> new ArrayList<>()).add(a);
@@ -46,7 +52,17 @@ public final class RamCoverage {
         for (Map.Entry<AbsentRange.Why, List<AbsentRange>> e : byWhy.entrySet()) {
             parts.add(reason(e.getKey(), e.getValue(), m.core().size()));
         }
-        return sb.append(String.join("; ", parts)).toString();
+        return String.join("; ", parts);
+    }
+
+    /**
+     * Returns one absent range in words: "guest 0xc800000-0x10000000 (56 MiB, pc.ram): core truncated; host
+     * 0x7f593c600000, core offset 0xe408000".
+     */
+    public static String describe(AbsentRange a) {
+        return "guest 0x" + Long.toHexString(a.guestPaddrStart()) + "-0x" + Long.toHexString(a.guestPaddrEnd()) + " ("
+                + size(a.size()) + ", " + a.name() + "): " + a.why().words + "; host 0x" + Long.toHexString(a.hostVaddr())
+                + (a.fileOffset() < 0 ? "" : ", core offset 0x" + Long.toHexString(a.fileOffset()));
     }
 
     private static String reason(AbsentRange.Why why, List<AbsentRange> ranges, long coreSize) {

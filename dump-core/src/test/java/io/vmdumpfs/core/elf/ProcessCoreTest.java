@@ -249,6 +249,8 @@ class ProcessCoreTest {
         SyntheticCore c = sample();
         c.putU64(c.phdr(0) + P_OFFSET, c.size() - 16);
         assertBadCore(Kind.CORRUPT, c.path(), "note segment (program header 0)", () -> ProcessCore.open(c.path()));
+        assertBadCore(Kind.CORRUPT, c.path(), "the core is truncated (gdb's gcore writes its notes last: a gcore cut"
+                + " short cannot be read)", () -> ProcessCore.open(c.path()));
     }
 
     @Test
