@@ -113,6 +113,11 @@ class RealCoreMountIT {
 
         /** Mounts {@code core} on {@code mnt} in the background and returns once mounted. */
         static Mount mount(Path core, Path mnt) throws IOException, InterruptedException {
+            return mount(core, mnt, 2);
+        }
+
+        /** Mounts as {@link #mount(Path, Path)} does, allowing the mount {@code minutes} to start. */
+        static Mount mount(Path core, Path mnt, int minutes) throws IOException, InterruptedException {
             Prerequisites.require("/dev/fuse", () -> {
                 if (!Files.exists(Path.of("/dev/fuse"))) {
                     throw new IOException("no /dev/fuse");
@@ -121,7 +126,7 @@ class RealCoreMountIT {
             Process p = new ProcessBuilder("java", "-jar", jar().toString(), core.toString(), mnt.toString())
                     .redirectErrorStream(true).start();
             String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            assertTrue(p.waitFor(2, TimeUnit.MINUTES), "mount did not return");
+            assertTrue(p.waitFor(minutes, TimeUnit.MINUTES), "mount did not return");
             assertEquals(0, p.exitValue(), "vmdumpfs " + core + " " + mnt + ": " + out);
             return new Mount(mnt);
         }

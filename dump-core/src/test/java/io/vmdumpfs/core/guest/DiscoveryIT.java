@@ -7,15 +7,19 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vmdumpfs.core.BadCoreException;
+import io.vmdumpfs.core.elf.ProcessCore;
 import io.vmdumpfs.core.testing.QemuFixture;
 import io.vmdumpfs.core.testing.Readelf;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Discovery on real QEMU process cores, judged against QEMU's own dump-guest-memory of the same stopped guest (read
@@ -58,6 +62,79 @@ class DiscoveryIT {
         assertTrue(!e.getMessage().contains("\n"), "one line");
     }
 
+    /**
+     * The kernel-written core cut 1234 bytes into pc.ram's page at 200 MiB, as a size limit, a full disk or an
+     * interrupted copy leaves a core: the blocks hold the whole pages before the cut, each equal to QEMU's own dump,
+     * and the rest of the RAM QEMU dumped is absent, every byte of it, reported as cut off by the truncation.
+     */
+    @Test
+    void open_kernelCoreCutMidPageInRam_heldPagesEqualQemusRestAbsent(@TempDir Path tmp) throws IOException {
+        QemuFixture f = QemuFixture.pc256KernelCore();
+        GuestPhysBlock ram = blocksOf(f.core()).get(0);
+        long cut = ram.fileOffset() + (200L << 20) + 1234;
+        try (GuestDump d = GuestDumps.open(f.truncatedCopy(tmp, cut), Optional.empty())) {
+            assertEquals(List.of(new GuestPhysBlock(ram.guestPaddrStart(), ram.guestPaddrStart() + (200L << 20),
+                    ram.hostVaddr(), ram.fileOffset(), ram.name())), d.memory().blocks());
+            List<Readelf.Phdr> qemu = Readelf.loads(f.qemuDumpElf());
+            List<long[]> held = new ArrayList<>();
+            d.memory().blocks().forEach(b -> held.add(new long[] {b.guestPaddrStart(), b.guestPaddrEnd()}));
+            d.memory().absent().forEach(a -> held.add(new long[] {a.guestPaddrStart(), a.guestPaddrEnd()}));
+            assertEquals(runs(qemu.stream().map(ph -> new long[] {ph.paddr(), ph.paddr() + ph.filesz()}).toList()),
+                    runs(held), "held and absent together are the RAM QEMU dumped");
+            assertTrue(d.memory().absent().stream().allMatch(a -> a.why() == AbsentRange.Why.TRUNCATED),
+                    d.memory().absent().toString());
+            assertEquals(ram.guestPaddrStart() + (200L << 20), d.memory().absent().get(0).guestPaddrStart(),
+                    "the page the cut falls in is absent as a whole");
+            assertEveryPageEqual(d, f, qemu);
+            assertArrayEquals(Readelf.noteDesc(f.qemuDumpElf(), "VMCOREINFO"),
+                    d.vmcoreinfo().orElseThrow().text().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        }
+    }
+
+    /** The same core cut inside QEMU's FlatView: what discovery needs is gone, and the one-line error says why. */
+    @Test
+    void open_kernelCoreCutInsideQemusMemoryMap_oneLineErrorSayingTheCoreIsTruncated(@TempDir Path tmp)
+            throws IOException {
+        QemuFixture f = QemuFixture.pc256KernelCore();
+        long cut;
+        try (ProcessCore pc = ProcessCore.open(f.core())) {
+            RamDiscovery.Result r = RamDiscovery.discover(pc);
+            long flatView = pc.memory().u64(r.addressSpaceVaddr() + r.layout().addressSpace().currentMap());
+            cut = pc.memory().fileOffsetOf(flatView, 8) + 4;
+        }
+        Path copy = f.truncatedCopy(tmp, cut);
+        BadCoreException e = assertThrows(BadCoreException.class, () -> GuestDumps.open(copy, Optional.empty()));
+        assertTrue(e.getMessage().startsWith(copy + ": core is truncated at offset 0x" + Long.toHexString(cut)
+                + " (its program headers describe 0x"), e.getMessage());
+        assertTrue(e.getMessage().contains("; guest RAM cannot be found in what is left: "), e.getMessage());
+        assertTrue(!e.getMessage().contains("\n"), "one line");
+    }
+
+    private static List<GuestPhysBlock> blocksOf(Path core) {
+        try (GuestDump d = GuestDumps.open(core, Optional.empty())) {
+            assertTrue(d.memory().absent().isEmpty(), "the fixture holds all of its RAM");
+            return d.memory().blocks();
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    /** Returns [start, end) ranges sorted and merged where they touch, as text for a readable assertion. */
+    private static List<String> runs(List<long[]> ranges) {
+        List<long[]> sorted = new ArrayList<>(ranges);
+        sorted.sort((a, b) -> Long.compareUnsigned(a[0], b[0]));
+        List<long[]> out = new ArrayList<>();
+        for (long[] r : sorted) {
+            long[] last = out.isEmpty() ? null : out.get(out.size() - 1);
+            if (last != null && last[1] == r[0]) {
+                last[1] = r[1];
+            } else {
+                out.add(r.clone());
+            }
+        }
+        return out.stream().map(r -> Long.toHexString(r[0]) + "-" + Long.toHexString(r[1])).toList();
+    }
+
     private static GuestDump checkAgainstQemu(QemuFixture f) throws IOException {
         GuestDump dump = GuestDumps.open(f.core(), Optional.empty());
         List<Readelf.Phdr> qemuLoads = Readelf.loads(f.qemuDumpElf());
@@ -81,19 +158,31 @@ class DiscoveryIT {
         return dump;
     }
 
-    /** Compares all guest RAM, 1 MiB at a time, with the PT_LOAD data of QEMU's dump. */
+    /**
+     * Compares all guest RAM the dump holds, 1 MiB at a time, with the PT_LOAD data of QEMU's dump; every byte of our
+     * blocks must lie in one of QEMU's PT_LOADs.
+     */
     private static void assertEveryPageEqual(GuestDump dump, QemuFixture f, List<Readelf.Phdr> loads)
             throws IOException {
         int chunk = 1 << 20;
         ByteBuffer ours = ByteBuffer.allocateDirect(chunk);
         ByteBuffer theirs = ByteBuffer.allocateDirect(chunk);
+        long held = 0;
         try (FileChannel qemu = FileChannel.open(f.qemuDumpElf(), StandardOpenOption.READ)) {
             for (Readelf.Phdr ph : loads) {
-                for (long done = 0; done < ph.filesz(); done += chunk) {
-                    int n = (int) Math.min(chunk, ph.filesz() - done);
+                int n;
+                for (long done = 0; done < ph.filesz(); done += n) {
+                    n = (int) Math.min(chunk, ph.filesz() - done);
+                    long pa = ph.paddr() + done;
+                    int b = dump.memory().blockIndexOf(pa);
+                    if (b < 0) {
+                        n = 4096;   // absent from a partial core (the caller checks that); a page at a time
+                        continue;
+                    }
+                    n = (int) Math.min(n, dump.memory().blocks().get(b).guestPaddrEnd() - pa);
+                    held += n;
                     ours.clear().limit(n);
                     theirs.clear().limit(n);
-                    long pa = ph.paddr() + done;
                     while (ours.hasRemaining()) {
                         dump.memory().read(pa + ours.position(), ours);
                     }
@@ -112,5 +201,6 @@ class DiscoveryIT {
                 }
             }
         }
+        assertEquals(dump.memory().totalBytes(), held, "every byte our blocks hold was compared");
     }
 }

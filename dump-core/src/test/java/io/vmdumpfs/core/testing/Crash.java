@@ -35,14 +35,24 @@ public final class Crash {
      * line of {@code sys} names the file and is dropped, so outputs of two dumps of one guest compare equal.
      */
     public static Map<String, String> run(Path vmlinux, Path dump, List<String> commands) {
+        return run(vmlinux, dump, commands, false);
+    }
+
+    /**
+     * Runs {@code commands} as {@link #run(Path, Path, List)} does; with {@code minimal}, in {@code crash --minimal},
+     * which skips the kernel's bring-up (tasks, per-CPU data) and so opens a dump that lacks what that reads; only
+     * log, rd, sym, dis, eval and set work there.
+     */
+    public static Map<String, String> run(Path vmlinux, Path dump, List<String> commands, boolean minimal) {
         StringBuilder in = new StringBuilder();
         for (String c : commands) {
             in.append("!echo '").append(MARK).append(c).append("'\n").append(c).append('\n');
         }
         in.append("quit\n");
         try {
-            Process p = new ProcessBuilder("crash", "-s", vmlinux.toString(), dump.toString())
-                    .redirectErrorStream(true).start();
+            List<String> argv = minimal ? List.of("crash", "--minimal", "-s", vmlinux.toString(), dump.toString())
+                    : List.of("crash", "-s", vmlinux.toString(), dump.toString());
+            Process p = new ProcessBuilder(argv).redirectErrorStream(true).start();
             p.getOutputStream().write(in.toString().getBytes(StandardCharsets.UTF_8));
             p.getOutputStream().close();
             String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
