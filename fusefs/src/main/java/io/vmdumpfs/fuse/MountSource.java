@@ -51,7 +51,8 @@ final class MountSource implements Closeable {
                 }
             }
             List<VirtualFile> formats = List.copyOf(files);
-            files.add(new VirtualFile(STATUS, () -> new StatusView(formats, ctx.cache(), dump.vcpus(), dump.memory()), true));
+            files.add(new VirtualFile(STATUS, () -> new StatusView(formats, ctx.cache(), dump.vcpus(), dump.memory()),
+                    true));
             return new MountSource(dump, List.copyOf(files), mtime);
         } catch (IOException e) {
             closeQuietly(dump);

@@ -67,8 +67,10 @@ class StatusViewTest {
     void text_withPartialRam_lineAfterVcpusSaysWhatIsAbsent(@TempDir Path dir) throws IOException {
         Path core = Files.write(dir.resolve("core"), new byte[0x10000]);
         try (CoreFile f = CoreFile.open(core)) {
-            GuestMemory m = new GuestMemory(f, List.of(new GuestPhysBlock(0, 0x3000, 0x7f0000000000L, 0x1000, "pc.ram")),
-                    List.of(new AbsentRange(0x3000, 0x4000, 0x7f0000003000L, 0x4000, "pc.ram", AbsentRange.Why.TRUNCATED)));
+            GuestMemory m = new GuestMemory(f,
+                    List.of(new GuestPhysBlock(0, 0x3000, 0x7f0000000000L, 0x1000, "pc.ram")),
+                    List.of(new AbsentRange(0x3000, 0x4000, 0x7f0000003000L, 0x4000, "pc.ram",
+                            AbsentRange.Why.TRUNCATED)));
             StatusView v = new StatusView(List.of(new VirtualFile("a", () -> new BytesView(new byte[1]))),
                     io.vmdumpfs.core.format.ChunkCache.NONE, Vcpus.none("not looked for"), m);
             assertEquals("vCPUs: not found (not looked for)\nRAM: partial: 12 of 16 KiB in the core; 4 KiB absent: core"

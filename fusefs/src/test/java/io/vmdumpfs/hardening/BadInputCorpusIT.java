@@ -155,8 +155,8 @@ class BadInputCorpusIT {
                 .put("corpus.max_mount_ms", t.maxMountMs)
                 .put("corpus.seconds", seconds);
         System.out.printf("BadInputCorpusIT: %d cases in %d s: %d clean errors, %d harmless, %d partial served, %d"
-                + " accepted with another table, %d crashes, %d hangs, %d stack traces, %d failures; slowest blocks %d ms"
-                + " (%s)%n", tried, seconds, t.errors, t.acceptedSame, t.acceptedPartial, t.acceptedDifferent.size(),
+                + " accepted with another table, %d crashes, %d hangs, %d stack traces, %d failures; slowest blocks"
+                + " %d ms (%s)%n", tried, seconds, t.errors, t.acceptedSame, t.acceptedPartial, t.acceptedDifferent.size(),
                 t.crashes, t.hangs, t.stackTraces,
                 t.failures.size(),
                 t.maxBlocksMs, t.slowest);

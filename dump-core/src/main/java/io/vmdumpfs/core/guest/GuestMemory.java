@@ -157,9 +157,11 @@ public final class GuestMemory {
                 j++;
             }
             long cur = b.guestPaddrStart();
-            for (int k = j; k < wide.size() && Long.compareUnsigned(wide.get(k).guestPaddrStart(), b.guestPaddrEnd()) < 0;
-                    k++) {
+            for (int k = j; k < wide.size(); k++) {
                 AbsentRange a = wide.get(k);
+                if (Long.compareUnsigned(a.guestPaddrStart(), b.guestPaddrEnd()) >= 0) {
+                    break;
+                }
                 if (Long.compareUnsigned(a.guestPaddrStart(), cur) > 0) {
                     kept.add(slice(b, cur, a.guestPaddrStart()));
                 }

@@ -61,7 +61,8 @@ public final class RamCoverage {
      */
     public static String describe(AbsentRange a) {
         return "guest 0x" + Long.toHexString(a.guestPaddrStart()) + "-0x" + Long.toHexString(a.guestPaddrEnd()) + " ("
-                + size(a.size()) + ", " + a.name() + "): " + a.why().words + "; host 0x" + Long.toHexString(a.hostVaddr())
+                + size(a.size()) + ", " + a.name() + "): " + a.why().words + "; host 0x"
+                + Long.toHexString(a.hostVaddr())
                 + (a.fileOffset() < 0 ? "" : ", core offset 0x" + Long.toHexString(a.fileOffset()));
     }
 

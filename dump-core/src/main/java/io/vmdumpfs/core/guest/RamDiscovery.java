@@ -30,6 +30,12 @@ import java.util.Set;
  * {@link #addressSpace} → {@link #flatView} → {@link #flatRange} → {@link #memoryRegion} → {@link #ramBlock}, and
  * {@link #walk} strings them together for one AddressSpace and one {@link QemuLayout}. Every candidate AddressSpace
  * is walked with every known layout; the first walk whose every hop validates wins.
+ *
+ * <p>Guest RAM the core does not hold (a core cut short, a mapping the writer left without data or left out) does not
+ * fail a walk: it is listed as {@link AbsentRange}s beside the blocks. A walk that finds all of the RAM wins at once;
+ * of walks that find part of it, the one that holds the most, since a layout that does not fit can still validate
+ * with a host pointer that leads nowhere. Discovery fails when no walk holds any RAM, or when QEMU's own structures
+ * are what is missing, and then says so when the core is cut short.
  */
 public final class RamDiscovery {
 
@@ -40,6 +46,8 @@ public final class RamDiscovery {
     /** malloc arenas are at most 64 MiB (HEAP_MAX_SIZE); bigger writable mappings are guest RAM or TCG buffers. */
     static final long MAX_SCANNED_SEGMENT = 64L << 20;
     static final long PAGE = 4096;
+    /** How every message about a core cut short begins, so that none says it twice. */
+    private static final String TRUNCATED = "core is truncated";
 
     /**
      * The result: the merged blocks the core holds, the guest RAM it does not (sorted, for {@link GuestMemory}), the
@@ -179,8 +187,6 @@ public final class RamDiscovery {
         }
         return TRUNCATED + truncation() + "; guest RAM cannot be found in what is left: " + problem;
     }
-
-    private static final String TRUNCATED = "core is truncated";
 
     /** Returns " at offset 0x… (its program headers describe 0x… bytes)". */
     private String truncation() {

@@ -9,7 +9,9 @@
  *   <li>Guest RAM: {@link io.vmdumpfs.core.guest.RamDiscovery} walks AddressSpace → FlatView → FlatRange →
  *       MemoryRegion → RAMBlock with the offsets of a {@link io.vmdumpfs.core.guest.QemuLayout}, and gives
  *       {@link io.vmdumpfs.core.guest.GuestPhysBlock}s over the core ({@link io.vmdumpfs.core.guest.GuestMemory});
- *       {@link io.vmdumpfs.core.guest.BlocksText} reads and writes the same table as text (--blocks, blocks.txt).</li>
+ *       {@link io.vmdumpfs.core.guest.BlocksText} reads and writes the same table as text (--blocks, blocks.txt).
+ *       RAM the core does not hold is an {@link io.vmdumpfs.core.guest.AbsentRange}, in no block: every format
+ *       leaves it out, and {@link io.vmdumpfs.core.guest.RamCoverage} says in words how much is absent and why.</li>
  *   <li>vCPUs: {@link io.vmdumpfs.core.guest.VcpuDiscovery} walks "cpu-memory-N" → CPUAddressSpace → CPUState
  *       (checked through QOM's TypeImpl chain) → register file → QEMU's list of vCPUs, and gives
  *       {@link io.vmdumpfs.core.guest.Vcpus}: each {@link io.vmdumpfs.core.guest.Vcpu} with its

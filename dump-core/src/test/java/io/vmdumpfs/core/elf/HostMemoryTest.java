@@ -186,7 +186,7 @@ class HostMemoryTest {
         HostMemory m = sample();
         long a = core.segments().get(0).fileOffset();
         assertEquals(List.of(
-                new HostExtent(A, 0x2000, Presence.PRESENT, a),                  // A and B's first page: file-contiguous
+                new HostExtent(A, 0x2000, Presence.PRESENT, a),                  // A and B's first page, file-contiguous
                 new HostExtent(B + 0x1000, 0x1000, Presence.NOT_DUMPED, -1),     // B past p_filesz
                 new HostExtent(C, 0x1000, Presence.PRESENT, core.segments().get(2).fileOffset()),
                 new HostExtent(C + 0x1000, D - C - 0x1000, Presence.NOT_MAPPED, -1),
@@ -200,8 +200,8 @@ class HostMemoryTest {
         assertEquals(List.of(new HostExtent(0x8000, A - 0x8000, Presence.NOT_MAPPED, -1),
                 new HostExtent(A, 0x10, Presence.PRESENT, core.segments().get(0).fileOffset())),
                 m.extents(0x8000, A + 0x10 - 0x8000));
-        assertEquals(List.of(new HostExtent(D + 0x2000, 0x1000, Presence.NOT_MAPPED, -1)), m.extents(D + 0x2000, 0x1000),
-                "past the last mapping");
+        assertEquals(List.of(new HostExtent(D + 0x2000, 0x1000, Presence.NOT_MAPPED, -1)),
+                m.extents(D + 0x2000, 0x1000), "past the last mapping");
     }
 
     @Test

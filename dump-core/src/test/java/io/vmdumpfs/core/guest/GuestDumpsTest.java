@@ -166,8 +166,8 @@ class GuestDumpsTest {
                 .absent("pc.rom").write(dir.resolve("core"));
         try (GuestDump d = GuestDumps.open(c.path(), Optional.empty())) {
             assertEquals(List.of(c.block("pc.ram", 0, 0, 2 * MiB)), d.memory().blocks());
-            assertEquals(List.of(new AbsentRange(0xc0000L + 2 * MiB, 0xe0000L + 2 * MiB, c.ram("pc.rom").hostVaddr(), -1,
-                    "pc.rom", AbsentRange.Why.NOT_DUMPED)), d.memory().absent());
+            assertEquals(List.of(new AbsentRange(0xc0000L + 2 * MiB, 0xe0000L + 2 * MiB, c.ram("pc.rom").hostVaddr(),
+                    -1, "pc.rom", AbsentRange.Why.NOT_DUMPED)), d.memory().absent());
         }
     }
 

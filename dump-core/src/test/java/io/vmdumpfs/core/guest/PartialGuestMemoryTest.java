@@ -53,7 +53,8 @@ class PartialGuestMemoryTest {
 
     @Test
     void withWholePages_cutMidPage_theWholePageAbsent() {
-        GuestMemory m = new GuestMemory(core, List.of(block(0, 0x5123)), List.of(absent(0x5123, 0x9000, Why.TRUNCATED)));
+        GuestMemory m = new GuestMemory(core, List.of(block(0, 0x5123)),
+                List.of(absent(0x5123, 0x9000, Why.TRUNCATED)));
         GuestMemory w = m.withWholePages(4096);
         assertEquals(List.of(block(0, 0x5000)), w.blocks());
         assertEquals(List.of(absent(0x5000, 0x9000, Why.TRUNCATED)), w.absent());
@@ -76,12 +77,14 @@ class PartialGuestMemoryTest {
                 List.of(absent(0x1100, 0x1200, Why.NOT_DUMPED), absent(0x1300, 0x1400, Why.NOT_MAPPED)));
         GuestMemory w = m.withWholePages(4096);
         assertEquals(List.of(block(0, 0x1000), block(0x2000, 0x3000)), w.blocks());
-        assertEquals(List.of(absent(0x1000, 0x2000, Why.NOT_DUMPED)), w.absent(), "the second range lies in the first's page");
+        assertEquals(List.of(absent(0x1000, 0x2000, Why.NOT_DUMPED)), w.absent(),
+                "the second range lies in the first's page");
     }
 
     @Test
     void withWholePages_largerGuestPage_roundsToIt() {
-        GuestMemory m = new GuestMemory(core, List.of(block(0, 0x11000)), List.of(absent(0x11000, 0x20000, Why.TRUNCATED)));
+        GuestMemory m = new GuestMemory(core, List.of(block(0, 0x11000)),
+                List.of(absent(0x11000, 0x20000, Why.TRUNCATED)));
         GuestMemory w = m.withWholePages(64 * 1024);
         assertEquals(List.of(block(0, 0x10000)), w.blocks());
         assertEquals(List.of(absent(0x10000, 0x20000, Why.TRUNCATED)), w.absent());
@@ -91,7 +94,8 @@ class PartialGuestMemoryTest {
     void withWholePages_pageAlignedOrComplete_unchanged() {
         GuestMemory complete = new GuestMemory(core, List.of(block(0, 0x1234)));
         assertSame(complete, complete.withWholePages(4096), "nothing absent: a block ending mid-page stays as it is");
-        GuestMemory aligned = new GuestMemory(core, List.of(block(0, 0x3000)), List.of(absent(0x3000, 0x5000, Why.TRUNCATED)));
+        GuestMemory aligned = new GuestMemory(core, List.of(block(0, 0x3000)),
+                List.of(absent(0x3000, 0x5000, Why.TRUNCATED)));
         GuestMemory w = aligned.withWholePages(4096);
         assertEquals(aligned.blocks(), w.blocks());
         assertEquals(aligned.absent(), w.absent());

@@ -72,7 +72,8 @@ class PartialDumpFilesTest {
     @Test
     void vmcoreElf_ptLoadsCoverExactlyTheHeldPages() throws IOException {
         try (GuestDump d = open()) {
-            Path elf = Files.write(dir.resolve("vmcore.elf"), readAll(DumpFormat.ELF.open(d, FormatContext.uncached())));
+            Path elf = Files.write(dir.resolve("vmcore.elf"),
+                    readAll(DumpFormat.ELF.open(d, FormatContext.uncached())));
             List<Readelf.Phdr> loads = Readelf.loads(elf);
             assertEquals(1, loads.size(), "one PT_LOAD, for the held part of pc.ram; none for the rest or pc.bios");
             Readelf.Phdr ph = loads.get(0);
@@ -93,7 +94,8 @@ class PartialDumpFilesTest {
             assertEquals(heldPages, r.maxMapnr, "max_mapnr: one past the last page the core holds");
             for (long pfn = 0; pfn < heldPages; pfn++) {
                 assertTrue(r.inBitmap1(pfn) && r.inBitmap2(pfn), "pfn 0x" + Long.toHexString(pfn));
-                assertArrayEquals(Arrays.copyOfRange(held, (int) pfn * 4096, (int) pfn * 4096 + 4096), r.page(r.desc((int) pfn)),
+                int at = (int) pfn * 4096;
+                assertArrayEquals(Arrays.copyOfRange(held, at, at + 4096), r.page(r.desc((int) pfn)),
                         "pfn 0x" + Long.toHexString(pfn));
             }
             // The bitmap's last block reaches past max_mapnr: those bits, the partly held page's among them, are clear.
