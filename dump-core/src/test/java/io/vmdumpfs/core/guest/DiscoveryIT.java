@@ -63,6 +63,21 @@ class DiscoveryIT {
     }
 
     /**
+     * The kernel's core dumper writes a MADV_DONTDUMP mapping (dump-guest-core=off) as a PT_LOAD without data, where
+     * gdb leaves the mapping out: all RAM absent either way, still the error with the hint, not an empty mount.
+     */
+    @Test
+    void open_kernelCoreDumpGuestCoreOff_failsWithHint() {
+        QemuFixture f = QemuFixture.of(QemuFixture.Spec.x86("pc", 256).withDumpGuestCore(false)
+                .withCore(QemuFixture.CoreKind.KERNEL));
+        BadCoreException e = assertThrows(BadCoreException.class, () -> GuestDumps.open(f.core(), Optional.empty()));
+        assertEquals(BadCoreException.Kind.MISSING, e.kind());
+        assertTrue(e.getMessage().startsWith(f.core() + ": guest RAM was not dumped (256.3 MiB missing, first at host"
+                + " 0x"), e.getMessage());
+        assertTrue(e.getMessage().contains("dump-guest-core=on"), e.getMessage());
+    }
+
+    /**
      * The kernel-written core cut 1234 bytes into pc.ram's page at 200 MiB, as a size limit, a full disk or an
      * interrupted copy leaves a core: the blocks hold the whole pages before the cut, each equal to QEMU's own dump,
      * and the rest of the RAM QEMU dumped is absent, every byte of it, reported as cut off by the truncation.
