@@ -1,10 +1,12 @@
 package io.vmdumpfs.core.guest;
 
+import static io.vmdumpfs.core.testing.SyntheticCore.GiB;
 import static io.vmdumpfs.core.testing.SyntheticCore.KiB;
 import static io.vmdumpfs.core.testing.SyntheticCore.MiB;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.vmdumpfs.core.elf.ProcessCore;
 import io.vmdumpfs.core.testing.SyntheticCore;
@@ -74,6 +76,40 @@ class VmcoreInfoFinderTest {
         assertEquals("guest RAM scan", v.source());
         assertEquals(c.vmcoreinfoPaddr(), v.guestPaddr());
         assertEquals("6.1.0-test", v.osRelease());
+    }
+
+    /** A 2 GiB guest whose RAM is holes but its first MiB and the note near its end, as a kernel-written core. */
+    @Test
+    void find_sparseGuestWithoutDevice_scanReadsTheDataNotTheHoles() throws IOException {
+        long note = 2 * GiB - 64 * KiB;
+        SyntheticCore c = SyntheticCore.qemu().ram("pc.ram", 0, 2 * GiB).vmcoreinfo(true).vmcoreinfoDevice(false)
+                .vmcoreinfoAt(note).sparseRam().write(dir.resolve("core"));
+        try (ProcessCore pc = ProcessCore.open(c.path())) {
+            RamDiscovery.Result r = RamDiscovery.discover(pc);
+            GuestMemory g = new GuestMemory(pc.file(), r.blocks());
+            assumeTrue(g.isHole(64 * MiB, 64 * MiB), "the file system keeps holes");
+            long before = bytesRead();
+            VmcoreInfo v = VmcoreInfoFinder.scanGuestRam(g, ByteOrder.LITTLE_ENDIAN).orElseThrow();
+            long read = bytesRead() - before;
+            assertEquals(note, v.guestPaddr());
+            if (before >= 0) {
+                assertTrue(read < 16 * MiB, "the scan read " + read + " bytes of a guest with 5 MiB of data");
+            }
+        }
+    }
+
+    /** Returns the bytes this process has read (rchar of /proc/self/io), or -1 where there is no such file. */
+    private static long bytesRead() {
+        try {
+            for (String l : java.nio.file.Files.readAllLines(Path.of("/proc/self/io"))) {
+                if (l.startsWith("rchar:")) {
+                    return Long.parseLong(l.substring(6).strip());
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // not Linux
+        }
+        return -1;
     }
 
     @Test
