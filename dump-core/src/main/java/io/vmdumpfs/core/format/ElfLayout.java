@@ -16,11 +16,13 @@ import java.util.Optional;
  * block list and the notes; it reads nothing from the core, so it can be built and checked without one.
  *
  * <p>The file is what QEMU's {@code dump-guest-memory} writes with {@code paging=false} (dump.c, and
- * scripts/dump-guest-memory.py for a QEMU that can no longer run), one PT_LOAD per {@link GuestPhysBlock}:
+ * scripts/dump-guest-memory.py for a QEMU that can no longer run): the data of each {@link GuestPhysBlock}, in
+ * order, described by PT_LOAD program headers ({@link LoadSegment}s); plus, when the guest kernel is readable, what
+ * kexec's /proc/vmcore headers give every reader (see {@link ElfLoads}):
  *
  * <pre>
  *   0              Elf64_Ehdr                       64 bytes
- *   e_phoff = 64   Elf64_Phdr[1 + n]                PT_NOTE, then PT_LOAD for blocks 0 … n-1
+ *   e_phoff = 64   Elf64_Phdr[1 + m]                PT_NOTE, then the m PT_LOADs
  *   e_shoff        Elf64_Shdr[1]                    only with extended numbering, see below
  *   noteOffset     the notes ({@link DumpNotes}): per-vCPU NT_PRSTATUS and QEMU notes, then VMCOREINFO; without
  *                  vCPUs, VMCOREINFO (if found) then the NONE/EMPTY placeholder note
@@ -34,13 +36,18 @@ import java.util.Optional;
  *       get the number of PT_LOAD".</li>
  *   <li>{@code p_flags} and {@code p_align} are 0 and PT_NOTE's addresses are 0: QEMU memsets each Elf64_Phdr and
  *       never sets them (checked against a QEMU 7.2 dump).</li>
- *   <li>PT_LOAD {@code p_vaddr} is 0. QEMU 2.x and the reference gdb script write 0 for {@code paging=false};
- *       QEMU 4.0 and later (7.2 included) write {@code p_paddr} there instead (commit e17bebd049, so that gdb
- *       would not stack every segment at 0). On x86_64, crash and makedumpfile translate through the guest's page
- *       tables and use {@code p_vaddr} only to derive phys_base from a segment at or above
- *       {@code __START_KERNEL_map}, which neither value provides. 0 tells a debugger such as drgn that the
- *       file has no virtual mappings; {@code p_vaddr == p_paddr} would claim mappings that do not exist (the
- *       objection raised on qemu-devel in 2023).</li>
+ *   <li>Every PT_LOAD's {@code p_offset} points into its block's data: a segment never has bytes of its own, and
+ *       two segments over the same guest-physical memory (the kernel image's and the RAM's) share the same file
+ *       bytes, as in /proc/vmcore. Readers that find memory by {@code p_paddr} (crash, makedumpfile,
+ *       libkdumpfile, drgn) take the first or the last match: the same bytes either way. The blocks' data still
+ *       covers every byte once, so nothing counts twice in the file.</li>
+ *   <li>{@code p_vaddr} of a RAM segment is its kernel direct-map address where the guest kernel maps it there,
+ *       else 0. QEMU 2.x and the reference gdb script write 0 for {@code paging=false}; QEMU 4.0 and later (7.2
+ *       included) write {@code p_paddr} there instead (commit e17bebd049, so that gdb would not stack every
+ *       segment at 0), which claims mappings that do not exist (the objection raised on qemu-devel in 2023).
+ *       The direct-map address is what the kernel's pointers hold, so gdb reads through them; and makedumpfile
+ *       without a vmlinux takes the direct map's base from such a segment. 0 says "no virtual mapping stated";
+ *       drgn then walks the guest's page tables itself.</li>
  *   <li>Extended numbering (ELF gABI): when the program header count reaches {@link #PN_XNUM}, {@code e_phnum} is
  *       PN_XNUM and the real count is in {@code sh_info} of a single SHT_NULL section header, placed after the
  *       program headers as QEMU 2.x does, so the program headers still start at 64. QEMU 2.x switches one entry
@@ -83,6 +90,7 @@ public final class ElfLayout {
     private static final int MAX_HEADER_BYTES = Integer.MAX_VALUE - 64;
 
     private final List<GuestPhysBlock> blocks;
+    private final List<LoadSegment> loads;
     private final int phdrCount;
     private final boolean extendedNumbering;
     private final int noteOffset;
@@ -92,13 +100,14 @@ public final class ElfLayout {
     private final long[] segmentOffsets;
     private final byte[] header;
 
-    private ElfLayout(List<GuestPhysBlock> blocks, GuestPlatform platform, byte[] notes) {
+    private ElfLayout(List<GuestPhysBlock> blocks, GuestPlatform platform, byte[] notes, List<LoadSegment> loads) {
         if (platform.arch().wordBits != 64) {
             throw new IllegalArgumentException("only 64-bit guests are supported, not " + platform.utsMachine());
         }
         this.blocks = List.copyOf(blocks);
+        this.loads = List.copyOf(loads);
         int n = this.blocks.size();
-        long phdrs = 1L + n;
+        long phdrs = 1L + this.loads.size();
         this.extendedNumbering = phdrs >= PN_XNUM;
         long shdrEnd = EHDR_SIZE + PHDR_SIZE * phdrs + (extendedNumbering ? SHDR_SIZE : 0);
         long memStart = shdrEnd + notes.length;
@@ -125,13 +134,25 @@ public final class ElfLayout {
 
     /**
      * Returns the layout for {@code blocks} (sorted, as {@link io.vmdumpfs.core.guest.GuestMemory} keeps them) with
-     * the notes from {@link #notes(Optional, ByteOrder)}.
+     * the notes from {@link #notes(Optional, ByteOrder)} and one PT_LOAD per block without a virtual address: the
+     * file of a guest whose kernel is not readable.
      *
      * @throws IllegalArgumentException if the arch is not ELF64, or the blocks need a header over 2 GiB, or their
      *                                  total size overflows a file offset
      */
     public static ElfLayout of(List<GuestPhysBlock> blocks, GuestPlatform platform, byte[] notes) {
-        return new ElfLayout(blocks, platform, notes);
+        return new ElfLayout(blocks, platform, notes, ElfLoads.physicalOnly(blocks));
+    }
+
+    /**
+     * Returns the layout for {@code blocks} with the program headers {@code loads}, in that order.
+     *
+     * @throws IllegalArgumentException as {@link #of(List, GuestPlatform, byte[])}, or if a load does not lie inside
+     *                                  one block
+     */
+    public static ElfLayout of(List<GuestPhysBlock> blocks, GuestPlatform platform, byte[] notes,
+            List<LoadSegment> loads) {
+        return new ElfLayout(blocks, platform, notes, loads);
     }
 
     /**
@@ -156,7 +177,7 @@ public final class ElfLayout {
                 order);
     }
 
-    /** Returns the number of program headers: 1 (PT_NOTE) + one PT_LOAD per block. */
+    /** Returns the number of program headers: 1 (PT_NOTE) + the PT_LOADs. */
     public int phdrCount() {
         return phdrCount;
     }
@@ -191,14 +212,41 @@ public final class ElfLayout {
         return segmentOffsets[segmentOffsets.length - 1];
     }
 
-    /** Returns the blocks, one per PT_LOAD, in file order. */
+    /** Returns the blocks whose data make up the file after the header, in file order. */
     public List<GuestPhysBlock> blocks() {
         return blocks;
     }
 
-    /** Returns the file offset of PT_LOAD {@code i}'s data (block {@code i}); {@code i == blocks().size()} gives size(). */
+    /** Returns the PT_LOAD program headers, in header order. */
+    public List<LoadSegment> loads() {
+        return loads;
+    }
+
+    /** Returns the file offset of block {@code i}'s data; {@code i == blocks().size()} gives size(). */
     public long segmentOffset(int i) {
         return segmentOffsets[i];
+    }
+
+    /**
+     * Returns the file offset of guest-physical {@code guestPaddr}'s byte: where in its block's data it lies.
+     *
+     * @throws IllegalArgumentException if no block holds it
+     */
+    public long fileOffsetOf(long guestPaddr) {
+        int lo = 0;
+        int hi = blocks.size() - 1;
+        while (lo <= hi) {
+            int mid = (lo + hi) >>> 1;
+            if (Long.compareUnsigned(blocks.get(mid).guestPaddrStart(), guestPaddr) <= 0) {
+                lo = mid + 1;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        if (hi < 0 || !blocks.get(hi).contains(guestPaddr)) {
+            throw new IllegalArgumentException("guest-physical 0x" + Long.toHexString(guestPaddr) + " is in no block");
+        }
+        return segmentOffsets[hi] + (guestPaddr - blocks.get(hi).guestPaddrStart());
     }
 
     /**
@@ -247,11 +295,18 @@ public final class ElfLayout {
             b.putShort(60, (short) 1);                                                 // e_shnum
         }
 
-        putPhdr(b, EHDR_SIZE, PT_NOTE, noteOffset, 0, noteSize);
-        for (int i = 0; i < blocks.size(); i++) {
-            GuestPhysBlock blk = blocks.get(i);
-            putPhdr(b, EHDR_SIZE + PHDR_SIZE * (i + 1), PT_LOAD, segmentOffsets[i], blk.guestPaddrStart(),
-                    blk.size());
+        putPhdr(b, EHDR_SIZE, PT_NOTE, noteOffset, 0, 0, noteSize);
+        for (int i = 0; i < loads.size(); i++) {
+            LoadSegment load = loads.get(i);
+            long offset = fileOffsetOf(load.guestPaddr());
+            if (Long.compareUnsigned(load.size() - 1, blocks.get(segmentAt(offset)).guestPaddrEnd() - 1
+                    - load.guestPaddr()) > 0) {
+                throw new IllegalArgumentException("PT_LOAD " + i + " at guest-physical 0x"
+                        + Long.toHexString(load.guestPaddr()) + " (+0x" + Long.toHexString(load.size())
+                        + ") runs past the end of its block");
+            }
+            putPhdr(b, EHDR_SIZE + PHDR_SIZE * (i + 1), PT_LOAD, offset, load.kernelVaddr(), load.guestPaddr(),
+                    load.size());
         }
 
         if (extendedNumbering) {
@@ -263,10 +318,11 @@ public final class ElfLayout {
         return b.array();
     }
 
-    /** Writes one Elf64_Phdr at {@code at}; p_flags, p_vaddr and p_align stay 0 (see the class comment). */
-    private static void putPhdr(ByteBuffer b, int at, int type, long offset, long paddr, long size) {
+    /** Writes one Elf64_Phdr at {@code at}; p_flags and p_align stay 0 (see the class comment). */
+    private static void putPhdr(ByteBuffer b, int at, int type, long offset, long vaddr, long paddr, long size) {
         b.putInt(at, type);              // p_type
         b.putLong(at + 8, offset);       // p_offset
+        b.putLong(at + 16, vaddr);       // p_vaddr
         b.putLong(at + 24, paddr);       // p_paddr
         b.putLong(at + 32, size);        // p_filesz
         b.putLong(at + 40, size);        // p_memsz

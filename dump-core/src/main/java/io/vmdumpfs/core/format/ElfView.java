@@ -5,11 +5,13 @@ import io.vmdumpfs.core.BadCoreException.Kind;
 import io.vmdumpfs.core.elf.CoreFile;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.GuestPhysBlock;
+import io.vmdumpfs.core.kernel.GuestKernel;
 import java.nio.ByteBuffer;
 
 /**
  * vmcore.elf: the guest's memory as the ELF vmcore QEMU's {@code dump-guest-memory} (paging=false) would write,
- * for crash and makedumpfile. {@link ElfLayout} has the layout and why.
+ * with the kernel-image and direct-map program headers of /proc/vmcore ({@link ElfLoads}), for crash, makedumpfile,
+ * drgn, libkdumpfile and gdb. {@link ElfLayout} has the layout and why.
  *
  * <p>The header bytes (ELF header, program headers, notes: a few hundred bytes for a real guest) are built once at
  * construction; memory is read from the core on each call, straight into the caller's buffer, where {@link #spanAt}
@@ -30,7 +32,8 @@ public final class ElfView implements View {
     public ElfView(GuestDump dump) {
         this.core = dump.core();
         try {
-            this.layout = ElfLayout.of(dump.memory().blocks(), dump.platform(), DumpNotes.elf(dump));
+            this.layout = ElfLayout.of(dump.memory().blocks(), dump.platform(), DumpNotes.elf(dump),
+                    ElfLoads.of(dump, GuestKernel.find(dump)));
         } catch (IllegalArgumentException | ArithmeticException e) {
             throw new BadCoreException(Kind.UNSUPPORTED, dump.core().path(), "cannot build vmcore.elf: "
                     + e.getMessage(), e);

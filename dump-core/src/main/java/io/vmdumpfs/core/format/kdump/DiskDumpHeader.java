@@ -2,7 +2,9 @@ package io.vmdumpfs.core.format.kdump;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import io.vmdumpfs.core.kernel.Utsname;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 
 /**
  * The main header of a kdump-compressed file, block 0 (makedumpfile diskdump_mod.h; layout for a 64-bit target):
@@ -28,9 +30,9 @@ import java.nio.charset.StandardCharsets;
  * </pre>
  *
  * @param headerVersion  6: the sub-header has max_mapnr_64
- * @param utsSysname     utsname.sysname
- * @param utsRelease     utsname.release
- * @param utsMachine     utsname.machine; crash checks it against the vmlinux ("x86_64")
+ * @param utsname        the guest's utsname, as makedumpfile copies it from {@code init_uts_ns}: crash checks
+ *                       machine against the vmlinux ("x86_64"), libkdumpfile believes the header's utsname only
+ *                       when sysname, nodename, release, version and machine are all non-empty
  * @param timestampSec   timestamp.tv_sec
  * @param status         compression flags
  * @param blockSize      block_size
@@ -39,8 +41,8 @@ import java.nio.charset.StandardCharsets;
  * @param maxMapnr       max_mapnr, clipped to 32 bits
  * @param nrCpus         nr_cpus; crash warns when it is not positive
  */
-public record DiskDumpHeader(int headerVersion, String utsSysname, String utsRelease, String utsMachine,
-        long timestampSec, int status, int blockSize, int subHdrSize, int bitmapBlocks, int maxMapnr, int nrCpus) {
+public record DiskDumpHeader(int headerVersion, Utsname utsname, long timestampSec, int status, int blockSize,
+        int subHdrSize, int bitmapBlocks, int maxMapnr, int nrCpus) {
 
     /** makedumpfile KDUMP_SIGNATURE. */
     public static final String SIGNATURE = "KDUMP   ";
@@ -57,9 +59,10 @@ public record DiskDumpHeader(int headerVersion, String utsSysname, String utsRel
         ByteBuffer b = ByteBuffer.allocate(SIZE).order(order);
         b.put(0, SIGNATURE.getBytes(StandardCharsets.US_ASCII));
         b.putInt(8, headerVersion);
-        putUts(b, 0, utsSysname);
-        putUts(b, 2, utsRelease);
-        putUts(b, 4, utsMachine);
+        List<String> uts = utsname.fields();
+        for (int i = 0; i < uts.size(); i++) {
+            putUts(b, i, uts.get(i));
+        }
         b.putLong(OFF_TIMESTAMP, timestampSec);
         b.putLong(OFF_TIMESTAMP + 8, 0);
         b.putInt(OFF_STATUS, status);
@@ -83,12 +86,13 @@ public record DiskDumpHeader(int headerVersion, String utsSysname, String utsRel
         if (!SIGNATURE.equals(new String(sig, StandardCharsets.US_ASCII))) {
             throw new IllegalArgumentException("disk_dump_header: signature is not \"KDUMP   \"");
         }
-        return new DiskDumpHeader(b.getInt(8), getUts(b, 0), getUts(b, 2), getUts(b, 4), b.getLong(OFF_TIMESTAMP),
+        Utsname uts = new Utsname(getUts(b, 0), getUts(b, 1), getUts(b, 2), getUts(b, 3), getUts(b, 4), getUts(b, 5));
+        return new DiskDumpHeader(b.getInt(8), uts, b.getLong(OFF_TIMESTAMP),
                 b.getInt(OFF_STATUS), b.getInt(428), b.getInt(432), b.getInt(436), b.getInt(440), b.getInt(460));
     }
 
     private static void putUts(ByteBuffer b, int field, String s) {
-        byte[] v = s.getBytes(StandardCharsets.US_ASCII);
+        byte[] v = s.getBytes(StandardCharsets.ISO_8859_1); // one char per guest byte, see Utsname
         b.put(OFF_UTSNAME + field * UTS_FIELD, v, 0, Math.min(v.length, UTS_FIELD - 1)); // keep the NUL
     }
 
@@ -99,6 +103,6 @@ public record DiskDumpHeader(int headerVersion, String utsSysname, String utsRel
         while (n < v.length && v[n] != 0) {
             n++;
         }
-        return new String(v, 0, n, StandardCharsets.US_ASCII);
+        return new String(v, 0, n, StandardCharsets.ISO_8859_1);
     }
 }

@@ -5,7 +5,12 @@ import io.vmdumpfs.core.BadCoreException.Kind;
 import io.vmdumpfs.core.elf.ElfNotes;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.VmcoreInfo;
+import io.vmdumpfs.core.kernel.GuestKernel;
+import io.vmdumpfs.core.kernel.KernelAddressException;
+import io.vmdumpfs.core.kernel.KernelUnavailableException;
+import io.vmdumpfs.core.kernel.Utsname;
 import java.nio.ByteOrder;
+import java.util.Optional;
 
 /**
  * Everything of a kdump-compressed file that does not depend on compressed sizes: the header blocks, the bitmaps
@@ -27,6 +32,8 @@ import java.nio.ByteOrder;
  * <p>Immutable and thread-safe.
  */
 final class KdumpGeometry {
+
+    private static final System.Logger LOG = System.getLogger(KdumpGeometry.class.getName());
 
     /** makedumpfile's header_version with max_mapnr_64 in the sub-header. */
     static final int HEADER_VERSION = 6;
@@ -101,17 +108,37 @@ final class KdumpGeometry {
         VmcoreInfo info = dump.vmcoreinfo().orElse(null);
         // NUMBER(phys_base) is decimal (the kernel prints it with %ld); QEMU 7.2 parsed it as hex.
         long physBase = info == null ? 0 : info.physBase().orElse(0);
-        String release = info == null || info.osRelease() == null ? "" : info.osRelease();
-        String sysname = info == null ? "" : "Linux"; // VMCOREINFO only exists in Linux guests
         // QEMU: the number of vCPUs on its list; 1 when we found none (crash warns about nr_cpus <= 0).
         int nrCpus = Math.max(1, dump.vcpus().count().orElse(1));
 
-        DiskDumpHeader header = new DiskDumpHeader(HEADER_VERSION, sysname, release, dump.platform().utsMachine(),
-                timestampSec, codec.flag, pageSize, subHdrSize, (int) bitmapBlocks,
+        DiskDumpHeader header = new DiskDumpHeader(HEADER_VERSION, utsname(dump), timestampSec, codec.flag,
+                pageSize, subHdrSize, (int) bitmapBlocks,
                 (int) Math.min(maxMapnr, 0xFFFF_FFFFL), nrCpus);
         KdumpSubHeader sub = new KdumpSubHeader(physBase, DUMP_LEVEL, offsetVmcoreinfo, sizeVmcoreinfo,
                 notes.length == 0 ? 0 : offsetNote, notes.length, maxMapnr);
         return new KdumpGeometry(pages, codec, dump.platform().byteOrder(), header, sub, notes);
+    }
+
+    /**
+     * Returns the header's utsname: the guest's {@code init_uts_ns.name}, read through its page tables as makedumpfile
+     * reads it. QEMU is wrong here: its kdump header holds only machine (dump.c create_header64), and libkdumpfile,
+     * so drgn, then refuses the file ("KDUMP_ATTR_ARCH_NAME: Key has no value"). When the kernel cannot be read,
+     * what VMCOREINFO says: sysname "Linux" (only Linux writes VMCOREINFO), release OSRELEASE, machine from the
+     * platform; the rest empty rather than invented.
+     */
+    static Utsname utsname(GuestDump dump) {
+        Optional<GuestKernel> kernel = GuestKernel.find(dump);
+        if (kernel.isPresent()) {
+            try {
+                return kernel.get().utsname();
+            } catch (KernelUnavailableException | KernelAddressException e) {
+                LOG.log(System.Logger.Level.INFO, dump.core().path() + ": kdump header without the guest's utsname: "
+                        + e.getMessage());
+            }
+        }
+        VmcoreInfo info = dump.vmcoreinfo().orElse(null);
+        String release = info == null || info.osRelease() == null ? "" : info.osRelease();
+        return new Utsname(info == null ? "" : "Linux", "", release, "", dump.platform().utsMachine(), "");
     }
 
     /**
