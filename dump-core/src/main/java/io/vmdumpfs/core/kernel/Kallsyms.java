@@ -109,6 +109,7 @@ public final class Kallsyms {
                         : readNames(memory, namesAt.getAsLong(), count, longLengths);
                 names = nm;
                 Kallsyms k = new Kallsyms(count, nm, longLengths, tokenTable, tokenStart, null, null);
+                k.requirePlausibleTypes();
                 int stextIndex = k.indexOf("_stext");
                 if (stextIndex < 0) {
                     throw new KernelUnavailableException("kallsyms has no _stext");
@@ -134,12 +135,40 @@ public final class Kallsyms {
                 }
                 throw new KernelUnavailableException("no reading of kallsyms_offsets gives _stext its VMCOREINFO "
                         + "address 0x" + Long.toHexString(stext.getAsLong()));
-            } catch (KernelUnavailableException | IllegalArgumentException e) {
+            } catch (KernelUnavailableException | KernelAddressException | IllegalArgumentException e) {
                 last = e instanceof KernelUnavailableException k ? k
                         : new KernelUnavailableException("kallsyms: " + e.getMessage(), e);
             }
         }
         throw last;
+    }
+
+    /** nm's symbol types, the first character of every name kallsyms stores. */
+    private static final String TYPES = "AaBbCcDdGgiNnpRrSsTtUuVvWw?-";
+
+    /**
+     * Checks that every name starts with a symbol type: a names table read with the wrong length encoding goes out
+     * of step at its first long name and from there on decodes token numbers as lengths and lengths as tokens, which
+     * gives non-type first characters at once. (The _stext check alone would pass when _stext comes first.)
+     *
+     * @throws KernelUnavailableException naming the first symbol that does not decode
+     */
+    private void requirePlausibleTypes() {
+        int pos = 0;
+        for (int i = 0; i < count; i++) {
+            int len = names[pos++] & 0xff;
+            if (longLengths && (len & 0x80) != 0) {
+                len = (len & 0x7f) | (names[pos++] & 0xff) << 7;
+            }
+            // The type is the first character of the first token (scripts/kallsyms never makes an empty token).
+            int p = len == 0 ? tokenTable.length : tokenStart[names[pos] & 0xff];
+            int type = p < tokenTable.length ? tokenTable[p] & 0xff : 0;
+            if (type == 0 || TYPES.indexOf(type) < 0) {
+                throw new KernelUnavailableException("kallsyms symbol " + i + " does not start with a symbol type ("
+                        + (longLengths ? "two" : "one") + "-byte lengths)");
+            }
+            pos += len;
+        }
     }
 
     /** Returns the number of symbols. */
