@@ -63,13 +63,16 @@ public final class ElfLoads {
             Optional<Translation> image = k.imageMapping();
             image.ifPresent(t -> out.add(new LoadSegment(t.guestPaddr(), t.size(), t.kernelVaddr())));
             Optional<DirectMap> direct = k.directMap();
+            List<long[]> clashes = direct.isEmpty() ? List.of() : k.directMapConflicts(direct.get(), blocks);
+            int c = 0;
             for (GuestPhysBlock b : blocks) {
                 if (direct.isEmpty()) {
                     out.add(new LoadSegment(b.guestPaddrStart(), b.size(), 0));
                     continue;
                 }
                 long p = b.guestPaddrStart();
-                for (long[] clash : k.directMapConflicts(direct.get(), b.guestPaddrStart(), b.guestPaddrEnd())) {
+                for (; c < clashes.size() && b.contains(clashes.get(c)[0]); c++) {
+                    long[] clash = clashes.get(c);
                     if (clash[0] != p) {
                         out.add(new LoadSegment(p, clash[0] - p, direct.get().kernelVaddrOf(p)));
                     }
@@ -84,6 +87,11 @@ public final class ElfLoads {
         } catch (KernelUnavailableException | KernelAddressException e) {
             LOG.log(System.Logger.Level.INFO, dump.core().path() + ": vmcore.elf without kernel virtual addresses: "
                     + e.getMessage());
+            return physicalOnly(blocks);
+        } catch (RuntimeException e) {
+            // A fault in reading the kernel must not cost the user the file: its physical view is still right.
+            LOG.log(System.Logger.Level.WARNING, dump.core().path() + ": vmcore.elf without kernel virtual addresses",
+                    e);
             return physicalOnly(blocks);
         }
     }

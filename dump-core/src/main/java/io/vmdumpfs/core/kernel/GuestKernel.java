@@ -165,47 +165,51 @@ public final class GuestKernel {
     static final int DIRECT_MAP_WALK_BUDGET = 1 << 20;
 
     /**
-     * Returns the parts of guest-physical {@code [guestPaddrStart, guestPaddrEnd)} whose direct-map addresses the
-     * guest's page tables map to other memory, as sorted, disjoint {@code [start, end)} pairs: where stating the
-     * direct-map address would contradict the guest. Parts the guest maps there and parts it does not map at all
-     * (reserved firmware tables, ROM: no kernel pointer leads there) are not conflicts. A real kernel has none: its
-     * direct map region is larger than physical memory. After {@link #DIRECT_MAP_WALK_BUDGET} walks the rest of
-     * the range is not checked.
+     * Returns the parts of {@code blocks} whose direct-map addresses the guest's page tables map to other memory, as
+     * sorted, disjoint guest-physical {@code [start, end)} pairs: where stating the direct-map address would
+     * contradict the guest. Parts the guest maps there and parts it does not map at all (reserved firmware tables,
+     * ROM: no kernel pointer leads there) are not conflicts. A real kernel has none: its direct map region is larger
+     * than physical memory. After {@link #DIRECT_MAP_WALK_BUDGET} walks in all, the rest is not checked.
+     *
+     * @param blocks sorted by guest-physical address
      */
-    public List<long[]> directMapConflicts(DirectMap map, long guestPaddrStart, long guestPaddrEnd) {
+    public List<long[]> directMapConflicts(DirectMap map, List<GuestPhysBlock> blocks) {
         List<long[]> out = new ArrayList<>();
         KernelMemory scan = memory.bulk();
-        long runStart = -1;
-        long p = guestPaddrStart;
-        for (int walks = 0; Long.compareUnsigned(p, guestPaddrEnd) < 0 && walks < DIRECT_MAP_WALK_BUDGET; walks++) {
-            long vaddr = map.kernelVaddrOf(p);
-            long step;
-            boolean conflict;
-            if (space.image().contains(vaddr)) {
-                conflict = true;
-                step = platform.pageSize() - (vaddr & (platform.pageSize() - 1));
-            } else {
-                try {
-                    Translation t = scan.translate(vaddr);
-                    conflict = t.guestPaddrOf(vaddr) != p;
-                    step = t.remainingFrom(vaddr);
-                } catch (KernelAddressException e) {
-                    conflict = e.reason() == Reason.NOT_KERNEL || e.reason() == Reason.BAD_PAGE_TABLE;
-                    step = e.reason() == Reason.NOT_MAPPED ? e.unmappedSpan() - (vaddr & (e.unmappedSpan() - 1))
-                            : platform.pageSize() - (vaddr & (platform.pageSize() - 1));
+        int walks = 0;
+        for (GuestPhysBlock b : blocks) {
+            long runStart = -1;
+            long p = b.guestPaddrStart();
+            for (; Long.compareUnsigned(p, b.guestPaddrEnd()) < 0 && walks < DIRECT_MAP_WALK_BUDGET; walks++) {
+                long vaddr = map.kernelVaddrOf(p);
+                long step;
+                boolean conflict;
+                if (space.image().contains(vaddr)) {
+                    conflict = true;
+                    step = platform.pageSize() - (vaddr & (platform.pageSize() - 1));
+                } else {
+                    try {
+                        Translation t = scan.translate(vaddr);
+                        conflict = t.guestPaddrOf(vaddr) != p;
+                        step = t.remainingFrom(vaddr);
+                    } catch (KernelAddressException e) {
+                        conflict = e.reason() == Reason.NOT_KERNEL || e.reason() == Reason.BAD_PAGE_TABLE;
+                        step = e.reason() == Reason.NOT_MAPPED ? e.unmappedSpan() - (vaddr & (e.unmappedSpan() - 1))
+                                : platform.pageSize() - (vaddr & (platform.pageSize() - 1));
+                    }
                 }
+                long next = Long.compareUnsigned(b.guestPaddrEnd() - p, step) <= 0 ? b.guestPaddrEnd() : p + step;
+                if (conflict && runStart < 0) {
+                    runStart = p;
+                } else if (!conflict && runStart >= 0) {
+                    out.add(new long[] {runStart, p});
+                    runStart = -1;
+                }
+                p = next;
             }
-            long next = Long.compareUnsigned(guestPaddrEnd - p, step) <= 0 ? guestPaddrEnd : p + step;
-            if (conflict && runStart < 0) {
-                runStart = p;
-            } else if (!conflict && runStart >= 0) {
+            if (runStart >= 0) {
                 out.add(new long[] {runStart, p});
-                runStart = -1;
             }
-            p = next;
-        }
-        if (runStart >= 0) {
-            out.add(new long[] {runStart, p});
         }
         return out;
     }

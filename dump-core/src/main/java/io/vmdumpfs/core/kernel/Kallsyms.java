@@ -287,27 +287,42 @@ public final class Kallsyms {
 
     /**
      * Reads kallsyms_names: as many bytes as {@code count} entries take, in 64 KiB steps, so that nothing far past the
-     * array's end is read.
+     * array's end is read. Entries are measured as the bytes arrive.
      */
     private static byte[] readNames(KernelMemory memory, long namesAt, int count, boolean longLengths) {
         final int step = 64 << 10;
-        byte[] buf = new byte[0];
+        byte[] buf = new byte[step];
         int have = 0;
+        int pos = 0; // start of entry i
+        int i = 0;
         while (true) {
-            int len = namesLength(buf, count, longLengths, have);
-            if (len >= 0) {
-                return java.util.Arrays.copyOf(buf, len);
+            // before entry i is measured, its length (up to 2 bytes) must have arrived; at the end, the last entry
+            int need = i < count ? pos + 2 : pos;
+            if (need > have) {
+                if (have + step > MAX_NAMES_BYTES) {
+                    throw new KernelUnavailableException("kallsyms_names is longer than " + MAX_NAMES_BYTES
+                            + " bytes for " + count + " symbols");
+                }
+                if (have + step > buf.length) {
+                    buf = java.util.Arrays.copyOf(buf, Math.min(MAX_NAMES_BYTES, Math.max(have + step, 2 * buf.length)));
+                }
+                memory.read(namesAt + have, ByteBuffer.wrap(buf, have, step));
+                have += step;
+                continue;
             }
-            if (have + step > MAX_NAMES_BYTES) {
-                throw new KernelUnavailableException("kallsyms_names is longer than " + MAX_NAMES_BYTES
-                        + " bytes for " + count + " symbols");
+            if (i == count) {
+                break;
             }
-            if (have + step > buf.length) {
-                buf = java.util.Arrays.copyOf(buf, Math.min(MAX_NAMES_BYTES, Math.max(have + step, 2 * buf.length)));
+            int len = buf[pos] & 0xff;
+            int head = 1;
+            if (longLengths && (len & 0x80) != 0) {
+                len = (len & 0x7f) | (buf[pos + 1] & 0xff) << 7;
+                head = 2;
             }
-            memory.read(namesAt + have, ByteBuffer.wrap(buf, have, step));
-            have += step;
+            pos += head + len;
+            i++;
         }
+        return java.util.Arrays.copyOf(buf, pos);
     }
 
     /** Returns the bytes {@code count} entries take in {@code names}, or -1 if they run past its end. */

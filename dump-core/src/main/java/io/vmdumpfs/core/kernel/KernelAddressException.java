@@ -24,7 +24,10 @@ public final class KernelAddressException extends RuntimeException {
     private final long unmappedSpan;
 
     public KernelAddressException(Reason reason, long kernelVaddr, long unmappedSpan, String detail) {
-        super("kernel virtual 0x" + Long.toHexString(kernelVaddr) + ": " + detail);
+        // NOT_MAPPED is an answer, not an accident: range scans meet it once per empty table entry, so it carries no
+        // stack trace (filling one in costs more than the walk).
+        super("kernel virtual 0x" + Long.toHexString(kernelVaddr) + ": " + detail, null, false,
+                reason != Reason.NOT_MAPPED);
         this.reason = reason;
         this.kernelVaddr = kernelVaddr;
         this.unmappedSpan = unmappedSpan;

@@ -38,16 +38,21 @@ public interface PhysReader {
 
             @Override
             public long readU64(long guestPaddr) {
-                ByteBuffer b = ByteBuffer.allocate(8).order(order);
-                memory.read(guestPaddr, b);
-                return b.getLong(0);
+                return read(guestPaddr, 8).getLong(0);
             }
 
             @Override
             public long readU32(long guestPaddr) {
-                ByteBuffer b = ByteBuffer.allocate(4).order(order);
-                memory.read(guestPaddr, b);
-                return Integer.toUnsignedLong(b.getInt(0));
+                return Integer.toUnsignedLong(read(guestPaddr, 4).getInt(0));
+            }
+
+            /** Reads all {@code n} bytes, across a block end if the next block goes on there. */
+            private ByteBuffer read(long guestPaddr, int n) {
+                ByteBuffer b = ByteBuffer.allocate(n).order(order);
+                while (b.hasRemaining()) {
+                    memory.read(guestPaddr + b.position(), b); // throws IllegalArgumentException past RAM
+                }
+                return b;
             }
         };
     }

@@ -77,7 +77,13 @@ public final class X86_64PageTables implements PageTableWalker {
                 throw new KernelAddressException(Reason.NOT_IN_DUMP, kernelVaddr, 0, levelName(level)
                         + " table at guest-physical 0x" + Long.toHexString(table) + " is not in the dump");
             }
-            long entry = phys.readU64(entryPaddr);
+            long entry;
+            try {
+                entry = phys.readU64(entryPaddr);
+            } catch (IllegalArgumentException e) {
+                throw new KernelAddressException(Reason.NOT_IN_DUMP, kernelVaddr, 0, levelName(level)
+                        + " entry at guest-physical 0x" + Long.toHexString(entryPaddr) + " is not in the dump");
+            }
             if ((entry & PRESENT) == 0) {
                 throw new KernelAddressException(Reason.NOT_MAPPED, kernelVaddr, 1L << shift,
                         "not mapped (" + levelName(level) + " entry " + index + " at guest-physical 0x"

@@ -134,6 +134,10 @@ final class KdumpGeometry {
             } catch (KernelUnavailableException | KernelAddressException e) {
                 LOG.log(System.Logger.Level.INFO, dump.core().path() + ": kdump header without the guest's utsname: "
                         + e.getMessage());
+            } catch (RuntimeException e) {
+                // a fault in reading the kernel must not cost the user the file; VMCOREINFO's fields still hold
+                LOG.log(System.Logger.Level.WARNING, dump.core().path() + ": kdump header without the guest's utsname",
+                        e);
             }
         }
         VmcoreInfo info = dump.vmcoreinfo().orElse(null);
