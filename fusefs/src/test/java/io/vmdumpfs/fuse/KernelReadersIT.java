@@ -28,8 +28,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  *       guest's {@code uname -r}, the task names equal what drgn lists for makedumpfile's own kdump file of the
  *       same guest ({@code makedumpfile -c -d 0 /MNT/vmcore.elf REF}), the kernel log holds the guest's marker,
  *       and {@code prog.stack_trace(1)} gives the frames of the sleeping init;</li>
- *   <li>libkdumpfile: arch x86_64, the guest's release and utsname, and every guest-physical page it reads
- *       equal to QEMU's own dump of the same guest (every page of a 256 MiB guest, every 64th of the 3 GiB one);</li>
+ *   <li>libkdumpfile: arch x86_64, the guest's release, and every guest-physical page it reads equal to QEMU's
+ *       own dump of the same guest (of a 256 MiB guest every page of vmcore.elf and vmcore.kdump-zlib, every 8th
+ *       of the other files; every 64th of the 3 GiB one);</li>
  *   <li>crash: {@code sys}, {@code ps}, {@code kmem -i}, {@code log} exactly as on QEMU's own ELF dump; and
  *       {@code makedumpfile --dump-dmesg} finds the marker (vmcore.elf and the zlib and lzo files: Debian's
  *       makedumpfile has neither snappy nor zstd);</li>
@@ -81,7 +82,9 @@ class KernelReadersIT {
                 Path dump = mnt.resolve(file);
                 String what = file + " of " + name;
 
+                long t0 = System.nanoTime();
                 Drgn.Facts got = Drgn.drgnFacts(vmlinux, dump);
+                long t1 = System.nanoTime();
                 assertEquals(f.get("UNAME"), got.one("release"), what);
                 assertEquals(f.meta().getOrDefault("NODENAME", "(none)"), got.one("nodename"), what);
                 assertEquals(sorted(want.all("task")), sorted(got.all("task")), what + ": task names");
@@ -94,15 +97,20 @@ class KernelReadersIT {
                     assertInitStack(got, what);
                 }
 
-                Drgn.Facts lk = Drgn.kdumpfileFacts(dump, f.qemuDumpElf(), big ? 64 : 1);
+                // every page of vmcore.elf and of one kdump file, every 8th of the others (every 64th on 3 GiB)
+                int stride = big ? 64 : file.equals("vmcore.elf") || file.equals("vmcore.kdump-zlib") ? 1 : 8;
+                Drgn.Facts lk = Drgn.kdumpfileFacts(dump, f.qemuDumpElf(), stride);
+                long t2 = System.nanoTime();
                 assertEquals("x86_64", lk.one("arch"), what);
                 assertEquals(f.get("UNAME"), lk.one("release"), what);
                 assertEquals(List.of(), lk.all("mismatch"), what + ": pages unlike QEMU's dump");
                 assertEquals(List.of(), lk.all("unreadable"), what + ": pages libkdumpfile could not read");
-                long pages = Long.parseLong(f.get("MEM_MIB")) * 256 / (big ? 64 : 1);
+                long pages = Long.parseLong(f.get("MEM_MIB")) * 256 / stride;
                 assertTrue(Long.parseLong(lk.one("compared")) >= pages, what + ": compared " + lk.one("compared"));
 
                 Map<String, String> ours = Crash.run(vmlinux, dump, RealCoreMountIT.CRASH_COMMANDS);
+                System.out.printf(java.util.Locale.ROOT, "%s: drgn %.1f s, libkdumpfile %.1f s (%s pages), crash %.1f s%n",
+                        what, (t1 - t0) / 1e9, (t2 - t1) / 1e9, lk.one("compared"), (System.nanoTime() - t2) / 1e9);
                 for (String cmd : RealCoreMountIT.CRASH_COMMANDS) {
                     assertEquals(qemuCrash.get(cmd), ours.get(cmd), "crash `" + cmd + "` on " + what);
                 }
@@ -119,7 +127,7 @@ class KernelReadersIT {
                         vmlinux.toString(), elf.toString());
                 assertTrue(gdb.contains("$1 = \"" + f.get("UNAME") + "\""), gdb);
                 // the first task after init_task (the swapper) in the tasks list is pid 1
-                assertTrue(gdb.contains("$2 = \"init\\000"), "gdb follows a direct-map pointer:\n" + gdb);
+                assertTrue(gdb.contains("$2 = \"init\""), "gdb follows a direct-map pointer:\n" + gdb);
             }
         }
         QemuFixture.require(kdumpStackErrors.isEmpty(), "drgn stack traces on kdump files need one NT_PRSTATUS note"

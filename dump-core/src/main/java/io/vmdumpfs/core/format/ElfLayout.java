@@ -41,13 +41,12 @@ import java.util.Optional;
  *       bytes, as in /proc/vmcore. Readers that find memory by {@code p_paddr} (crash, makedumpfile,
  *       libkdumpfile, drgn) take the first or the last match: the same bytes either way. The blocks' data still
  *       covers every byte once, so nothing counts twice in the file.</li>
- *   <li>{@code p_vaddr} of a RAM segment is its kernel direct-map address where the guest kernel maps it there,
- *       else 0. QEMU 2.x and the reference gdb script write 0 for {@code paging=false}; QEMU 4.0 and later (7.2
- *       included) write {@code p_paddr} there instead (commit e17bebd049, so that gdb would not stack every
- *       segment at 0), which claims mappings that do not exist (the objection raised on qemu-devel in 2023).
- *       The direct-map address is what the kernel's pointers hold, so gdb reads through them; and makedumpfile
- *       without a vmlinux takes the direct map's base from such a segment. 0 says "no virtual mapping stated";
- *       drgn then walks the guest's page tables itself.</li>
+ *   <li>{@code p_vaddr} of a RAM segment is its kernel direct-map address when the guest kernel's direct map is
+ *       known, else 0 ({@link ElfLoads} says why, and why not 0 when it is known). QEMU 2.x and the reference gdb
+ *       script write 0 for {@code paging=false}; QEMU 4.0 and later (7.2 included) write {@code p_paddr} there
+ *       instead (commit e17bebd049, so that gdb would not stack every segment at 0), which claims mappings that do
+ *       not exist (the objection raised on qemu-devel in 2023): there is no kernel mapping of RAM at its physical
+ *       address.</li>
  *   <li>Extended numbering (ELF gABI): when the program header count reaches {@link #PN_XNUM}, {@code e_phnum} is
  *       PN_XNUM and the real count is in {@code sh_info} of a single SHT_NULL section header, placed after the
  *       program headers as QEMU 2.x does, so the program headers still start at 64. QEMU 2.x switches one entry

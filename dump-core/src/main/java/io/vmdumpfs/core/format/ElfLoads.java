@@ -30,7 +30,9 @@ import java.util.Optional;
  *       ({@link GuestKernel#directMapConflicts}; no real kernel does) is the part split off with 0.</li>
  * </ol>
  * Without a readable kernel (no VMCOREINFO, an architecture not implemented yet, damaged page tables) the file has
- * one header per block and no virtual addresses, as before: never a guessed mapping.
+ * one header per block and {@code p_vaddr} 0, as before: never a guessed mapping (drgn then maps those bytes at user
+ * addresses near 0, as it does with QEMU's own dumps, whose {@code p_vaddr = p_paddr} claims the same). With a
+ * kernel whose direct map is not found, the kernel image header is there and RAM keeps 0.
  */
 public final class ElfLoads {
 
