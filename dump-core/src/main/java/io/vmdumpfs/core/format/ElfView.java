@@ -7,47 +7,73 @@ import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.GuestPhysBlock;
 import io.vmdumpfs.core.kernel.GuestKernel;
 import java.nio.ByteBuffer;
+import java.util.List;
 
 /**
  * vmcore.elf: the guest's memory as the ELF vmcore QEMU's {@code dump-guest-memory} (paging=false) would write,
  * with the kernel-image and direct-map program headers of /proc/vmcore ({@link ElfLoads}), for crash, makedumpfile,
  * drgn, libkdumpfile and gdb. {@link ElfLayout} has the layout and why.
  *
- * <p>The header bytes (ELF header, program headers, notes: a few hundred bytes for a real guest) are built once at
- * construction; memory is read from the core on each call, straight into the caller's buffer, where {@link #spanAt}
- * says it lies (the one offset-to-core mapping, also used by servers that splice). A read may span the
- * header, any number of segments and the end of the file. Thread-safe: nothing changes after construction and every
- * read is positional.
+ * <p>The header bytes (ELF header, program headers, notes: a few hundred bytes for a real guest) are built once, on
+ * first use: the program headers depend on the guest kernel ({@link ElfLoads} reads its kallsyms and page tables,
+ * a few hundred milliseconds in a fresh JVM) and the notes on the vCPUs ({@link DumpNotes}: a scan of QEMU's heap),
+ * which a mount should not wait for before it returns; the first {@code stat} of the file does. Memory is read from the core on each call, straight into the caller's buffer,
+ * where {@link #spanAt} says it lies (the one offset-to-core mapping, also used by servers that splice). A read may
+ * span the header, any number of segments and the end of the file. Thread-safe: the layout is built once under a
+ * lock and never changes; every read is positional.
  */
 public final class ElfView implements View {
 
+    private final GuestDump dump;
     private final CoreFile core;
-    private final ElfLayout layout;
+    private volatile ElfLayout layout;
 
     /**
-     * Builds the header for {@code dump}.
+     * Checks that {@code dump} fits an ELF vmcore; the header is built on first use.
      *
      * @throws BadCoreException (UNSUPPORTED) if the guest is not ELF64 or has too many blocks for one header
      */
     public ElfView(GuestDump dump) {
+        this.dump = dump;
         this.core = dump.core();
+        // What cannot be served fails here, at open: the same layout with a placeholder for the notes (a few KiB
+        // at most) and the physical program headers.
+        layout(dump, ElfLayout.placeholderNote(dump.platform().byteOrder()), ElfLoads.physicalOnly(
+                dump.memory().blocks()));
+    }
+
+    private static ElfLayout layout(GuestDump dump, byte[] notes, List<LoadSegment> loads) {
         try {
-            this.layout = ElfLayout.of(dump.memory().blocks(), dump.platform(), DumpNotes.elf(dump),
-                    ElfLoads.of(dump, GuestKernel.find(dump)));
+            return ElfLayout.of(dump.memory().blocks(), dump.platform(), notes, loads);
         } catch (IllegalArgumentException | ArithmeticException e) {
             throw new BadCoreException(Kind.UNSUPPORTED, dump.core().path(), "cannot build vmcore.elf: "
                     + e.getMessage(), e);
         }
     }
 
-    /** Returns the layout: offsets of the notes and of each block's data. */
+    /** Returns the layout: program headers, offsets of the notes and of each block's data. Built on first call. */
     public ElfLayout layout() {
-        return layout;
+        ElfLayout l = layout;
+        if (l == null) {
+            synchronized (this) {
+                l = layout;
+                if (l == null) {
+                    l = withKernel();
+                    layout = l;
+                }
+            }
+        }
+        return l;
+    }
+
+    /** Returns the layout with the notes and the kernel's program headers. */
+    private ElfLayout withKernel() {
+        return layout(dump, DumpNotes.elf(dump), ElfLoads.of(dump, GuestKernel.find(dump)));
     }
 
     @Override
     public long size() {
-        return layout.size();
+        return layout().size();
     }
 
     @Override
@@ -55,6 +81,7 @@ public final class ElfView implements View {
         if (offset < 0) {
             throw new IllegalArgumentException("negative offset " + offset);
         }
+        ElfLayout layout = layout();
         long end = layout.size();
         long pos = offset;
         int copied = 0;
@@ -83,6 +110,7 @@ public final class ElfView implements View {
     /** Header bytes are made here; each segment's memory is one run of the core (its block's file data). */
     @Override
     public CoreSpan spanAt(long offset, long max) {
+        ElfLayout layout = layout();
         if (offset < 0 || offset >= layout.size() || max < 1) {
             throw new IllegalArgumentException("no span at " + offset + " (+" + max + ") of " + layout.size());
         }
