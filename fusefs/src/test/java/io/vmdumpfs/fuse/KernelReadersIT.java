@@ -24,6 +24,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Every reader opens every file: a real QEMU process core (pc and q35, KASLR on and off) mounted with the real CLI,
  * and each of /MNT/vmcore.elf and /MNT/vmcore.kdump-* opened by
  * <ul>
+ *   <li>makedumpfile: {@code makedumpfile -c -d 0 /MNT/vmcore.elf REF} counts every RAM page once ("Original
+ *       pages" of its report: the kernel image's PT_LOAD must not count twice);</li>
  *   <li>drgn (Debian's python3-drgn; kdump files through libkdumpfile): {@code init_uts_ns.name.release} is the
  *       guest's {@code uname -r}, the task names equal what drgn lists for makedumpfile's own kdump file of the
  *       same guest ({@code makedumpfile -c -d 0 /MNT/vmcore.elf REF}), the kernel log holds the guest's marker,
@@ -68,9 +70,14 @@ class KernelReadersIT {
         try (RealCoreMountIT.Cli.Mount m = RealCoreMountIT.Cli.mount(f.core(), mnt)) {
             Path elf = mnt.resolve("vmcore.elf");
 
-            // the reference: makedumpfile's own kdump file of the same guest, read by drgn
+            // the reference: makedumpfile's own kdump file of the same guest, read by drgn. Its report counts the
+            // pages of every PT_LOAD: no page may be counted twice, none left out.
             Path ref = tmp.resolve("ref.kdump");
-            run(15, "makedumpfile", "-c", "-d", "0", elf.toString(), ref.toString());
+            String report = run(15, "makedumpfile", "-c", "-d", "0", "--message-level", "31", elf.toString(),
+                    ref.toString());
+            long total = reportNumber(report, "Total pages");
+            assertEquals(ramPages(Files.readString(mnt.resolve("blocks.txt")), total),
+                    reportNumber(report, "Original pages"), "makedumpfile counts each RAM page once:\n" + report);
             Drgn.Facts want = Drgn.drgnFacts(vmlinux, ref);
             assertEquals(f.get("UNAME"), want.one("release"), "drgn on makedumpfile's file");
             assertTrue(want.all("task").contains("init"), want.toString());
@@ -141,6 +148,29 @@ class KernelReadersIT {
         assertTrue(frames.contains("__schedule"), what + ": " + frames);
         assertTrue(frames.stream().anyMatch(s -> s.startsWith("entry_SYSCALL_64")), what + ": " + frames);
         assertTrue(frames.size() < 40, what + ": the unwinder stops in user space: " + frames.size() + " frames");
+    }
+
+    /** Returns the hex number after "{@code key} :" in makedumpfile's report. */
+    private static long reportNumber(String report, String key) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^\\s*" + key + "\\s*: 0x(\\p{XDigit}+)")
+                .matcher(report);
+        assertTrue(m.find(), "no '" + key + "' in makedumpfile's report:\n" + report);
+        return Long.parseUnsignedLong(m.group(1), 16);
+    }
+
+    /** Returns how many 4 KiB pages below pfn {@code maxPfn} blocks.txt's blocks hold. */
+    private static long ramPages(String blocksTxt, long maxPfn) {
+        long pages = 0;
+        for (String line : blocksTxt.lines().toList()) {
+            String[] f = line.strip().split("\\s+");
+            if (line.startsWith("#") || f.length < 2) {
+                continue;
+            }
+            long start = Long.parseUnsignedLong(f[0], 16) >>> 12;
+            long end = Math.min(Long.parseUnsignedLong(f[1], 16) >>> 12, maxPfn);
+            pages += Math.max(0, end - start);
+        }
+        return pages;
     }
 
     private static List<String> sorted(List<String> l) {

@@ -36,11 +36,9 @@ import java.util.Optional;
  *       get the number of PT_LOAD".</li>
  *   <li>{@code p_flags} and {@code p_align} are 0 and PT_NOTE's addresses are 0: QEMU memsets each Elf64_Phdr and
  *       never sets them (checked against a QEMU 7.2 dump).</li>
- *   <li>Every PT_LOAD's {@code p_offset} points into its block's data: a segment never has bytes of its own, and
- *       two segments over the same guest-physical memory (the kernel image's and the RAM's) share the same file
- *       bytes, as in /proc/vmcore. Readers that find memory by {@code p_paddr} (crash, makedumpfile,
- *       libkdumpfile, drgn) take the first or the last match: the same bytes either way. The blocks' data still
- *       covers every byte once, so nothing counts twice in the file.</li>
+ *   <li>Every PT_LOAD's {@code p_offset} points into its block's data: a segment never has bytes of its own, and a
+ *       block may be described by several segments (RAM, the kernel image inside it, RAM again). {@link ElfLoads}
+ *       keeps them from overlapping, so every guest-physical byte is in one PT_LOAD and in the file once.</li>
  *   <li>{@code p_vaddr} of a RAM segment is its kernel direct-map address when the guest kernel's direct map is
  *       known, else 0 ({@link ElfLoads} says why, and why not 0 when it is known). QEMU 2.x and the reference gdb
  *       script write 0 for {@code paging=false}; QEMU 4.0 and later (7.2 included) write {@code p_paddr} there

@@ -3,8 +3,7 @@ package io.vmdumpfs.core.format;
 /**
  * One PT_LOAD program header of vmcore.elf: a run of guest-physical memory and, where the guest kernel maps it at
  * one known place, that kernel virtual address. Its bytes are always those of the {@link
- * io.vmdumpfs.core.guest.GuestPhysBlock} that holds the run, so two headers may describe the same file bytes (the
- * kernel image and the RAM that holds it), as in /proc/vmcore.
+ * io.vmdumpfs.core.guest.GuestPhysBlock} that holds the run, in the file where the block's data is.
  *
  * @param guestPaddr  p_paddr; the run must lie inside one block
  * @param size        p_filesz = p_memsz, unsigned, not 0

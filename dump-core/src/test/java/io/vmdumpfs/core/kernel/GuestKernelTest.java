@@ -140,19 +140,22 @@ class GuestKernelTest {
         build(DMAP, true, true, k -> { });
         ElfView v = new ElfView(guest.dump());
         List<LoadSegment> loads = v.layout().loads();
+        long imageEnd = STEXT_PADDR + (6 << 20) + 3 * 4096;
         assertEquals(List.of(
-                new LoadSegment(STEXT_PADDR, (6 << 20) + 3 * 4096, STEXT),
-                new LoadSegment(0, RAM, DMAP),
+                new LoadSegment(0, STEXT_PADDR, DMAP),
+                new LoadSegment(STEXT_PADDR, imageEnd - STEXT_PADDR, STEXT),
+                new LoadSegment(imageEnd, RAM - imageEnd, DMAP + imageEnd),
                 new LoadSegment(0xfffc0000L, 0x40000, DMAP + 0xfffc0000L)), loads);
         List<long[]> phdrs = phdrs(v);
-        assertEquals(4, phdrs.size(), "PT_NOTE and three PT_LOADs");
-        long[] kernelPhdr = phdrs.get(1);
+        assertEquals(5, phdrs.size(), "PT_NOTE and four PT_LOADs");
+        long[] kernelPhdr = phdrs.get(2);
         assertEquals(1, kernelPhdr[0], "PT_LOAD");
         assertEquals(STEXT, kernelPhdr[2], "p_vaddr = __START_KERNEL_map + (p_paddr - phys_base)");
         assertEquals(START + (kernelPhdr[3] - PHYS_BASE), kernelPhdr[2]);
-        // the kernel segment's bytes are the RAM segment's bytes at the same place in the file: no copy
-        long[] ram = phdrs.get(2);
-        assertEquals(ram[1] + STEXT_PADDR, kernelPhdr[1], "p_offset inside the RAM segment");
+        // one block's data, described by three PT_LOADs in a row: no copy, no overlap
+        long[] ram = phdrs.get(1);
+        assertEquals(ram[1] + STEXT_PADDR, kernelPhdr[1], "the image's bytes follow RAM below it in the file");
+        assertEquals(kernelPhdr[1] + kernelPhdr[4], phdrs.get(3)[1], "and RAM above it follows them");
         assertEquals(v.layout().memoryOffset() + guest.dump().memory().totalBytes(), v.size(), "no extra bytes");
         ByteBuffer img = ByteBuffer.allocate(4096);
         v.read(kernelPhdr[1] + (UTS_PADDR - STEXT_PADDR), img);
@@ -170,9 +173,11 @@ class GuestKernelTest {
             k.map4k(DMAP + clash + 5 * 4096, 0x1234000);
         });
         List<LoadSegment> loads = new ElfView(guest.dump()).layout().loads();
+        long imageEnd = STEXT_PADDR + (6 << 20) + 3 * 4096;
         assertEquals(List.of(
-                new LoadSegment(STEXT_PADDR, (6 << 20) + 3 * 4096, STEXT),
-                new LoadSegment(0, clash + 5 * 4096, DMAP),
+                new LoadSegment(0, STEXT_PADDR, DMAP),
+                new LoadSegment(STEXT_PADDR, imageEnd - STEXT_PADDR, STEXT),
+                new LoadSegment(imageEnd, clash + 5 * 4096 - imageEnd, DMAP + imageEnd),
                 new LoadSegment(clash + 5 * 4096, 4096, 0),
                 new LoadSegment(clash + 6 * 4096, RAM - clash - 6 * 4096, DMAP + clash + 6 * 4096),
                 new LoadSegment(0xfffc0000L, 0x40000, DMAP + 0xfffc0000L)), loads);
@@ -182,8 +187,12 @@ class GuestKernelTest {
     void elfView_noDirectMap_ramWithoutVaddrButKernelImageKept() {
         build(DMAP, false, true, k -> { });
         List<LoadSegment> loads = new ElfView(guest.dump()).layout().loads();
-        assertEquals(new LoadSegment(STEXT_PADDR, (6 << 20) + 3 * 4096, STEXT), loads.get(0));
-        assertEquals(new LoadSegment(0, RAM, 0), loads.get(1));
+        long imageEnd = STEXT_PADDR + (6 << 20) + 3 * 4096;
+        assertEquals(List.of(
+                new LoadSegment(0, STEXT_PADDR, 0),
+                new LoadSegment(STEXT_PADDR, imageEnd - STEXT_PADDR, STEXT),
+                new LoadSegment(imageEnd, RAM - imageEnd, 0),
+                new LoadSegment(0xfffc0000L, 0x40000, 0)), loads);
     }
 
     @Test
