@@ -139,8 +139,11 @@ public final class GuestKernel {
     public synchronized Optional<DirectMap> directMap() {
         if (directMap == null) {
             directMap = Optional.empty();
-            long[] probes = {space.image().guestPaddrOf(arch.imageStart(info)) & -platform.pageSize(),
-                    space.tables().rootGuestPaddr()};
+            long root = space.tables().rootGuestPaddr();
+            OptionalLong stext = imageStart();
+            long[] probes = stext.isPresent() && space.image().contains(stext.getAsLong())
+                    ? new long[] {space.image().guestPaddrOf(stext.getAsLong()) & -platform.pageSize(), root}
+                    : new long[] {root};
             for (DirectMap candidate : arch.directMapCandidates(this)) {
                 if (maps(candidate, probes)) {
                     directMap = Optional.of(new DirectMap(candidate.offset(), candidate.evidence()
@@ -179,46 +182,46 @@ public final class GuestKernel {
         int walks = 0;
         for (GuestPhysBlock b : blocks) {
             long runStart = -1;
-            long p = b.guestPaddrStart();
-            for (; Long.compareUnsigned(p, b.guestPaddrEnd()) < 0 && walks < DIRECT_MAP_WALK_BUDGET; walks++) {
-                long vaddr = map.kernelVaddrOf(p);
+            long guestPaddr = b.guestPaddrStart();
+            for (; Long.compareUnsigned(guestPaddr, b.guestPaddrEnd()) < 0 && walks < DIRECT_MAP_WALK_BUDGET; walks++) {
+                long kernelVaddr = map.kernelVaddrOf(guestPaddr);
                 long step;
                 boolean conflict;
-                if (space.image().contains(vaddr)) {
+                if (space.image().contains(kernelVaddr)) {
                     conflict = true;
-                    step = platform.pageSize() - (vaddr & (platform.pageSize() - 1));
+                    step = platform.pageSize() - (kernelVaddr & (platform.pageSize() - 1));
                 } else {
                     try {
-                        Translation t = scan.translate(vaddr);
-                        conflict = t.guestPaddrOf(vaddr) != p;
-                        step = t.remainingFrom(vaddr);
+                        Translation t = scan.translate(kernelVaddr);
+                        conflict = t.guestPaddrOf(kernelVaddr) != guestPaddr;
+                        step = t.remainingFrom(kernelVaddr);
                     } catch (KernelAddressException e) {
                         conflict = e.reason() == Reason.NOT_KERNEL || e.reason() == Reason.BAD_PAGE_TABLE;
-                        step = e.reason() == Reason.NOT_MAPPED ? e.unmappedSpan() - (vaddr & (e.unmappedSpan() - 1))
-                                : platform.pageSize() - (vaddr & (platform.pageSize() - 1));
+                        long span = e.reason() == Reason.NOT_MAPPED ? e.unmappedSpan() : platform.pageSize();
+                        step = span - (kernelVaddr & (span - 1));
                     }
                 }
-                long next = Long.compareUnsigned(b.guestPaddrEnd() - p, step) <= 0 ? b.guestPaddrEnd() : p + step;
+                long next = Long.compareUnsigned(b.guestPaddrEnd() - guestPaddr, step) <= 0 ? b.guestPaddrEnd() : guestPaddr + step;
                 if (conflict && runStart < 0) {
-                    runStart = p;
+                    runStart = guestPaddr;
                 } else if (!conflict && runStart >= 0) {
-                    out.add(new long[] {runStart, p});
+                    out.add(new long[] {runStart, guestPaddr});
                     runStart = -1;
                 }
-                p = next;
+                guestPaddr = next;
             }
             if (runStart >= 0) {
-                out.add(new long[] {runStart, p});
+                out.add(new long[] {runStart, guestPaddr});
             }
         }
         return out;
     }
 
     private boolean maps(DirectMap candidate, long[] guestPaddrs) {
-        for (long p : guestPaddrs) {
-            long vaddr = candidate.kernelVaddrOf(p);
+        for (long guestPaddr : guestPaddrs) {
+            long kernelVaddr = candidate.kernelVaddrOf(guestPaddr);
             try {
-                if (space.image().contains(vaddr) || memory.toGuestPaddr(vaddr) != p) {
+                if (space.image().contains(kernelVaddr) || memory.toGuestPaddr(kernelVaddr) != guestPaddr) {
                     return false;
                 }
             } catch (KernelAddressException e) {
@@ -238,30 +241,34 @@ public final class GuestKernel {
      */
     public Optional<Translation> imageMapping() {
         KernelImageWindow window = space.image();
-        long start = arch.imageStart(info) & -platform.pageSize();
+        OptionalLong stext = imageStart();
+        if (stext.isEmpty() || !window.contains(stext.getAsLong())) {
+            return Optional.empty();
+        }
+        long start = stext.getAsLong() & -platform.pageSize();
         long startPaddr = window.guestPaddrOf(start);
         int block = guestMemory.blockIndexOf(startPaddr);
-        if (!window.contains(start) || block < 0) {
+        if (block < 0) {
             return Optional.empty();
         }
         GuestPhysBlock b = guestMemory.blocks().get(block);
         long windowEnd = window.kernelVaddrStart() + window.size();
         PhysReader phys = PhysReader.caching(guestMemory, platform.byteOrder());
         long end = start;
-        long v = start;
-        // Every step moves v forward by at least one page inside a window of at most 2 GiB: the loop ends.
-        while (Long.compareUnsigned(v, windowEnd) < 0 && v != 0) {
+        long kernelVaddr = start;
+        // Every step moves forward by at least one page inside a window of at most 2 GiB: the loop ends.
+        while (Long.compareUnsigned(kernelVaddr, windowEnd) < 0 && kernelVaddr != 0) {
             try {
-                Translation t = space.tables().walk(v, phys);
-                if (t.guestPaddrOf(v) == window.guestPaddrOf(v)) {
+                Translation t = space.tables().walk(kernelVaddr, phys);
+                if (t.guestPaddrOf(kernelVaddr) == window.guestPaddrOf(kernelVaddr)) {
                     end = t.kernelVaddr() + t.size();
                 }
-                v = t.kernelVaddr() + t.size();
+                kernelVaddr = t.kernelVaddr() + t.size();
             } catch (KernelAddressException e) {
                 if (e.reason() != Reason.NOT_MAPPED) {
                     break;
                 }
-                v = (v & -e.unmappedSpan()) + e.unmappedSpan();
+                kernelVaddr = (kernelVaddr & -e.unmappedSpan()) + e.unmappedSpan();
             }
         }
         if (Long.compareUnsigned(end, windowEnd) > 0 || end == 0) {
@@ -269,6 +276,15 @@ public final class GuestKernel {
         }
         long size = Math.min(end - start, b.guestPaddrEnd() - startPaddr);
         return size <= 0 ? Optional.empty() : Optional.of(new Translation(start, startPaddr, size));
+    }
+
+    /** Returns where the kernel image starts, or empty when VMCOREINFO does not say. */
+    private OptionalLong imageStart() {
+        try {
+            return OptionalLong.of(arch.imageStart(info));
+        } catch (KernelUnavailableException e) {
+            return OptionalLong.empty();
+        }
     }
 
     /**

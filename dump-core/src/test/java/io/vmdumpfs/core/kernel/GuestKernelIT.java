@@ -149,15 +149,18 @@ class GuestKernelIT {
         }
         long readNs = System.nanoTime() - t0;
 
-        KernelMemory translateOnly = k.memory().bulk();
         long sum = 0;
-        t0 = System.nanoTime();
-        for (long[] r : pfns) {
-            for (long pfn = r[0]; pfn < r[1]; pfn++) {
-                sum += translateOnly.toGuestPaddr(vmemmap + pfn * structPage);
+        long translateNs = 0;
+        for (int round = 0; round < 2; round++) { // the second round, compiled, is the one reported
+            KernelMemory translateOnly = k.memory().bulk();
+            t0 = System.nanoTime();
+            for (long[] r : pfns) {
+                for (long pfn = r[0]; pfn < r[1]; pfn++) {
+                    sum += translateOnly.toGuestPaddr(vmemmap + pfn * structPage);
+                }
             }
+            translateNs = System.nanoTime() - t0;
         }
-        long translateNs = System.nanoTime() - t0;
 
         int samples = 0;
         t0 = System.nanoTime();
