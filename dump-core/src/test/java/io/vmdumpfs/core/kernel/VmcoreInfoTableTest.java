@@ -88,7 +88,7 @@ class VmcoreInfoTableTest {
 
     @Test
     void of_note_parsesTheNotesText() {
-        VmcoreInfo note = new VmcoreInfo(SyntheticGuest.vmcoreinfoNote(TEXT), 0, "test");
+        VmcoreInfo note = new VmcoreInfo(SyntheticGuest.vmcoreinfoNote(TEXT), 0, "test", java.nio.ByteOrder.LITTLE_ENDIAN);
         assertEquals(OptionalLong.of(0x24000000), VmcoreInfoTable.of(note).kernelOffset());
     }
 }
