@@ -33,7 +33,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  *   <li>libkdumpfile: arch x86_64, the guest's release, and every guest-physical page it reads equal to QEMU's
  *       own dump of the same guest (of a 256 MiB guest every page of vmcore.elf and vmcore.kdump-zlib, every 8th
  *       of the other files; every 64th of the 3 GiB one);</li>
- *   <li>crash: {@code sys}, {@code ps}, {@code kmem -i}, {@code log} exactly as on QEMU's own ELF dump; and
+ *   <li>crash (on vmcore.elf and one kdump file; KdumpIT runs the other codecs): {@code sys}, {@code ps},
+ *       {@code kmem -i}, {@code log} exactly as on QEMU's own ELF dump; and
  *       {@code makedumpfile --dump-dmesg} finds the marker (vmcore.elf and the zlib and lzo files: Debian's
  *       makedumpfile has neither snappy nor zstd);</li>
  *   <li>gdb (KASLR off, where the vmlinux's addresses hold): {@code gdb VMLINUX /MNT/vmcore.elf} prints
@@ -115,12 +116,16 @@ class KernelReadersIT {
                 long pages = Long.parseLong(f.get("MEM_MIB")) * 256 / stride;
                 assertTrue(Long.parseLong(lk.one("compared")) >= pages, what + ": compared " + lk.one("compared"));
 
-                Map<String, String> ours = Crash.run(vmlinux, dump, RealCoreMountIT.CRASH_COMMANDS);
-                System.out.printf(java.util.Locale.ROOT, "%s: drgn %.1f s, libkdumpfile %.1f s (%s pages), crash %.1f s%n",
-                        what, (t1 - t0) / 1e9, (t2 - t1) / 1e9, lk.one("compared"), (System.nanoTime() - t2) / 1e9);
-                for (String cmd : RealCoreMountIT.CRASH_COMMANDS) {
-                    assertEquals(qemuCrash.get(cmd), ours.get(cmd), "crash `" + cmd + "` on " + what);
+                // crash on vmcore.elf and one kdump file (KdumpIT runs it on every codec)
+                if (file.equals("vmcore.elf") || file.equals(files.get(1))) {
+                    Map<String, String> ours = Crash.run(vmlinux, dump, RealCoreMountIT.CRASH_COMMANDS);
+                    for (String cmd : RealCoreMountIT.CRASH_COMMANDS) {
+                        assertEquals(qemuCrash.get(cmd), ours.get(cmd), "crash `" + cmd + "` on " + what);
+                    }
                 }
+                System.out.printf(java.util.Locale.ROOT, "%s: drgn %.1f s, libkdumpfile %.1f s (%s pages), crash"
+                        + " %.1f s%n", what, (t1 - t0) / 1e9, (t2 - t1) / 1e9, lk.one("compared"),
+                        (System.nanoTime() - t2) / 1e9);
                 if (!file.endsWith("snappy") && !file.endsWith("zstd")) {
                     assertTrue(Crash.makedumpfileDmesg(dump, tmp).contains(f.get("MARKER")), what);
                 }
