@@ -7,6 +7,7 @@
 #   marker LINE           kernel log lines holding VMDUMPFS-MARKER
 #   frame F               prog.stack_trace(1): function name, else ELF symbol name (assembly), else the pc in hex
 #   stack-error MESSAGE   when stack_trace(1) raised (the rest still printed)
+#   init-cpu N RUNNING    pid 1's CPU (task_cpu) and its on_cpu flag: whether a CPU's NT_PRSTATUS could be its
 #   page_offset_base X    the kernel variable, hex
 #   read ADDR SHA256      for each "read ADDR LEN" pair: sha256 of LEN bytes at kernel virtual ADDR (hex),
 #                         read through drgn's own translation (its page-table walker where no segment maps ADDR)
@@ -37,8 +38,11 @@ for line in get_dmesg(prog).decode(errors="replace").splitlines():
     if "VMDUMPFS-MARKER" in line:
         out("marker", line)
 out("page_offset_base", hex(prog["page_offset_base"].value_()))
+from drgn.helpers.linux.sched import task_cpu
+init = find_task(prog, 1)
+out("init-cpu", "%d %d" % (task_cpu(init), init.on_cpu.value_()))
 try:
-    for frame in prog.stack_trace(find_task(prog, 1)):
+    for frame in prog.stack_trace(init):
         name = frame.name
         if not name:
             try:
