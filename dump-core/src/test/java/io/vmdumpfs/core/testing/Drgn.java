@@ -12,10 +12,10 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
- * drgn and libkdumpfile as judges of dump files: runs the Python scripts kept beside this class as test resources
- * ({@code drgn_facts.py}, {@code kdumpfile_facts.py}) with Debian's {@code /usr/bin/python3} and its
- * {@code python3-drgn} and {@code python3-libkdumpfile} modules, and returns what they printed. A script prints one
- * {@code KEY VALUE} line per fact; see the header comment of each script for its keys.
+ * drgn as a judge of dump files: runs the Python script kept beside this class as a test resource
+ * ({@code drgn_facts.py}) with Debian's {@code /usr/bin/python3} and its {@code python3-drgn} module (which opens
+ * kdump files through {@code python3-libkdumpfile}), and returns what it printed: one {@code KEY VALUE} line per
+ * fact; the script's header comment lists the keys. ({@link Libkdumpfile} judges with libkdumpfile alone.)
  *
  * <p>Without python3 or a module the calling test reports a skip; with {@code CI=true} it fails
  * ({@link QemuFixture#require}).
@@ -59,16 +59,6 @@ public final class Drgn {
             args.addAll(List.of("read", Long.toHexString(r[0]), Long.toString(r[1])));
         }
         return new Facts(run("drgn_facts.py", args));
-    }
-
-    /**
-     * Returns what {@code kdumpfile_facts.py} prints for {@code dump}: arch, release, the utsname fields, and the
-     * comparison of every {@code stride}-th guest-physical page with {@code referenceElf} (QEMU's own dump).
-     */
-    public static Facts kdumpfileFacts(Path dump, Path referenceElf, int stride) {
-        requireModule("kdumpfile", "python3-libkdumpfile");
-        return new Facts(run("kdumpfile_facts.py", List.of(dump.toString(), referenceElf.toString(),
-                Integer.toString(stride))));
     }
 
     /** The "KEY VALUE" lines a script printed. */
