@@ -241,7 +241,8 @@ public final class VcpuDiscovery {
         QemuLayout.AddressSpaceLayout al = l.addressSpace();
         long root = word(as + al.root());
         long map = word(as + al.currentMap());
-        if (root == 0 || map == 0 || ((root | map) & 7) != 0 || word(map + l.flatView().root()) != root) {
+        if (root == 0 || map == 0 || ((root | map) & 7) != 0
+                || !RamDiscovery.rendersRoot(mem, word(map + l.flatView().root()), root, l.memoryRegion())) {
             return Hop.corrupt("AddressSpace \"" + CPU_AS_PREFIX + index + "\" at 0x" + Long.toHexString(as)
                     + ": FlatView root differs");
         }
