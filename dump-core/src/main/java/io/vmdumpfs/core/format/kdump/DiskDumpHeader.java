@@ -1,9 +1,11 @@
 package io.vmdumpfs.core.format.kdump;
 
 import io.vmdumpfs.core.format.ElfClass;
+import io.vmdumpfs.core.kernel.Utsname;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 
 /**
  * The main header of a kdump-compressed file, block 0 (makedumpfile diskdump_mod.h). Its layout is the dumped
@@ -36,9 +38,10 @@ import java.nio.charset.StandardCharsets;
  * as QEMU's dump.c chooses between {@code create_header32} and {@code create_header64}.
  * *
  * @param headerVersion  6: the sub-header has max_mapnr_64
- * @param utsSysname     utsname.sysname
- * @param utsRelease     utsname.release
- * @param utsMachine     utsname.machine; crash checks it against the vmlinux ("x86_64")
+ * @param utsname        the guest's utsname, as makedumpfile copies it from {@code init_uts_ns}: crash checks
+ *                       machine against the vmlinux ("x86_64"), libkdumpfile believes the header's utsname (and
+ *                       takes the architecture from machine) only when sysname, nodename, release, version and
+ *                       machine are all non-empty
  * @param timestampSec   timestamp.tv_sec
  * @param status         compression flags
  * @param blockSize      block_size
@@ -47,8 +50,8 @@ import java.nio.charset.StandardCharsets;
  * @param maxMapnr       max_mapnr, clipped to 32 bits
  * @param nrCpus         nr_cpus; crash warns when it is not positive
  */
-public record DiskDumpHeader(int headerVersion, String utsSysname, String utsRelease, String utsMachine,
-        long timestampSec, int status, int blockSize, int subHdrSize, int bitmapBlocks, int maxMapnr, int nrCpus) {
+public record DiskDumpHeader(int headerVersion, Utsname utsname, long timestampSec, int status, int blockSize,
+        int subHdrSize, int bitmapBlocks, int maxMapnr, int nrCpus) {
 
     /** makedumpfile KDUMP_SIGNATURE. */
     public static final String SIGNATURE = "KDUMP   ";
@@ -80,9 +83,10 @@ public record DiskDumpHeader(int headerVersion, String utsSysname, String utsRel
         ByteBuffer b = ByteBuffer.allocate(size(cls)).order(order);
         b.put(0, SIGNATURE.getBytes(StandardCharsets.US_ASCII));
         b.putInt(8, headerVersion);
-        putUts(b, 0, utsSysname);
-        putUts(b, 2, utsRelease);
-        putUts(b, 4, utsMachine);
+        List<String> uts = utsname.fields();
+        for (int i = 0; i < uts.size(); i++) {
+            putUts(b, i, uts.get(i));
+        }
         if (b32) {
             b.putInt(OFF_TIMESTAMP_32, (int) timestampSec);   // a 32-bit time_t; tv_usec stays 0
         } else {
@@ -122,12 +126,13 @@ public record DiskDumpHeader(int headerVersion, String utsSysname, String utsRel
         boolean b32 = cls == ElfClass.ELF32;
         int at = b32 ? OFF_STATUS_32 : OFF_STATUS;
         long time = b32 ? b.getInt(OFF_TIMESTAMP_32) : b.getLong(OFF_TIMESTAMP);
-        return new DiskDumpHeader(b.getInt(8), getUts(b, 0), getUts(b, 2), getUts(b, 4), time, b.getInt(at),
+        Utsname uts = new Utsname(getUts(b, 0), getUts(b, 1), getUts(b, 2), getUts(b, 3), getUts(b, 4), getUts(b, 5));
+        return new DiskDumpHeader(b.getInt(8), uts, time, b.getInt(at),
                 b.getInt(at + 4), b.getInt(at + 8), b.getInt(at + 12), b.getInt(at + 16), b.getInt(at + 36));
     }
 
     private static void putUts(ByteBuffer b, int field, String s) {
-        byte[] v = s.getBytes(StandardCharsets.US_ASCII);
+        byte[] v = s.getBytes(StandardCharsets.ISO_8859_1); // one char per guest byte, see Utsname
         b.put(OFF_UTSNAME + field * UTS_FIELD, v, 0, Math.min(v.length, UTS_FIELD - 1)); // keep the NUL
     }
 
@@ -138,6 +143,6 @@ public record DiskDumpHeader(int headerVersion, String utsSysname, String utsRel
         while (n < v.length && v[n] != 0) {
             n++;
         }
-        return new String(v, 0, n, StandardCharsets.US_ASCII);
+        return new String(v, 0, n, StandardCharsets.ISO_8859_1);
     }
 }

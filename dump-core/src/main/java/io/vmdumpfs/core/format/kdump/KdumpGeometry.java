@@ -7,7 +7,9 @@ import io.vmdumpfs.core.format.ElfClass;
 import io.vmdumpfs.core.guest.GuestArch;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.VmcoreInfo;
+import io.vmdumpfs.core.kernel.Utsname;
 import java.nio.ByteOrder;
+import java.util.Optional;
 
 /**
  * Everything of a kdump-compressed file that does not depend on compressed sizes: the header blocks, the bitmaps
@@ -115,17 +117,32 @@ final class KdumpGeometry {
         // NUMBER(phys_base) in their VMCOREINFO would contradict the platform. The kernel prints it in decimal
         // (%ld); QEMU 7.2 parsed it as hex.
         long physBase = info == null || dump.platform().arch() != GuestArch.X86_64 ? 0 : info.physBase().orElse(0);
-        String release = info == null || info.osRelease() == null ? "" : info.osRelease();
-        String sysname = info == null ? "" : "Linux"; // VMCOREINFO only exists in Linux guests
         // QEMU: the number of vCPUs on its list; 1 when we found none (crash warns about nr_cpus <= 0).
         int nrCpus = Math.max(1, dump.vcpus().count().orElse(1));
 
-        DiskDumpHeader header = new DiskDumpHeader(HEADER_VERSION, sysname, release, dump.platform().utsMachine(),
-                timestampSec, codec.flag, pageSize, subHdrSize, (int) bitmapBlocks,
+        DiskDumpHeader header = new DiskDumpHeader(HEADER_VERSION, utsname(dump), timestampSec, codec.flag, pageSize,
+                subHdrSize, (int) bitmapBlocks,
                 (int) Math.min(maxMapnr, 0xFFFF_FFFFL), nrCpus);
         KdumpSubHeader sub = new KdumpSubHeader(physBase, DUMP_LEVEL, offsetVmcoreinfo, sizeVmcoreinfo,
                 notes.length == 0 ? 0 : offsetNote, notes.length, maxMapnr);
         return new KdumpGeometry(pages, codec, dump.platform().byteOrder(), elfClass, header, sub, notes);
+    }
+
+    /**
+     * Returns the header's utsname: the guest's {@code init_uts_ns.name}, as makedumpfile copies it. QEMU is wrong
+     * here: its kdump header holds only machine (dump.c create_header64), and "Unknown" at that for arm64 and ppc64
+     * guests; libkdumpfile then refuses the header's utsname and knows no architecture. When the kernel cannot be
+     * read, what VMCOREINFO says: sysname "Linux" (only Linux writes VMCOREINFO), release OSRELEASE, machine from
+     * the platform; the rest empty rather than invented.
+     */
+    static Utsname utsname(GuestDump dump) {
+        Optional<Utsname> image = Utsname.fromImage(dump);
+        if (image.isPresent()) {
+            return image.get();
+        }
+        VmcoreInfo info = dump.vmcoreinfo().orElse(null);
+        String release = info == null || info.osRelease() == null ? "" : info.osRelease();
+        return new Utsname(info == null ? "" : "Linux", "", release, "", dump.platform().utsMachine(), "");
     }
 
     /**

@@ -12,6 +12,7 @@ import io.vmdumpfs.core.format.IndexRepository;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.GuestMemory;
 import io.vmdumpfs.core.guest.Vcpus;
+import io.vmdumpfs.core.kernel.Utsname;
 import io.vmdumpfs.core.testing.SyntheticGuest;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -278,13 +279,18 @@ class KdumpPartsTest {
 
     @Test
     void diskDumpHeader_roundTripAndBadSignature() {
-        DiskDumpHeader h = new DiskDumpHeader(6, "Linux", "6.1.0", "x86_64", 1234, 0x20, 4096, 1, 64, 0x100000, 2);
+        Utsname uts = new Utsname("Linux", "guest", "6.1.0", "#1 SMP", "x86_64", "(none)");
+        DiskDumpHeader h = new DiskDumpHeader(6, uts, 1234, 0x20, 4096, 1, 64, 0x100000, 2);
         byte[] b = h.toBytes(ByteOrder.LITTLE_ENDIAN);
         assertEquals(DiskDumpHeader.SIZE, b.length);
         assertEquals(h, DiskDumpHeader.parse(ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN)));
         // offsets from makedumpfile's struct: status at 424 (after the 6-byte pad and the 16-byte timeval)
         assertEquals(0x20, ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).getInt(424));
         assertEquals(2, ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).getInt(460));
+        // utsname: six char[65] from offset 12 (new_utsname), in struct order
+        assertEquals("guest", new String(b, 12 + 65, 5, java.nio.charset.StandardCharsets.US_ASCII), "nodename");
+        assertEquals("#1 SMP", new String(b, 12 + 3 * 65, 6, java.nio.charset.StandardCharsets.US_ASCII), "version");
+        assertEquals("(none)", new String(b, 12 + 5 * 65, 6, java.nio.charset.StandardCharsets.US_ASCII));
         b[0] = 'D';
         assertThrows(IllegalArgumentException.class,
                 () -> DiskDumpHeader.parse(ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN)));
