@@ -83,6 +83,11 @@ class ForeignGuestsIT {
         assertTrue(platform.contains("from executable " + f.get("QEMU_BINARY")), platform);
         assertTrue(platform.contains("VMCOREINFO note"), platform);
         assertTrue(out.contains("\nOSRELEASE:    " + facts.release() + "\n"), out);
+        // VMCOREINFO where the guest says its note is (/sys/kernel/vmcoreinfo): from QEMU's vmcoreinfo device on
+        // machines with fw_cfg, else found in guest RAM (s390-ccw-virtio and pseries have no fw_cfg).
+        boolean fwCfg = g == Guest.AARCH64 || g == Guest.I386;
+        assertTrue(out.contains("\nVMCOREINFO:   " + (fwCfg ? "vmcoreinfo device" : "guest RAM scan")
+                + ", at guest-physical 0x" + Long.toHexString(facts.vmcoreinfoNote().orElseThrow()) + "\n"), out);
     }
 
     @ParameterizedTest
