@@ -70,7 +70,8 @@ public final class GuestDumps {
             // the dump's, closed with the dump. The register layout is the executable's target's (an i386 guest of
             // qemu-system-x86_64 has x86_64 CPU structures), not the guest platform's.
             long hint = heapHint;
-            Supplier<Vcpus> vcpus = () -> VcpuDiscovery.discover(pc, arch.arch(), hint);
+            GuestMemory ram = memory;
+            Supplier<Vcpus> vcpus = () -> VcpuDiscovery.discover(pc, arch.arch(), hint, ram);
             return new GuestDump(memory, platform, vmcoreinfo, version, vcpus, source);
         } catch (RuntimeException e) {
             try {

@@ -100,7 +100,7 @@ public final class VmcoreInfoFinder {
     }
 
     /** Returns true when mapping {@code ph} holds some of the guest's RAM (no QEMU object lives there). */
-    private static boolean holdsGuestRam(GuestMemory guest, Elf64Phdr ph) {
+    static boolean holdsGuestRam(GuestMemory guest, Elf64Phdr ph) {
         for (GuestPhysBlock b : guest.blocks()) {
             if (Long.compareUnsigned(b.hostVaddr(), ph.vaddrEnd()) < 0
                     && Long.compareUnsigned(ph.pVaddr(), b.hostVaddr() + b.size()) < 0) {

@@ -242,6 +242,12 @@ public final class SyntheticGuest implements Closeable {
         }
 
         /** Gives the guest {@code n} x86_64 vCPUs with registers ({@link SyntheticCpu}). */
+        /** Sets {@code n} vCPUs counted but without registers, as for a target whose layout is not known yet. */
+        public Builder vcpusCounted(int n) {
+            this.vcpus = Vcpus.countedOnly(n, "synthetic guest: registers not read");
+            return this;
+        }
+
         public Builder vcpus(int n) {
             this.vcpus = SyntheticCpu.x86_64Vcpus(n);
             return this;

@@ -74,7 +74,8 @@ class KdumpPlatformsTest {
     Path tmp;
 
     private SyntheticGuest guest(Guest g) {
-        return SyntheticGuest.builder(tmp).platform(g.platform).blocks(g.blocks).vmcoreinfo(g.vmcoreinfo()).vcpus(2)
+        return SyntheticGuest.builder(tmp).platform(g.platform).blocks(g.blocks).vmcoreinfo(g.vmcoreinfo())
+                .vcpusCounted(2)
                 .seed(g.ordinal() + 11).build();
     }
 
@@ -115,7 +116,7 @@ class KdumpPlatformsTest {
             assertEquals(mtime(sg), h32 ? b.getInt(404) : b.getLong(408), "timestamp.tv_sec");
             assertEquals(KdumpCodec.ZLIB.flag, b.getInt(st), "status");
             assertEquals(p, b.getInt(st + 4), "block_size: the guest's page size");
-            assertEquals(2, b.getInt(st + 36), "nr_cpus");
+            assertEquals(2, b.getInt(st + 36), "nr_cpus: the vCPUs counted, registers or not");
             int noteOff = p + (h32 ? 80 : 104);
             byte[] notes = notes(sg.dump());
             assertEquals(h32 ? 0 : 0, h32 ? b.getInt(p) : b.getLong(p), "phys_base: x86_64's alone");
