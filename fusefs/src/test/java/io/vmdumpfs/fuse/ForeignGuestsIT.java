@@ -143,6 +143,7 @@ class ForeignGuestsIT {
                 if (!file.equals(elf)) {
                     assertEquals(Integer.parseInt(vmcoreinfo(vmci, "PAGESIZE")), info.pageSize(),
                             file + ": block size is the guest's PAGESIZE");
+                    assertEquals(facts.nproc(), nrCpus(file, g.order, classOf(qemuElf)), file + ": nr_cpus");
                     assertEquals(facts.machine(), info.utsname().get("machine"), file + ": utsname.machine");
                     assertEquals(facts.nodename(), info.utsname().get("nodename"), file + ": utsname.nodename");
                     assertEquals(facts.version(), info.utsname().get("version"), file + ": utsname.version");
@@ -186,6 +187,15 @@ class ForeignGuestsIT {
             out.add(new long[] {Long.parseUnsignedLong(w[0], 16), Long.parseUnsignedLong(w[1], 16)});
         }
         return out;
+    }
+
+    /** Returns disk_dump_header.nr_cpus: at 460 of the 64-bit layout, 448 of the 32-bit one, in {@code order}. */
+    private static int nrCpus(Path kdump, ByteOrder order, int elfClass) throws IOException {
+        try (FileChannel ch = FileChannel.open(kdump, StandardOpenOption.READ)) {
+            ByteBuffer b = ByteBuffer.allocate(4).order(order);
+            ch.read(b, elfClass == 2 ? 460 : 448);
+            return b.getInt(0);
+        }
     }
 
     private static int classOf(Path elf) throws IOException {
