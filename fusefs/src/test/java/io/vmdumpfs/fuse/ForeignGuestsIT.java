@@ -155,6 +155,40 @@ class ForeignGuestsIT {
         }
     }
 
+    /**
+     * An i386 guest whose RAM all ends below 4 GiB (the pc fixture's block table without the BIOS at 4 GiB, given as
+     * a blocks file): QEMU's rule makes it ELFCLASS32, so vmcore.elf is ELF32 and the kdump header has the 32-bit
+     * layout (create_header32). readelf and libkdumpfile read both, and every page equals QEMU's dump.
+     */
+    @org.junit.jupiter.api.Test
+    void convert_i386BelowFourGiB_elf32AndTheKdumpHeader32() throws Exception {
+        QemuFixture f = Guest.I386.fixture();
+        String table = cli("blocks", f.core().toString());
+        Path blocks = Files.writeString(tmp.resolve("low.blocks"), table.lines()
+                .filter(l -> !l.endsWith(" pc.bios")).reduce("", (a, b) -> a + b + "\n"));
+        Path elf = tmp.resolve("vmcore.elf");
+        Path kdump = tmp.resolve("vmcore.kdump-zlib");
+        cli("convert", f.core().toString(), "--blocks", blocks.toString(), "--format", "vmcore.elf", "-o",
+                elf.toString());
+        cli("convert", f.core().toString(), "--blocks", blocks.toString(), "--format", "vmcore.kdump-zlib", "-o",
+                kdump.toString());
+        String h = Readelf.run(elf, "-h", "-l");
+        assertTrue(h.contains("Class:                             ELF32"), h);
+        assertTrue(h.contains("Machine:                           Intel 80386"), h);
+        assertEquals(1, classOf(elf));
+        assertEquals("ELF32 dump", Libkdumpfile.open(elf).description());
+        assertEquals(f.guestFacts().nproc(), nrCpus(kdump, ByteOrder.LITTLE_ENDIAN, 1), "nr_cpus at 448");
+        long bios = 0x40000;
+        for (Path file : List.of(elf, kdump)) {
+            Libkdumpfile.Info info = Libkdumpfile.open(file);
+            assertEquals("ia32", info.arch(), file + ": arch");
+            assertEquals(4, Integer.parseInt(info.attrs().get("arch.ptr_size")), file + ": 32-bit");
+            Libkdumpfile.Comparison c = Libkdumpfile.compareWithElf(file, f.qemuDumpElf());
+            assertEquals(f.memBytes(), c.bytesEqual(), file + ": RAM equal to QEMU's dump");
+            assertEquals(bios, c.bytesAbsent(), file + ": only the BIOS, left out, is absent");
+        }
+    }
+
     /** Returns stdout of the real CLI (the shaded jar); fails unless it exits 0. */
     private static String cli(String... args) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of("java", "-jar", Cli.jar().toString()));
