@@ -168,7 +168,7 @@ class KdumpPlatformsTest {
     @Test
     void index_raw64KiBPage_storedSizeIsThePageSize() {
         char[] sizes = {KdumpIndex.encode(65536), 0, KdumpIndex.encode(1000), KdumpIndex.encode(65535 - 1)};
-        KdumpIndex idx = new KdumpIndex(65536, sizes);
+        KdumpIndex idx = KdumpIndex.ofPageSizes(65536, sizes);
         assertEquals(65536, idx.storedSize(0));
         assertEquals(0, idx.storedSize(1));
         assertEquals(1000, idx.storedSize(2));
@@ -177,7 +177,7 @@ class KdumpPlatformsTest {
         assertEquals(65536 + 1000 + 65534, idx.totalData());
         assertEquals(1000 + 65534, idx.packedLength(0), "the raw page is not packed");
         // With 4 KiB pages the value is an ordinary size, never 64 KiB.
-        assertEquals(4096, new KdumpIndex(4096, new char[] {KdumpIndex.encode(4096)}).storedSize(0));
+        assertEquals(4096, KdumpIndex.ofPageSizes(4096, new char[] {KdumpIndex.encode(4096)}).storedSize(0));
     }
 
     /** A 64 KiB page of random bytes does not compress: it is stored raw, and read back from the core. */
