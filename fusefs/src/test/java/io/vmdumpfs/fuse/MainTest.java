@@ -159,6 +159,42 @@ class MainTest {
     }
 
     @Test
+    void run_infoRiscv64Core_refusedInOneLine() {
+        Path core = io.vmdumpfs.core.testing.SyntheticCore.qemu().executable("/usr/bin/qemu-system-riscv64")
+                .ram("riscv_virt_board.ram", 0x80000000L, 2 << 20).write(tmp.resolve("riscv.core")).path();
+        for (String cmd : new String[] {"info", "blocks"}) {
+            Run r = run(cmd, core.toString()).oneLineError();
+            assertEquals("vmdumpfs: " + core + ": core of qemu-system-riscv64: riscv64 guests are not supported"
+                    + " (supported: x86_64, i386, aarch64, s390x, ppc64)\n", r.err());
+        }
+    }
+
+    @Test
+    void run_infoAarch64Core_namesThePlatformAndWhy() {
+        Path core = io.vmdumpfs.core.testing.SyntheticCore.qemu().executable("/usr/bin/qemu-system-aarch64")
+                .ram("mach-virt.ram", 0x40000000L, 2 << 20).vmcoreinfo(true).vmcoreinfoDevice(false)
+                .vmcoreinfoText("OSRELEASE=6.1.0-arm\nPAGESIZE=16384\nSIZE(list_head)=16\nNUMBER(VA_BITS)=48\n")
+                .write(tmp.resolve("arm.core")).path();
+        Run r = run("info", core.toString());
+        assertEquals(0, r.rc(), r.err());
+        assertTrue(r.out().contains("architecture: aarch64\n"), r.out());
+        assertTrue(r.out().contains("platform:     aarch64, little-endian, 16 KiB pages; from executable"
+                + " qemu-system-aarch64; VMCOREINFO NUMBER(VA_BITS)=48; RAM block mach-virt.ram; VMCOREINFO note"
+                + " little-endian; PAGESIZE=16384\n"), r.out());
+    }
+
+    @Test
+    void run_infoCoreWhoseEvidenceDisagrees_refusedInOneLine() {
+        // qemu-system-s390x, but the guest's VMCOREINFO is an x86_64 kernel's: no file labelled with either.
+        Path core = io.vmdumpfs.core.testing.SyntheticCore.qemu().executable("/usr/bin/qemu-system-s390x")
+                .ram("s390.ram", 0, 2 << 20).vmcoreinfo(true).vmcoreinfoDevice(false)
+                .vmcoreinfoOrder(java.nio.ByteOrder.BIG_ENDIAN).write(tmp.resolve("s390.core")).path();
+        Run r = run("info", core.toString()).oneLineError();
+        assertTrue(r.err().contains("a kernel for x86_64 (NUMBER(phys_base)=-201326592)"), r.err());
+        assertTrue(r.err().contains("the evidence disagrees"), r.err());
+    }
+
+    @Test
     void describe_userErrorsAsIs_othersAsInternal() {
         assertEquals("bad", Main.describe(new CliException("bad")));
         assertTrue(Main.describe(new NullPointerException("x")).startsWith("internal error: NullPointerException: x"));

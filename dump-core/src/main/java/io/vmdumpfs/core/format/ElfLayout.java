@@ -21,8 +21,8 @@ import java.util.Optional;
  * kexec's /proc/vmcore headers give every reader (see {@link ElfLoads}):
  *
  * <pre>
- *   0              Elf64_Ehdr                       64 bytes
- *   e_phoff = 64   Elf64_Phdr[1 + m]                PT_NOTE, then the m PT_LOADs
+ *   0              Elf64_Ehdr                       64 bytes (Elf32_Ehdr: 52)
+ *   e_phoff = 64   Elf64_Phdr[1 + m]                PT_NOTE, then the m PT_LOADs (Elf32_Phdr: 32 bytes each)
  *   e_shoff        Elf64_Shdr[1]                    only with extended numbering, see below
  *   noteOffset     the notes ({@link DumpNotes}): per-vCPU NT_PRSTATUS and QEMU notes, then VMCOREINFO; without
  *                  vCPUs, VMCOREINFO (if found) then the NONE/EMPTY placeholder note
@@ -31,6 +31,15 @@ import java.util.Optional;
  *
  * <p>Choices, each matching a reader we care about:
  * <ul>
+ *   <li>The class is QEMU's ({@link ElfClass#of}): ELF64, or ELF32 for an i386 guest whose blocks all end below
+ *       4 GiB, with the ELF32 structures in the same places. {@code e_machine} is the guest's.</li>
+ *   <li>Every header field, and the notes, are in the byte order the guest ran in ({@code e_ident[EI_DATA]}), as
+ *       QEMU's {@code cpu_to_dump*()} write them: big-endian for s390x. For a little-endian ppc64 guest QEMU 7.2
+ *       writes big-endian headers: target/ppc/arch_dump.c asks {@code ppc_interrupts_little_endian(cpu,
+ *       env.has_hv_mode)}, and a CPU model that has a hypervisor mode then answers from HID0[HILE], the
+ *       hypervisor's interrupt endianness, not from LPCR[ILE], the pseries guest's (fixed upstream in 2023 by
+ *       "target: ppc: Use MSR_HVB bit to get the target endianness for memory dump"). Ours are little-endian:
+ *       right rather than identical, and crash, libkdumpfile and readelf read them.</li>
  *   <li>The program headers come right after the ELF header. makedumpfile reads them from there; QEMU 7.2 puts a
  *       section header table at offset 64 instead, and {@code makedumpfile --dump-dmesg} then fails with "Can't
  *       get the number of PT_LOAD".</li>
@@ -56,12 +65,12 @@ import java.util.Optional;
  *       runs it). The VMCOREINFO note, if any, comes first, as in the gdb script.</li>
  * </ul>
  *
- * <p>Limits: ELF64 only (64-bit guests); the header must fit in one array, which caps the block count
- * at about 38 million, far above the handful a real guest has. Immutable and thread-safe.
+ * <p>Limits: the header must fit in one array, which caps the block count at about 38 million, far above the
+ * handful a real guest has; an ELF32 file must end below 4 GiB (its offsets are 32-bit). Immutable and thread-safe.
  */
 public final class ElfLayout {
 
-    /** sizeof(Elf64_Ehdr). */
+    /** sizeof(Elf64_Ehdr); see {@link ElfClass} for ELF32's. */
     public static final int EHDR_SIZE = 64;
     /** sizeof(Elf64_Phdr). */
     public static final int PHDR_SIZE = 56;
@@ -74,7 +83,6 @@ public final class ElfLayout {
     static final int EV_CURRENT = 1;
     static final int PT_LOAD = 1;
     static final int PT_NOTE = 4;
-    static final int ELFCLASS64 = 2;
     static final int ELFDATA2LSB = 1;
     static final int ELFDATA2MSB = 2;
 
@@ -88,6 +96,7 @@ public final class ElfLayout {
 
     private final List<GuestPhysBlock> blocks;
     private final List<LoadSegment> loads;
+    private final ElfClass elfClass;
     private final int phdrCount;
     private final boolean extendedNumbering;
     private final int noteOffset;
@@ -98,15 +107,13 @@ public final class ElfLayout {
     private final byte[] header;
 
     private ElfLayout(List<GuestPhysBlock> blocks, GuestPlatform platform, byte[] notes, List<LoadSegment> loads) {
-        if (platform.arch().wordBits != 64) {
-            throw new IllegalArgumentException("only 64-bit guests are supported, not " + platform.utsMachine());
-        }
         this.blocks = List.copyOf(blocks);
         this.loads = List.copyOf(loads);
+        this.elfClass = ElfClass.of(platform, this.blocks);
         int n = this.blocks.size();
         long phdrs = 1L + this.loads.size();
         this.extendedNumbering = phdrs >= PN_XNUM;
-        long shdrEnd = EHDR_SIZE + PHDR_SIZE * phdrs + (extendedNumbering ? SHDR_SIZE : 0);
+        long shdrEnd = elfClass.ehdrSize + elfClass.phdrSize * phdrs + (extendedNumbering ? elfClass.shdrSize : 0);
         long memStart = shdrEnd + notes.length;
         // Also keeps phdrs far below 2^32, the limit of sh_info.
         if (memStart > MAX_HEADER_BYTES) {
@@ -125,6 +132,10 @@ public final class ElfLayout {
             off = Math.addExact(off, this.blocks.get(i).size());
         }
         segmentOffsets[n] = off;
+        if (elfClass == ElfClass.ELF32 && off > ElfClass.ELF32_MAX) {
+            throw new IllegalArgumentException("an ELF32 vmcore of these blocks would be " + off
+                    + " bytes, past the 32-bit offsets of ELF32");
+        }
 
         this.header = buildHeader(platform, notes);
     }
@@ -134,8 +145,8 @@ public final class ElfLayout {
      * the notes from {@link #notes(Optional, ByteOrder)} and one PT_LOAD per block without a virtual address: the
      * file of a guest whose kernel is not readable.
      *
-     * @throws IllegalArgumentException if the arch is not ELF64, or the blocks need a header over 2 GiB, or their
-     *                                  total size overflows a file offset
+     * @throws IllegalArgumentException if the blocks need a header over 2 GiB, or their total size overflows a file
+     *                                  offset (of ELF32: 4 GiB)
      */
     public static ElfLayout of(List<GuestPhysBlock> blocks, GuestPlatform platform, byte[] notes) {
         return new ElfLayout(blocks, platform, notes, ElfLoads.physicalOnly(blocks));
@@ -174,6 +185,11 @@ public final class ElfLayout {
                 order);
     }
 
+    /** Returns the file's ELF class. */
+    public ElfClass elfClass() {
+        return elfClass;
+    }
+
     /** Returns the number of program headers: 1 (PT_NOTE) + the PT_LOADs. */
     public int phdrCount() {
         return phdrCount;
@@ -186,7 +202,7 @@ public final class ElfLayout {
 
     /** Returns e_shoff: the section header's offset, or 0 when there is none. */
     public long sectionHeaderOffset() {
-        return extendedNumbering ? EHDR_SIZE + (long) PHDR_SIZE * phdrCount : 0;
+        return extendedNumbering ? elfClass.ehdrSize + (long) elfClass.phdrSize * phdrCount : 0;
     }
 
     /** Returns the PT_NOTE segment's file offset. */
@@ -273,26 +289,31 @@ public final class ElfLayout {
     private byte[] buildHeader(GuestPlatform platform, byte[] notes) {
         ByteOrder order = platform.byteOrder();
         ByteBuffer b = ByteBuffer.allocate(memoryOffset).order(order);
+        boolean e64 = elfClass == ElfClass.ELF64;
+        int ehsize = elfClass.ehdrSize;
+        int phentsize = elfClass.phdrSize;
 
-        // Elf64_Ehdr
+        // ElfN_Ehdr: the same fields in both classes; from e_entry on, ELF32's addresses and offsets are 4 bytes.
         b.put(0, (byte) 0x7f).put(1, (byte) 'E').put(2, (byte) 'L').put(3, (byte) 'F');
-        b.put(4, (byte) ELFCLASS64);                                                   // e_ident[EI_CLASS]
+        b.put(4, (byte) elfClass.eiClass);                                             // e_ident[EI_CLASS]
         b.put(5, (byte) (order == ByteOrder.LITTLE_ENDIAN ? ELFDATA2LSB : ELFDATA2MSB)); // e_ident[EI_DATA]
         b.put(6, (byte) EV_CURRENT);                                                   // e_ident[EI_VERSION]
         b.putShort(16, (short) ET_CORE);                                               // e_type
         b.putShort(18, (short) platform.arch().elfMachine);                            // e_machine
         b.putInt(20, EV_CURRENT);                                                      // e_version
-        b.putLong(32, EHDR_SIZE);                                                      // e_phoff
-        b.putLong(40, sectionHeaderOffset());                                          // e_shoff
-        b.putShort(52, (short) EHDR_SIZE);                                             // e_ehsize
-        b.putShort(54, (short) PHDR_SIZE);                                             // e_phentsize
-        b.putShort(56, (short) (extendedNumbering ? PN_XNUM : phdrCount));             // e_phnum
+        int at = 24 + (e64 ? 8 : 4);                                                   // after e_entry
+        putAddr(b, at, ehsize, e64);                                                   // e_phoff
+        putAddr(b, at + (e64 ? 8 : 4), sectionHeaderOffset(), e64);                    // e_shoff
+        at += e64 ? 20 : 12;                                                           // after e_flags
+        b.putShort(at, (short) ehsize);                                                // e_ehsize
+        b.putShort(at + 2, (short) phentsize);                                         // e_phentsize
+        b.putShort(at + 4, (short) (extendedNumbering ? PN_XNUM : phdrCount));         // e_phnum
         if (extendedNumbering) {
-            b.putShort(58, (short) SHDR_SIZE);                                         // e_shentsize
-            b.putShort(60, (short) 1);                                                 // e_shnum
+            b.putShort(at + 6, (short) elfClass.shdrSize);                             // e_shentsize
+            b.putShort(at + 8, (short) 1);                                             // e_shnum
         }
 
-        putPhdr(b, EHDR_SIZE, PT_NOTE, noteOffset, 0, 0, noteSize);
+        putPhdr(b, ehsize, PT_NOTE, noteOffset, 0, 0, noteSize, e64);
         for (int i = 0; i < loads.size(); i++) {
             LoadSegment load = loads.get(i);
             long offset = fileOffsetOf(load.guestPaddr());
@@ -302,27 +323,49 @@ public final class ElfLayout {
                         + Long.toHexString(load.guestPaddr()) + " (+0x" + Long.toHexString(load.size())
                         + ") runs past the end of its block");
             }
-            putPhdr(b, EHDR_SIZE + PHDR_SIZE * (i + 1), PT_LOAD, offset, load.kernelVaddr(), load.guestPaddr(),
-                    load.size());
+            putPhdr(b, ehsize + phentsize * (i + 1), PT_LOAD, offset, load.kernelVaddr(), load.guestPaddr(),
+                    load.size(), e64);
         }
 
         if (extendedNumbering) {
-            // Elf64_Shdr index 0, SHT_NULL, all zero but sh_info (at 44) = the real program header count.
-            b.putInt((int) sectionHeaderOffset() + 44, phdrCount);
+            // ElfN_Shdr index 0, SHT_NULL, all zero but sh_info = the real program header count.
+            b.putInt((int) sectionHeaderOffset() + (e64 ? 44 : 28), phdrCount);
         }
 
         b.put(noteOffset, notes);
         return b.array();
     }
 
-    /** Writes one Elf64_Phdr at {@code at}; p_flags and p_align stay 0 (see the class comment). */
-    private static void putPhdr(ByteBuffer b, int at, int type, long offset, long vaddr, long paddr, long size) {
-        b.putInt(at, type);              // p_type
-        b.putLong(at + 8, offset);       // p_offset
-        b.putLong(at + 16, vaddr);       // p_vaddr
-        b.putLong(at + 24, paddr);       // p_paddr
-        b.putLong(at + 32, size);        // p_filesz
-        b.putLong(at + 40, size);        // p_memsz
+    /**
+     * Writes one program header at {@code at}; p_flags and p_align stay 0 (see the class comment).
+     * Elf64_Phdr: p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align;
+     * Elf32_Phdr: p_type, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_flags, p_align.
+     */
+    private static void putPhdr(ByteBuffer b, int at, int type, long offset, long vaddr, long paddr, long size,
+            boolean e64) {
+        b.putInt(at, type);                                  // p_type
+        if (e64) {
+            b.putLong(at + 8, offset);                       // p_offset
+            b.putLong(at + 16, vaddr);                       // p_vaddr
+            b.putLong(at + 24, paddr);                       // p_paddr
+            b.putLong(at + 32, size);                        // p_filesz
+            b.putLong(at + 40, size);                        // p_memsz
+        } else {
+            b.putInt(at + 4, (int) offset);                  // p_offset
+            b.putInt(at + 8, (int) vaddr);                   // p_vaddr
+            b.putInt(at + 12, (int) paddr);                  // p_paddr
+            b.putInt(at + 16, (int) size);                   // p_filesz
+            b.putInt(at + 20, (int) size);                   // p_memsz
+        }
+    }
+
+    /** Writes an address or offset field: 8 bytes in ELF64, 4 in ELF32 (whose values the constructor bounded). */
+    private static void putAddr(ByteBuffer b, int at, long value, boolean e64) {
+        if (e64) {
+            b.putLong(at, value);
+        } else {
+            b.putInt(at, (int) value);
+        }
     }
 
     static int align4(int n) {

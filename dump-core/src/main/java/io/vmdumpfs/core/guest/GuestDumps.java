@@ -55,8 +55,8 @@ public final class GuestDumps {
                 source = "discovered (" + r.layout().name() + ", AddressSpace at 0x"
                         + Long.toHexString(r.addressSpaceVaddr()) + ")";
             }
-            Optional<VmcoreInfo> vmcoreinfo = VmcoreInfoFinder.find(pc, memory, heapHint, arch.byteOrder());
-            GuestPlatform platform = PlatformFinder.platform(arch, vmcoreinfo);
+            Optional<VmcoreInfo> vmcoreinfo = VmcoreInfoFinder.find(pc, memory, heapHint);
+            GuestPlatform platform = PlatformFinder.platform(pc.path(), arch, vmcoreinfo, memory.blocks());
             // Only now is the guest's page size known: a page the core holds only part of is absent as a whole.
             memory = memory.withWholePages(platform.pageSize());
             if (memory.blocks().isEmpty()) {
@@ -67,9 +67,11 @@ public final class GuestDumps {
             Optional<String> version = withQemuFacts ? QemuFacts.version(pc, heapHint) : Optional.empty();
             // Found when first asked for (the notes, status, info): a scan of QEMU's heap that stops at the first
             // mapping holding a vCPU, a few MiB whatever the guest's size. pc stays reachable for it; its file is
-            // the dump's, closed with the dump.
+            // the dump's, closed with the dump. The register layout is the executable's target's (an i386 guest of
+            // qemu-system-x86_64 has x86_64 CPU structures), not the guest platform's.
             long hint = heapHint;
-            Supplier<Vcpus> vcpus = () -> VcpuDiscovery.discover(pc, arch.arch(), hint);
+            GuestMemory ram = memory;
+            Supplier<Vcpus> vcpus = () -> VcpuDiscovery.discover(pc, arch.arch(), hint, ram);
             return new GuestDump(memory, platform, vmcoreinfo, version, vcpus, source);
         } catch (RuntimeException e) {
             try {

@@ -65,10 +65,14 @@ public record QemuLayout(String name, AddressSpaceLayout addressSpace, FlatViewL
      * @param nonvolatile    MemoryRegion.nonvolatile (bool)
      * @param ramBlock       MemoryRegion.ram_block (RAMBlock *)
      * @param sizeCandidates where MemoryRegion.size (Int128) may be; terminates follows it at +40, ram_device at +41
+     * @param containerCandidates where MemoryRegion.container (MemoryRegion *) may be: 88 until QEMU 7.2, 96 once
+     *                       {@code DeviceState *dev} came before it (8.0, and Debian's 7.2 security updates)
      */
-    public record MemoryRegionLayout(int ram, int nonvolatile, int ramBlock, List<Integer> sizeCandidates) {
+    public record MemoryRegionLayout(int ram, int nonvolatile, int ramBlock, List<Integer> sizeCandidates,
+            List<Integer> containerCandidates) {
         public MemoryRegionLayout {
             sizeCandidates = List.copyOf(sizeCandidates);
+            containerCandidates = List.copyOf(containerCandidates);
         }
 
         /** Returns how many bytes of a MemoryRegion the hops read: up to ram_device after the last size candidate. */
@@ -107,12 +111,12 @@ public record QemuLayout(String name, AddressSpaceLayout addressSpace, FlatViewL
      */
     public static final QemuLayout QEMU_6_2_TO_10 = new QemuLayout("qemu-6.2+", AS, FV,
             new FlatRangeLayout(64, 8, 16, 32),
-            new MemoryRegionLayout(41, 44, 56, List.of(96, 112, 128)), RB);
+            new MemoryRegionLayout(41, 44, 56, List.of(96, 112, 128), List.of(88, 96)), RB);
 
     /** The same, for builds without __int128 (Int128 as two uint64: 8-aligned, FlatRange of 56 bytes). */
     public static final QemuLayout QEMU_NO_INT128 = new QemuLayout("qemu-6.2+/no-int128", AS, FV,
             new FlatRangeLayout(56, 8, 16, 32),
-            new MemoryRegionLayout(41, 44, 56, List.of(96, 104, 112, 120)), RB);
+            new MemoryRegionLayout(41, 44, 56, List.of(96, 104, 112, 120), List.of(88, 96)), RB);
 
     /** Tried in this order; the first whose every hop validates wins. */
     public static final List<QemuLayout> KNOWN = List.of(QEMU_6_2_TO_10, QEMU_NO_INT128);

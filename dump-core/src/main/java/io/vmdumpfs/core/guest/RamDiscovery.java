@@ -267,13 +267,43 @@ public final class RamDiscovery {
         return found;
     }
 
-    /** Hop 1: an AddressSpace named like the one we want is real when its FlatView has the same root. */
+    /** Hop 1: an AddressSpace named like the one we want is real when its FlatView renders its root. */
     private Hop<AddressSpace> addressSpace(long as, long root, long currentMap, QemuLayout l) {
         long fvRoot = currentMap + l.flatView().root();
-        if (!mem.isPresent(fvRoot, 8) || mem.u64(fvRoot) != root) {
+        if (!mem.isPresent(fvRoot, 8) || !rendersRoot(mem, mem.u64(fvRoot), root, l.memoryRegion())) {
             return Hop.corrupt("AddressSpace at 0x" + Long.toHexString(as) + ": FlatView root differs");
         }
         return Hop.found(new AddressSpace(as, root, currentMap));
+    }
+
+    /** The container levels {@link #rendersRoot} climbs; QEMU's machines nest their RAM one or two levels deep. */
+    static final int MAX_CONTAINER_DEPTH = 8;
+
+    /**
+     * Returns true when a FlatView whose root is {@code fvRoot} renders an AddressSpace whose root is
+     * {@code asRoot}: the same region, or one the AddressSpace's root holds entirely. QEMU shares one FlatView among
+     * AddressSpaces by rendering from {@code memory_region_get_flatview_root()}, which descends from the root into a
+     * lone child that covers it; so on s390-ccw-virtio, whose "system" region holds nothing but "s390.ram", the
+     * FlatView's root is s390.ram, whose container chain leads back to "system". (A FlatView shared through an
+     * alias is not recognised: no machine's system memory is a lone alias.)
+     */
+    static boolean rendersRoot(HostMemory mem, long fvRoot, long asRoot, MemoryRegionLayout l) {
+        if (fvRoot == asRoot) {
+            return true;
+        }
+        for (int container : l.containerCandidates()) {
+            long mr = fvRoot;
+            for (int depth = 0; depth < MAX_CONTAINER_DEPTH && mr != 0 && (mr & 7) == 0; depth++) {
+                if (!mem.isPresent(mr + container, 8)) {
+                    break;
+                }
+                mr = mem.u64(mr + container);
+                if (mr == asRoot) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /**

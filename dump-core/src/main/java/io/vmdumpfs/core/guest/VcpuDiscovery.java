@@ -109,14 +109,26 @@ public final class VcpuDiscovery {
      * @param heapHint a host address in or near QEMU's heap (the AddressSpace RAM discovery found), to scan from
      */
     public static Vcpus discover(ProcessCore core, GuestArch arch, long heapHint) {
+        return discover(core, arch, heapHint, new GuestMemory(core.file(), List.of()));
+    }
+
+    /**
+     * Returns the vCPUs as {@link #discover(ProcessCore, GuestArch, long)} does; {@code guestRam}'s mappings are not
+     * scanned when the vCPUs can only be counted.
+     */
+    public static Vcpus discover(ProcessCore core, GuestArch arch, long heapHint, GuestMemory guestRam) {
         CpuTarget t = CpuTarget.of(arch).orElse(null);
+        String noLayout = "no register layout for " + arch.qemuTarget + " vCPUs yet";
         if (t == null) {
-            return Vcpus.none("no register layout for " + arch.qemuTarget + " vCPUs yet");
+            int n = new VcpuDiscovery(core, null).countAddressSpaces(heapHint, guestRam);
+            return n > 0 ? Vcpus.countedOnly(n, noLayout)
+                    : Vcpus.none(noLayout + ", and no \"" + CPU_AS_PREFIX + "N\" AddressSpace found to count them");
         }
         return new VcpuDiscovery(core, t).run(heapHint);
     }
 
-    private Vcpus run(long heapHint) {
+    /** Returns QEMU's small writable mappings, nearest {@code heapHint} first: where the scans look. */
+    private List<Integer> scanOrder(long heapHint) {
         List<Integer> order = new ArrayList<>();
         for (int i = 0; i < mem.segments().size(); i++) {
             Elf64Phdr ph = mem.segments().get(i);
@@ -126,6 +138,75 @@ public final class VcpuDiscovery {
             }
         }
         order.sort(Comparator.comparingLong(i -> Math.abs(mem.segments().get(i).pVaddr() - heapHint)));
+        return order;
+    }
+
+    /** Bytes a counting pass reads at a time: it streams, so a heap larger than 64 MiB costs no more memory. */
+    static final int COUNT_CHUNK = 8 << 20;
+
+    /**
+     * Returns the number of distinct vCPU indexes whose "cpu-memory-N" AddressSpace validates (hop 1, which is the
+     * same for every target): the vCPU count of a target whose registers cannot be read yet. Two streaming passes
+     * over the writable mappings that are not guest RAM-sized (as the vmcoreinfo device scan selects them, since
+     * TCG's heap exceeds 64 MiB): the 8-aligned names first, then the AddressSpaces pointing at them.
+     */
+    int countAddressSpaces(long heapHint, GuestMemory guestRam) {
+        List<Integer> segs = new ArrayList<>();
+        for (int i = 0; i < mem.segments().size(); i++) {
+            Elf64Phdr ph = mem.segments().get(i);
+            long len = mem.presentLength(i);
+            if (ph.writable() && (ph.pFlags() & Elf64Phdr.PF_X) == 0 && len >= 64
+                    && len <= VmcoreInfoFinder.MAX_DEVICE_SEGMENT && !VmcoreInfoFinder.holdsGuestRam(guestRam, ph)) {
+                segs.add(i);
+            }
+        }
+        segs.sort(Comparator.comparingLong(i -> Math.abs(mem.segments().get(i).pVaddr() - heapHint)));
+        Map<Long, Integer> names = new HashMap<>();
+        forEachChunk(segs, (base, b) -> {
+            for (int o = 0; o + 24 <= b.limit(); o += 8) {
+                if (b.getLong(o) == CPU_MEMO) {
+                    int index = nameIndex(b, o);
+                    if (index >= 0) {
+                        names.put(base + o, index);
+                    }
+                }
+            }
+        });
+        if (names.isEmpty()) {
+            return 0;
+        }
+        QemuLayout l = QemuLayout.QEMU_6_2_TO_10;
+        int nameOff = l.addressSpace().name();
+        Set<Integer> valid = new java.util.TreeSet<>();
+        forEachChunk(segs, (base, b) -> {
+            for (int o = 0; o + 8 <= b.limit(); o += 8) {
+                Integer index = names.get(b.getLong(o));
+                if (index != null && cpuAddressSpaceOf(base + o - nameOff, index, l).isFound()) {
+                    valid.add(index);
+                }
+            }
+        });
+        return valid.size();
+    }
+
+    private interface ChunkVisitor {
+        void visit(long base, ByteBuffer chunk);
+    }
+
+    /** Reads segments {@code segs} in {@link #COUNT_CHUNK} pieces, each overlapping the next by 24 bytes. */
+    private void forEachChunk(List<Integer> segs, ChunkVisitor v) {
+        for (int si : segs) {
+            long start = mem.segments().get(si).pVaddr();
+            long len = mem.presentLength(si) & ~7L;
+            for (long at = 0; at < len; at += COUNT_CHUNK) {
+                int n = (int) Math.min(COUNT_CHUNK + 24L, len - at);
+                v.visit(start + at, mem.read(start + at, n).order(ByteOrder.LITTLE_ENDIAN));
+            }
+        }
+    }
+
+    private Vcpus run(long heapHint) {
+        List<Integer> order = scanOrder(heapHint);
         long budget = SCAN_BUDGET;
         // Why candidates failed, the first few, for the reason when none succeeds.
         Set<String> reasons = new LinkedHashSet<>();
@@ -241,7 +322,8 @@ public final class VcpuDiscovery {
         QemuLayout.AddressSpaceLayout al = l.addressSpace();
         long root = word(as + al.root());
         long map = word(as + al.currentMap());
-        if (root == 0 || map == 0 || ((root | map) & 7) != 0 || word(map + l.flatView().root()) != root) {
+        if (root == 0 || map == 0 || ((root | map) & 7) != 0
+                || !RamDiscovery.rendersRoot(mem, word(map + l.flatView().root()), root, l.memoryRegion())) {
             return Hop.corrupt("AddressSpace \"" + CPU_AS_PREFIX + index + "\" at 0x" + Long.toHexString(as)
                     + ": FlatView root differs");
         }

@@ -13,31 +13,42 @@ import java.util.OptionalInt;
  * @param exactness whether the registers are current, in words for {@code status} and {@code vmdumpfs info}
  *                  ("exact (TCG, …)", "stale (KVM, …)"); empty when there are no vCPUs
  * @param failure   why no vCPU was found, when none was
+ * @param counted   how many vCPUs there are when their registers could not be read (a target without a register
+ *                  layout yet): the kdump header's nr_cpus still needs it
  */
-public record Vcpus(List<Vcpu> list, String exactness, Optional<String> failure) {
+public record Vcpus(List<Vcpu> list, String exactness, Optional<String> failure, OptionalInt counted) {
 
     public Vcpus {
         list = List.copyOf(list);
         Objects.requireNonNull(exactness, "exactness");
         Objects.requireNonNull(failure, "failure");
+        Objects.requireNonNull(counted, "counted");
         if (list.isEmpty() == failure.isEmpty()) {
             throw new IllegalArgumentException("either vCPUs or the reason there are none");
+        }
+        if (counted.isPresent() && (!list.isEmpty() || counted.getAsInt() < 1)) {
+            throw new IllegalArgumentException("a count is for vCPUs whose registers were not read");
         }
     }
 
     /** Returns the vCPUs found, with how exact their registers are. */
     public static Vcpus found(List<Vcpu> list, String exactness) {
-        return new Vcpus(list, exactness, Optional.empty());
+        return new Vcpus(list, exactness, Optional.empty(), OptionalInt.empty());
     }
 
     /** Returns "no vCPUs, because {@code reason}". */
     public static Vcpus none(String reason) {
-        return new Vcpus(List.of(), "", Optional.of(reason));
+        return new Vcpus(List.of(), "", Optional.of(reason), OptionalInt.empty());
     }
 
-    /** Returns the number of vCPUs, when they were found. */
+    /** Returns "{@code n} vCPUs, whose registers were not read because {@code reason}". */
+    public static Vcpus countedOnly(int n, String reason) {
+        return new Vcpus(List.of(), "", Optional.of(reason), OptionalInt.of(n));
+    }
+
+    /** Returns the number of vCPUs, when they were found or counted. */
     public OptionalInt count() {
-        return list.isEmpty() ? OptionalInt.empty() : OptionalInt.of(list.size());
+        return list.isEmpty() ? counted : OptionalInt.of(list.size());
     }
 
     /** Returns the first word of {@link #exactness}: "exact", "stale", "lagging", "unknown"; "" without vCPUs. */
@@ -48,6 +59,9 @@ public record Vcpus(List<Vcpu> list, String exactness, Optional<String> failure)
 
     /** Returns one line: "2, registers exact (TCG, …)" or "not found (reason)". */
     public String describe() {
+        if (counted.isPresent()) {
+            return counted.getAsInt() + ", registers not read (" + failure.get() + ")";
+        }
         return list.isEmpty() ? "not found (" + failure.get() + ")" : list.size() + ", registers " + exactness;
     }
 }

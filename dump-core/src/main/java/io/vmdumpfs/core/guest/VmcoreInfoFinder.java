@@ -17,19 +17,30 @@ import java.util.Optional;
  * Finds the guest kernel's VMCOREINFO note. First the way QEMU's dump does: the vmcoreinfo device's state
  * ({@code FWCfgVMCoreInfo} inside {@code VMCoreInfoState}: host_format u16, guest_format u16, size u32, paddr u64 —
  * as the guest's qemu_fw_cfg driver wrote it), located by its shape in
- * QEMU's small writable mappings and confirmed by the note it points at. Failing that, by scanning guest RAM for the
- * note at page starts (the kernel allocates it page-aligned).
+ * QEMU's writable mappings and confirmed by the note it points at. Machines without fw_cfg (s390-ccw-virtio, pseries)
+ * have no such device; failing it, guest RAM is scanned for the note at page starts (the kernel allocates it
+ * page-aligned).
  *
- * <p>Byte orders: the note is the guest kernel's, in the guest's byte order; FWCfgVMCoreInfo is little-endian
- * whatever the guest (the fw_cfg interface defines it so, and QEMU's dump reads it with le*_to_cpu).
+ * <p>Byte orders: FWCfgVMCoreInfo is little-endian whatever the guest (the fw_cfg interface defines it so, and QEMU's
+ * dump reads it with le*_to_cpu). The note is the guest kernel's, in the byte order the guest ran in: its header is
+ * read in the order in which {@code n_namesz} is 11, and that order is reported ({@link VmcoreInfo#byteOrder()}) as
+ * the best evidence of the guest's byte order there is ({@link PlatformFinder}).
+ *
+ * <p>Cost: the device scan reads QEMU's writable mappings that are not guest RAM, nearest the heap first, in chunks
+ * (QEMU's main heap exceeds 64 MiB under TCG); the RAM scan reads guest RAM up to the note.
  */
 public final class VmcoreInfoFinder {
 
     /** FW_CFG_VMCOREINFO_FORMAT_ELF. */
     static final int FORMAT_ELF = 1;
     static final byte[] NOTE_NAME = "VMCOREINFO\0\0".getBytes(StandardCharsets.ISO_8859_1);
-    /** Read guest RAM in chunks this big when scanning. */
+    /** Read guest RAM, and QEMU's mappings, in chunks this big when scanning. */
     static final int SCAN_CHUNK = 4 << 20;
+    /**
+     * Mappings larger than this are not searched for the device: QEMU's main heap (65 MiB for a 256 MiB arm64 guest
+     * under TCG) and malloc arenas are smaller; TCG's translation buffer (1 GiB by default) and guest RAM are not.
+     */
+    static final long MAX_DEVICE_SEGMENT = 256L << 20;
 
     private VmcoreInfoFinder() {
     }
@@ -37,21 +48,22 @@ public final class VmcoreInfoFinder {
     /**
      * Returns the VMCOREINFO note, or empty when the guest never published one.
      *
-     * @param near  a host address near QEMU's heap (e.g. the AddressSpace found by discovery), to scan from
-     * @param order the guest's byte order, which the kernel wrote the note in
+     * @param near a host address near QEMU's heap (e.g. the AddressSpace found by discovery), to scan from
      */
-    public static Optional<VmcoreInfo> find(ProcessCore core, GuestMemory guest, long near, ByteOrder order) {
-        Optional<VmcoreInfo> v = fromDevice(core, guest, near, order);
-        return v.isPresent() ? v : scanGuestRam(guest, order);
+    public static Optional<VmcoreInfo> find(ProcessCore core, GuestMemory guest, long near) {
+        Optional<VmcoreInfo> v = fromDevice(core, guest, near);
+        return v.isPresent() ? v : scanGuestRam(guest);
     }
 
-    static Optional<VmcoreInfo> fromDevice(ProcessCore core, GuestMemory guest, long near, ByteOrder order) {
+    static Optional<VmcoreInfo> fromDevice(ProcessCore core, GuestMemory guest, long near) {
         HostMemory mem = core.memory();
         List<Integer> segs = new ArrayList<>();
         for (int i = 0; i < mem.segments().size(); i++) {
             Elf64Phdr ph = mem.segments().get(i);
             long len = mem.presentLength(i);
-            if (ph.writable() && len >= 16 && len <= RamDiscovery.MAX_SCANNED_SEGMENT) {
+            // Executable writable mappings are TCG's translation buffer, never the heap.
+            if (ph.writable() && (ph.pFlags() & Elf64Phdr.PF_X) == 0 && len >= 16 && len <= MAX_DEVICE_SEGMENT
+                    && !holdsGuestRam(guest, ph)) {
                 segs.add(i);
             }
         }
@@ -59,30 +71,47 @@ public final class VmcoreInfoFinder {
         // we found is in its .bss): scan nearest first, so the common case reads a few MiB, not every arena.
         segs.sort(Comparator.comparingLong(i -> Math.abs(mem.segments().get(i).pVaddr() - near)));
         for (int i : segs) {
-            ByteBuffer b = mem.readSegment(i).order(ByteOrder.LITTLE_ENDIAN);
-            // The struct is 8-aligned: since QEMU 2.12 it is the kernel's (unpacked) struct fw_cfg_vmcoreinfo after
-            // a bool, so we test one 64-bit word per 8 bytes: host_format | guest_format << 16 | size << 32.
-            for (int o = 0; o + 16 <= b.limit(); o += 8) {
-                long w = b.getLong(o);
-                int formats = (int) w;
-                if (formats != FORMAT_ELF << 16 && formats != (FORMAT_ELF << 16 | FORMAT_ELF)) {
-                    continue;
-                }
-                long size = w >>> 32;
-                if (size < 24 || size > VmcoreInfo.MAX_NOTE_BYTES) {
-                    continue;
-                }
-                Optional<VmcoreInfo> v = noteAt(guest, b.getLong(o + 8), (int) size, "vmcoreinfo device", order);
-                if (v.isPresent()) {
-                    return v;
+            long base = mem.segments().get(i).pVaddr();
+            long len = mem.presentLength(i) & ~7L;
+            // Chunks overlap by 8 bytes so that a struct across a chunk boundary is still seen whole.
+            for (long at = 0; at + 16 <= len; at += SCAN_CHUNK) {
+                ByteBuffer b = mem.read(base + at, (int) Math.min(SCAN_CHUNK + 8L, len - at))
+                        .order(ByteOrder.LITTLE_ENDIAN);
+                // The struct is 8-aligned: since QEMU 2.12 it is the kernel's (unpacked) struct fw_cfg_vmcoreinfo
+                // after a bool, so we test one 64-bit word per 8 bytes: host_format | guest_format << 16 | size << 32.
+                for (int o = 0; o + 16 <= b.limit(); o += 8) {
+                    long w = b.getLong(o);
+                    int formats = (int) w;
+                    if (formats != FORMAT_ELF << 16 && formats != (FORMAT_ELF << 16 | FORMAT_ELF)) {
+                        continue;
+                    }
+                    long size = w >>> 32;
+                    if (size < 24 || size > VmcoreInfo.MAX_NOTE_BYTES) {
+                        continue;
+                    }
+                    Optional<VmcoreInfo> v = noteAt(guest, b.getLong(o + 8), (int) size, "vmcoreinfo device");
+                    if (v.isPresent()) {
+                        return v;
+                    }
                 }
             }
         }
         return Optional.empty();
     }
 
-    static Optional<VmcoreInfo> scanGuestRam(GuestMemory guest, ByteOrder order) {
-        ByteBuffer buf = ByteBuffer.allocate(SCAN_CHUNK).order(order);
+    /** Returns true when mapping {@code ph} holds some of the guest's RAM (no QEMU object lives there). */
+    static boolean holdsGuestRam(GuestMemory guest, Elf64Phdr ph) {
+        for (GuestPhysBlock b : guest.blocks()) {
+            if (Long.compareUnsigned(b.hostVaddr(), ph.vaddrEnd()) < 0
+                    && Long.compareUnsigned(ph.pVaddr(), b.hostVaddr() + b.size()) < 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    static Optional<VmcoreInfo> scanGuestRam(GuestMemory guest) {
+        ByteBuffer buf = ByteBuffer.allocate(SCAN_CHUNK);
         for (GuestPhysBlock b : guest.blocks()) {
             long firstPage = (b.guestPaddrStart() + RamDiscovery.PAGE - 1) & -RamDiscovery.PAGE;
             for (long pa = firstPage; Long.compareUnsigned(pa, b.guestPaddrEnd()) < 0; pa += SCAN_CHUNK) {
@@ -96,10 +125,11 @@ public final class VmcoreInfoFinder {
                 buf.limit(len);
                 guest.read(pa, buf);
                 for (int o = 0; o + 24 <= buf.position(); o += (int) RamDiscovery.PAGE) {
-                    if (buf.getInt(o) == 11 && buf.getInt(o + 8) == 0
+                    // n_namesz == 11 in either byte order, n_type == 0, then the name.
+                    int namesz = buf.getInt(o);
+                    if ((namesz == 11 || namesz == 11 << 24) && buf.getInt(o + 8) == 0
                             && Arrays.equals(buf.array(), o + 12, o + 24, NOTE_NAME, 0, 12)) {
-                        Optional<VmcoreInfo> v = noteAt(guest, pa + o, VmcoreInfo.MAX_NOTE_BYTES, "guest RAM scan",
-                                order);
+                        Optional<VmcoreInfo> v = noteAt(guest, pa + o, VmcoreInfo.MAX_NOTE_BYTES, "guest RAM scan");
                         if (v.isPresent()) {
                             return v;
                         }
@@ -111,10 +141,10 @@ public final class VmcoreInfoFinder {
     }
 
     /**
-     * Returns the note at {@code paddr} if it is a well-formed VMCOREINFO note in {@code order} within
-     * {@code maxSize} bytes whose text starts like the kernel's ("OSRELEASE=").
+     * Returns the note at {@code paddr} if it is a well-formed VMCOREINFO note within {@code maxSize} bytes whose text
+     * starts like the kernel's ("OSRELEASE="), read in the byte order in which its n_namesz is 11.
      */
-    static Optional<VmcoreInfo> noteAt(GuestMemory guest, long paddr, int maxSize, String source, ByteOrder order) {
+    static Optional<VmcoreInfo> noteAt(GuestMemory guest, long paddr, int maxSize, String source) {
         if (guest.blockIndexOf(paddr) < 0) {
             return Optional.empty();
         }
@@ -122,6 +152,8 @@ public final class VmcoreInfoFinder {
         if (readAll(guest, paddr, h) < 24) {
             return Optional.empty();
         }
+        ByteOrder order = h.order(ByteOrder.LITTLE_ENDIAN).getInt(0) == 11 ? ByteOrder.LITTLE_ENDIAN
+                : ByteOrder.BIG_ENDIAN;
         ElfNotes.Header header = ElfNotes.header(h, 0, order);
         if (header.namesz() != 11 || header.type() != 0 || !Arrays.equals(h.array(), 12, 24, NOTE_NAME, 0, 12)) {
             return Optional.empty();

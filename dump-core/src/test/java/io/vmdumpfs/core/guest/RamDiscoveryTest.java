@@ -173,6 +173,22 @@ class RamDiscoveryTest {
     }
 
     @Test
+    void discover_flatViewRootedAtTheRootsLoneChild_found() {
+        // s390-ccw-virtio: "system" holds only s390.ram, so QEMU renders the FlatView from s390.ram
+        // (memory_region_get_flatview_root); its container leads back to the AddressSpace's root.
+        SyntheticCore c = write(SyntheticCore.qemu().executable("/usr/bin/qemu-system-s390x")
+                .ram("s390.ram", 0, 2 * MiB).flatViewRoot("s390.ram"));
+        assertEquals(List.of(c.block("s390.ram", 0, 0, 2 * MiB)), discover(c).blocks());
+    }
+
+    @Test
+    void discover_flatViewRootedAtAnUnrelatedRegion_corrupt() {
+        SyntheticCore c = write(SyntheticCore.qemu().ram("s390.ram", 0, 2 * MiB).flatViewRoot("s390.ram"));
+        c.putU64(c.memoryRegion("s390.ram").at(L.memoryRegion().containerCandidates().get(1)), 0);
+        assertBadCore(Kind.CORRUPT, c.path(), "no QEMU \"memory\" AddressSpace found", () -> discoverAndClose(c));
+    }
+
+    @Test
     void discover_withoutFileNote_searchesOtherWritableSegments() {
         SyntheticCore c = write(SyntheticCore.qemu().ram("pc.ram", 0, MiB).withoutFileNote());
         RamDiscovery.Result r = discover(c);

@@ -62,6 +62,31 @@ class VcpuDiscoveryTest {
         assertTrue(v.count().isEmpty());
     }
 
+    /** A target without a register layout yet: its vCPUs are counted (for nr_cpus), their registers not read. */
+    @Test
+    void discover_targetWithoutRegisterLayout_countsTheAddressSpaces() throws IOException {
+        SyntheticCore c = write(SyntheticCore.qemu().executable("/usr/bin/qemu-system-aarch64")
+                .ram("mach-virt.ram", 0x40000000L, 2 * MiB).vcpuOrder(0, 1, 2));
+        try (ProcessCore pc = ProcessCore.open(c.path())) {
+            RamDiscovery.Result r = RamDiscovery.discover(pc);
+            Vcpus v = VcpuDiscovery.discover(pc, GuestArch.AARCH64, r.addressSpaceVaddr(),
+                    new GuestMemory(pc.file(), r.blocks()));
+            assertTrue(v.list().isEmpty(), "no registers read: " + v);
+            assertEquals(3, v.count().orElse(-1));
+            assertTrue(v.describe().startsWith("3, registers not read (no register layout for aarch64"),
+                    v.describe());
+        }
+    }
+
+    @Test
+    void discover_targetWithoutRegisterLayoutNorAddressSpaces_none() throws IOException {
+        SyntheticCore c = write(SyntheticCore.qemu().ram("s390.ram", 0, 2 * MiB));
+        try (ProcessCore pc = ProcessCore.open(c.path())) {
+            Vcpus v = VcpuDiscovery.discover(pc, GuestArch.S390X, RamDiscovery.discover(pc).addressSpaceVaddr());
+            assertNone(v, "no register layout for s390x vCPUs yet");
+        }
+    }
+
     @Test
     void discover_twoVcpus_registersInIndexOrder() {
         SyntheticCore c = write(guest().vcpus(2));
@@ -192,7 +217,10 @@ class VcpuDiscoveryTest {
     void discover_otherTarget_noLayoutYet() {
         SyntheticCore c = write(guest().vcpus(1));
         try (ProcessCore pc = ProcessCore.open(c.path())) {
-            assertNone(VcpuDiscovery.discover(pc, GuestArch.S390X, 0), "no register layout for s390x");
+            Vcpus v = VcpuDiscovery.discover(pc, GuestArch.S390X, 0);
+            assertTrue(v.list().isEmpty(), "no registers read: " + v);
+            assertTrue(v.failure().orElseThrow().contains("no register layout for s390x"), v.failure().get());
+            assertEquals(1, v.count().orElse(-1), "counted by their AddressSpaces");
         } catch (IOException e) {
             throw new AssertionError(e);
         }

@@ -34,7 +34,7 @@ class VmcoreInfoFinderTest {
         try (ProcessCore pc = ProcessCore.open(c.path())) {
             RamDiscovery.Result r = RamDiscovery.discover(pc);
             GuestMemory g = new GuestMemory(pc.file(), r.blocks());
-            return VmcoreInfoFinder.find(pc, g, r.addressSpaceVaddr(), ByteOrder.LITTLE_ENDIAN);
+            return VmcoreInfoFinder.find(pc, g, r.addressSpaceVaddr());
         } catch (IOException e) {
             throw new AssertionError(e);
         }
@@ -89,7 +89,7 @@ class VmcoreInfoFinderTest {
             GuestMemory g = new GuestMemory(pc.file(), r.blocks());
             assumeTrue(g.isHole(64 * MiB, 64 * MiB), "the file system keeps holes");
             long before = bytesRead();
-            VmcoreInfo v = VmcoreInfoFinder.scanGuestRam(g, ByteOrder.LITTLE_ENDIAN).orElseThrow();
+            VmcoreInfo v = VmcoreInfoFinder.scanGuestRam(g).orElseThrow();
             long read = bytesRead() - before;
             assertEquals(note, v.guestPaddr());
             if (before >= 0) {
@@ -143,6 +143,46 @@ class VmcoreInfoFinderTest {
         SyntheticCore noDevice = guest().vmcoreinfo(true).vmcoreinfoDevice(false).vmcoreinfoAt(0x10040)
                 .write(dir.resolve("core2"));
         assertTrue(find(noDevice).isEmpty(), "the scan looks at page starts only");
+    }
+
+    @Test
+    void find_bigEndianNote_viaRamScan_inTheGuestsOrder() {
+        // An s390x guest: no fw_cfg, and the kernel wrote its note big-endian.
+        SyntheticCore c = guest().vmcoreinfo(true).vmcoreinfoDevice(false).vmcoreinfoOrder(ByteOrder.BIG_ENDIAN)
+                .write(dir.resolve("core"));
+        VmcoreInfo v = find(c).orElseThrow();
+        assertEquals("guest RAM scan", v.source());
+        assertEquals(ByteOrder.BIG_ENDIAN, v.byteOrder());
+        assertEquals(SyntheticCore.VMCOREINFO_TEXT, v.text());
+        assertEquals("6.1.0-test", v.osRelease());
+    }
+
+    @Test
+    void find_bigEndianNote_viaDevice_inTheGuestsOrder() {
+        // FWCfgVMCoreInfo stays little-endian whatever the guest; the note it points at is the guest's.
+        SyntheticCore c = guest().vmcoreinfo(true).vmcoreinfoOrder(ByteOrder.BIG_ENDIAN).write(dir.resolve("core"));
+        VmcoreInfo v = find(c).orElseThrow();
+        assertEquals("vmcoreinfo device", v.source());
+        assertEquals(ByteOrder.BIG_ENDIAN, v.byteOrder());
+        assertEquals(SyntheticCore.VMCOREINFO_TEXT, v.text());
+    }
+
+    @Test
+    void find_littleEndianNote_reportsLittleEndian() {
+        assertEquals(ByteOrder.LITTLE_ENDIAN, find(guest().vmcoreinfo(true).write(dir.resolve("core")))
+                .orElseThrow().byteOrder());
+    }
+
+    @Test
+    void find_deviceInAHeapLargerThan64MiB_viaDevice() {
+        // QEMU's main heap under TCG: 65 MiB for a 256 MiB arm64 guest. The device must be found there, not by
+        // the RAM scan.
+        long heap = 0x560000000000L;
+        SyntheticCore c = guest().segment(heap, 70 * MiB, SyntheticCore.RW, 70 * MiB).vmcoreinfo(true)
+                .vmcoreinfoDeviceAt(heap + 66 * MiB).write(dir.resolve("core"));
+        VmcoreInfo v = find(c).orElseThrow();
+        assertEquals("vmcoreinfo device", v.source());
+        assertEquals(c.vmcoreinfoPaddr(), v.guestPaddr());
     }
 
     @Test

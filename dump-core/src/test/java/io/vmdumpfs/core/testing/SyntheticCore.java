@@ -509,6 +509,10 @@ public final class SyntheticCore {
         private final Map<String, long[]> mappedFiles = new LinkedHashMap<>();
         private final List<Long> threadRips = new ArrayList<>();
         private boolean envAfterCpuState;
+        private String vmcoreinfoText = VMCOREINFO_TEXT;
+        private ByteOrder vmcoreinfoOrder = ByteOrder.LITTLE_ENDIAN;
+        private long vmcoreinfoDeviceAt = -1;
+        private String flatViewRoot;
 
         private String exe;
 
@@ -696,6 +700,36 @@ public final class SyntheticCore {
             return this;
         }
 
+        /** Sets the VMCOREINFO note's text (default {@link #VMCOREINFO_TEXT}, an x86_64 kernel's). */
+        public Builder vmcoreinfoText(String text) {
+            this.vmcoreinfoText = text;
+            return this;
+        }
+
+        /** Writes the VMCOREINFO note's header in {@code order}, the guest kernel's (default little-endian). */
+        public Builder vmcoreinfoOrder(ByteOrder order) {
+            this.vmcoreinfoOrder = order;
+            return this;
+        }
+
+        /**
+         * Puts the vmcoreinfo device's struct at {@code hostVaddr} (in a segment added with {@link #segment})
+         * instead of the heap.
+         */
+        public Builder vmcoreinfoDeviceAt(long hostVaddr) {
+            this.vmcoreinfoDeviceAt = hostVaddr;
+            return this;
+        }
+
+        /**
+         * Makes the FlatView's root region {@code name} (whose container is the AddressSpace's root "system"), as
+         * QEMU renders a root holding nothing but one region that covers it (s390-ccw-virtio's s390.ram).
+         */
+        public Builder flatViewRoot(String name) {
+            this.flatViewRoot = name;
+            return this;
+        }
+
         /** Writes the core to {@code path}, replacing it, and returns where everything landed. */
         public SyntheticCore write(Path path) {
             return new Writer(this).write(path);
@@ -710,6 +744,8 @@ public final class SyntheticCore {
         private final Map<String, Long> vaddrs = new LinkedHashMap<>();
         private long heapNext = HEAP + 0x1000;
         private long vmcoreinfoPaddr = -1;
+        /** Pokes into the user's segments, which exist only after the QEMU part is laid out. */
+        private final List<Poke> late = new ArrayList<>();
 
         Writer(Builder b) {
             this.b = b;
@@ -725,6 +761,9 @@ public final class SyntheticCore {
                 addQemu();
             }
             segs.addAll(b.userSegs);
+            for (Poke p : late) {
+                poke(p.hostVaddr(), p.bytes());
+            }
             for (Poke p : b.userPokes) {
                 poke(p.hostVaddr(), p.bytes());
             }
@@ -870,6 +909,11 @@ public final class SyntheticCore {
             poke4(fv + L.flatView().nr(), sorted.size());
             poke4(fv + L.flatView().nr() + 4, sorted.size());                          // nr_allocated
             poke8(fv + L.flatView().root(), root);
+            if (b.flatViewRoot != null) {
+                long lone = mrs.get(b.flatViewRoot);
+                poke8(fv + L.flatView().root(), lone);
+                poke8(lone + L.memoryRegion().containerCandidates().get(1), root);   // MemoryRegion.container
+            }
 
             // address_space_io just before address_space_memory, as in QEMU's physmem.c.
             long ioAs = EXE_DATA + 0x2100;
@@ -965,8 +1009,8 @@ public final class SyntheticCore {
                 throw new IllegalArgumentException("no RAM range for the VMCOREINFO note at 0x" + Long.toHexString(pa));
             }
             vmcoreinfoPaddr = pa;
-            byte[] text = VMCOREINFO_TEXT.getBytes(StandardCharsets.US_ASCII);
-            ByteBuffer note = le(12 + 12 + ((text.length + 3) & ~3));
+            byte[] text = b.vmcoreinfoText.getBytes(StandardCharsets.US_ASCII);
+            ByteBuffer note = le(12 + 12 + ((text.length + 3) & ~3)).order(b.vmcoreinfoOrder);
             note.putInt(0, 11).putInt(4, text.length).putInt(8, 0);
             note.put(12, "VMCOREINFO".getBytes(StandardCharsets.US_ASCII));
             note.put(24, text);
@@ -976,13 +1020,18 @@ public final class SyntheticCore {
             if (b.vmcoreinfoDevice) {
                 // VMCoreInfoState: DeviceState (160 bytes), bool has_vmcoreinfo, then struct fw_cfg_vmcoreinfo,
                 // naturally aligned (QEMU 2.12+ uses the kernel's unpacked struct).
-                long state = alloc(192);
-                poke1(state + 160, 1);
+                long state = b.vmcoreinfoDeviceAt >= 0 ? b.vmcoreinfoDeviceAt : alloc(192);
                 long dev = state + 168;
                 ByteBuffer s = le(16);
                 s.putShort(0, (short) b.vmcoreinfoHostFormat).putShort(2, (short) 1);
                 s.putInt(4, VMCOREINFO_NOTE_SIZE).putLong(8, pa);
-                poke(dev, s.array());
+                if (b.vmcoreinfoDeviceAt >= 0) {
+                    late.add(new Poke(state + 160, new byte[] {1}));
+                    late.add(new Poke(dev, s.array()));
+                } else {
+                    poke1(state + 160, 1);
+                    poke(dev, s.array());
+                }
                 vaddrs.put("vmci.dev", dev);
             }
         }

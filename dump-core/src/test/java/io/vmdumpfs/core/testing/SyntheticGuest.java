@@ -81,10 +81,13 @@ public final class SyntheticGuest implements Closeable {
     private final long mask;
     private final List<GuestPhysBlock> blocks;
     private final GuestDump dump;
+    /** Bytes of guest memory of one {@link PageKind}: the guest's page size. */
+    private final int kindSize;
 
-    private SyntheticGuest(Path corePath, long seed, List<GuestPhysBlock> blocks, GuestDump dump) {
+    private SyntheticGuest(Path corePath, long seed, List<GuestPhysBlock> blocks, GuestDump dump, int kindSize) {
         this.corePath = corePath;
         this.seed = seed;
+        this.kindSize = kindSize;
         this.mask = mix(seed ^ 0x5eed_5eed_5eed_5eedL);
         this.blocks = blocks;
         this.dump = dump;
@@ -112,7 +115,7 @@ public final class SyntheticGuest implements Closeable {
         return blocks;
     }
 
-    /** Returns the kind of the guest page with index {@code guestPaddr / PAGE_SIZE}. */
+    /** Returns the kind of the guest page with index {@code guestPaddr / pageSize} (the platform's page size). */
     public PageKind pageKind(long pageIndex) {
         int k = (int) Long.remainderUnsigned(mix(pageIndex ^ mix(seed)), 8);
         return k == 0 ? PageKind.ZERO : k == 1 ? PageKind.RANDOM : PageKind.PATTERN;
@@ -121,7 +124,7 @@ public final class SyntheticGuest implements Closeable {
     /** Returns the guest's byte at {@code guestPaddr} (whether or not that address is in a block). */
     public byte byteAt(long guestPaddr) {
         long word = guestPaddr & ~7L;
-        long value = switch (pageKind(Long.divideUnsigned(guestPaddr, PAGE_SIZE))) {
+        long value = switch (pageKind(Long.divideUnsigned(guestPaddr, kindSize))) {
             case ZERO -> 0;
             case RANDOM -> mix(word ^ mask);
             case PATTERN -> word ^ mask;
@@ -153,10 +156,15 @@ public final class SyntheticGuest implements Closeable {
      * ("VMCOREINFO\0"), n_descsz = text length, n_type = 0, name and text each NUL-padded to 4 bytes.
      */
     public static byte[] vmcoreinfoNote(String text) {
+        return vmcoreinfoNote(text, ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** Returns a VMCOREINFO note as a kernel running in {@code order} builds it. */
+    public static byte[] vmcoreinfoNote(String text, ByteOrder order) {
         byte[] name = (VmcoreInfo.NOTE_NAME + "\0").getBytes(StandardCharsets.US_ASCII);
         byte[] desc = text.getBytes(StandardCharsets.UTF_8);
         ByteBuffer b = ByteBuffer.allocate(12 + align4(name.length) + align4(desc.length))
-                .order(ByteOrder.LITTLE_ENDIAN);
+                .order(order);
         b.putInt(0, name.length).putInt(4, desc.length).putInt(8, 0);
         b.put(12, name).put(12 + align4(name.length), desc);
         return b.array();
@@ -189,6 +197,7 @@ public final class SyntheticGuest implements Closeable {
         private long vmcoreinfoPaddr = 0;
         private Optional<String> qemuVersion = Optional.empty();
         private Vcpus vcpus = Vcpus.none("synthetic guest without vCPUs");
+        private GuestPlatform platform = GuestPlatform.X86_64;
 
         private Builder(Path dir) {
             this.dir = dir;
@@ -233,8 +242,20 @@ public final class SyntheticGuest implements Closeable {
         }
 
         /** Gives the guest {@code n} x86_64 vCPUs with registers ({@link SyntheticCpu}). */
+        /** Sets {@code n} vCPUs counted but without registers, as for a target whose layout is not known yet. */
+        public Builder vcpusCounted(int n) {
+            this.vcpus = Vcpus.countedOnly(n, "synthetic guest: registers not read");
+            return this;
+        }
+
         public Builder vcpus(int n) {
             this.vcpus = SyntheticCpu.x86_64Vcpus(n);
+            return this;
+        }
+
+        /** Sets the guest's platform (default x86_64); the VMCOREINFO note is written in its byte order. */
+        public Builder platform(GuestPlatform p) {
+            this.platform = p;
             return this;
         }
 
@@ -267,15 +288,16 @@ public final class SyntheticGuest implements Closeable {
                 throw new UncheckedIOException(e);
             }
             // A throwaway instance for byteAt(); the real one needs the opened dump.
-            SyntheticGuest pattern = new SyntheticGuest(core, seed, List.copyOf(blocks), null);
+            SyntheticGuest pattern = new SyntheticGuest(core, seed, List.copyOf(blocks), null, platform.pageSize());
             writeCore(core, pattern, blocks);
 
+            ByteOrder order = platform.byteOrder();
             Optional<VmcoreInfo> vmci = vmcoreinfoText.map(
-                    t -> new VmcoreInfo(vmcoreinfoNote(t), vmcoreinfoPaddr, "synthetic", ByteOrder.LITTLE_ENDIAN));
+                    t -> new VmcoreInfo(vmcoreinfoNote(t, order), vmcoreinfoPaddr, "synthetic", order));
             GuestMemory memory = new GuestMemory(CoreFile.open(core), blocks);
-            GuestDump dump = new GuestDump(memory, GuestPlatform.X86_64, vmci, qemuVersion, vcpus,
+            GuestDump dump = new GuestDump(memory, platform, vmci, qemuVersion, vcpus,
                     "synthetic (seed " + seed + ")");
-            return new SyntheticGuest(core, seed, List.copyOf(blocks), dump);
+            return new SyntheticGuest(core, seed, List.copyOf(blocks), dump, platform.pageSize());
         }
 
         private static void writeCore(Path core, SyntheticGuest pattern, List<GuestPhysBlock> blocks) {

@@ -7,7 +7,6 @@ import io.vmdumpfs.core.guest.GuestMemory;
 import io.vmdumpfs.core.guest.RamDiscovery;
 import io.vmdumpfs.core.guest.VmcoreInfoFinder;
 import java.io.IOException;
-import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -91,8 +90,7 @@ public final class DiscoveryTimer {
             long t1 = System.nanoTime();
             RamDiscovery.Result r = RamDiscovery.discover(pc);
             long t2 = System.nanoTime();
-            VmcoreInfoFinder.find(pc, new GuestMemory(pc.file(), r.blocks()), r.addressSpaceVaddr(),
-                    ByteOrder.LITTLE_ENDIAN);
+            VmcoreInfoFinder.find(pc, new GuestMemory(pc.file(), r.blocks()), r.addressSpaceVaddr());
             long t3 = System.nanoTime();
             return new double[] {(t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6};
         }

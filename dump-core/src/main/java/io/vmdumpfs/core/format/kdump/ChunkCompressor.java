@@ -38,7 +38,7 @@ final class ChunkCompressor implements AutoCloseable {
     private final byte[] out;
     private final byte[] pageOut;
     /** Stored size of each stored page of the last chunk compressed, in order. */
-    private final char[] sizes = new char[KdumpIndex.CHUNK_PAGES];
+    private final int[] sizes = new int[KdumpIndex.CHUNK_PAGES];
     /** The pages of the last chunk that are stored. */
     private final long[] storedMask = new long[PageSet.WORDS];
     private int storedCount;
@@ -81,7 +81,8 @@ final class ChunkCompressor implements AutoCloseable {
                 in.get(off, page);
                 int k = codec.compressNext(page, 0, pageOut);
                 int stored;
-                if (k > 0) {
+                // A 64 KiB page compressed to exactly 0xFFFF bytes is kept raw: the index reserves that size.
+                if (k > 0 && k != KdumpIndex.RAW_64K) {
                     System.arraycopy(pageOut, 0, out, n, k);
                     n += k;
                     stored = k;
@@ -89,7 +90,7 @@ final class ChunkCompressor implements AutoCloseable {
                     stored = pageSize; // raw: served from the core, not packed
                 }
                 storedMask[w] |= 1L << (i & 63);
-                sizes[storedCount++] = (char) stored;
+                sizes[storedCount++] = stored;
             }
         }
         return Arrays.copyOf(out, n);

@@ -1,13 +1,16 @@
 package io.vmdumpfs.core.format.kdump;
 
+import io.vmdumpfs.core.format.ElfClass;
+import io.vmdumpfs.core.kernel.Utsname;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import io.vmdumpfs.core.kernel.Utsname;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 
 /**
- * The main header of a kdump-compressed file, block 0 (makedumpfile diskdump_mod.h; layout for a 64-bit target):
+ * The main header of a kdump-compressed file, block 0 (makedumpfile diskdump_mod.h). Its layout is the dumped
+ * machine's: {@code struct timeval} holds two longs, so everything from the timestamp on moves with the word size.
+ * The layout for a 64-bit target:
  *
  * <pre>
  * struct disk_dump_header {
@@ -29,10 +32,16 @@ import java.util.List;
  * };                                       // 464 bytes
  * </pre>
  *
+ * <p>For a 32-bit target (QEMU's {@code DiskDumpHeader32}, libkdumpfile's {@code disk_dump_header_32}) utsname is
+ * followed by 2 bytes of padding, a 4-byte tv_sec and tv_usec at 404, status at 412 and the rest 4-byte fields
+ * after it, to nr_cpus at 448: 452 bytes. Which layout a file has follows the dump's ELF class ({@link ElfClass}),
+ * as QEMU's dump.c chooses between {@code create_header32} and {@code create_header64}.
+ * *
  * @param headerVersion  6: the sub-header has max_mapnr_64
  * @param utsname        the guest's utsname, as makedumpfile copies it from {@code init_uts_ns}: crash checks
- *                       machine against the vmlinux ("x86_64"), libkdumpfile believes the header's utsname only
- *                       when sysname, nodename, release, version and machine are all non-empty
+ *                       machine against the vmlinux ("x86_64"), libkdumpfile believes the header's utsname (and
+ *                       takes the architecture from machine) only when sysname, nodename, release, version and
+ *                       machine are all non-empty
  * @param timestampSec   timestamp.tv_sec
  * @param status         compression flags
  * @param blockSize      block_size
@@ -48,47 +57,78 @@ public record DiskDumpHeader(int headerVersion, Utsname utsname, long timestampS
     public static final String SIGNATURE = "KDUMP   ";
     /** sizeof(struct disk_dump_header) on 64-bit targets. */
     public static final int SIZE = 464;
+    /** sizeof(struct disk_dump_header) on 32-bit targets. */
+    public static final int SIZE_32 = 452;
     /** sizeof(utsname field): __NEW_UTS_LEN + 1. */
     static final int UTS_FIELD = 65;
     static final int OFF_UTSNAME = 12;
     static final int OFF_TIMESTAMP = 408;
     static final int OFF_STATUS = 424;
+    static final int OFF_TIMESTAMP_32 = 404;
+    static final int OFF_STATUS_32 = 412;
 
-    /** Returns the 464 header bytes in {@code order}. */
+    /** Returns the header's size in a file of class {@code cls}. */
+    public static int size(ElfClass cls) {
+        return cls == ElfClass.ELF32 ? SIZE_32 : SIZE;
+    }
+
+    /** Returns the 464 header bytes of a 64-bit target in {@code order}. */
     public byte[] toBytes(ByteOrder order) {
-        ByteBuffer b = ByteBuffer.allocate(SIZE).order(order);
+        return toBytes(order, ElfClass.ELF64);
+    }
+
+    /** Returns the header bytes in {@code order}, laid out for a file of class {@code cls}. */
+    public byte[] toBytes(ByteOrder order, ElfClass cls) {
+        boolean b32 = cls == ElfClass.ELF32;
+        ByteBuffer b = ByteBuffer.allocate(size(cls)).order(order);
         b.put(0, SIGNATURE.getBytes(StandardCharsets.US_ASCII));
         b.putInt(8, headerVersion);
         List<String> uts = utsname.fields();
         for (int i = 0; i < uts.size(); i++) {
             putUts(b, i, uts.get(i));
         }
-        b.putLong(OFF_TIMESTAMP, timestampSec);
-        b.putLong(OFF_TIMESTAMP + 8, 0);
-        b.putInt(OFF_STATUS, status);
-        b.putInt(428, blockSize);
-        b.putInt(432, subHdrSize);
-        b.putInt(436, bitmapBlocks);
-        b.putInt(440, maxMapnr);
+        if (b32) {
+            b.putInt(OFF_TIMESTAMP_32, (int) timestampSec);   // a 32-bit time_t; tv_usec stays 0
+        } else {
+            b.putLong(OFF_TIMESTAMP, timestampSec);
+        }
+        int at = b32 ? OFF_STATUS_32 : OFF_STATUS;
+        b.putInt(at, status);
+        b.putInt(at + 4, blockSize);
+        b.putInt(at + 8, subHdrSize);
+        b.putInt(at + 12, bitmapBlocks);
+        b.putInt(at + 16, maxMapnr);
         // total_ram_blocks, device_blocks, written_blocks, current_cpu: 0, as makedumpfile and QEMU leave them
-        b.putInt(460, nrCpus);
+        b.putInt(at + 36, nrCpus);
         return b.array();
     }
 
     /**
-     * Parses a header (for tests and validation).
+     * Parses a 64-bit target's header (for tests and validation).
      *
      * @throws IllegalArgumentException if the signature is not "KDUMP   "
      */
     public static DiskDumpHeader parse(ByteBuffer b) {
+        return parse(b, ElfClass.ELF64);
+    }
+
+    /**
+     * Parses a header laid out for class {@code cls}, in {@code b}'s byte order (for tests and validation).
+     *
+     * @throws IllegalArgumentException if the signature is not "KDUMP   "
+     */
+    public static DiskDumpHeader parse(ByteBuffer b, ElfClass cls) {
         byte[] sig = new byte[8];
         b.get(0, sig);
         if (!SIGNATURE.equals(new String(sig, StandardCharsets.US_ASCII))) {
             throw new IllegalArgumentException("disk_dump_header: signature is not \"KDUMP   \"");
         }
+        boolean b32 = cls == ElfClass.ELF32;
+        int at = b32 ? OFF_STATUS_32 : OFF_STATUS;
+        long time = b32 ? b.getInt(OFF_TIMESTAMP_32) : b.getLong(OFF_TIMESTAMP);
         Utsname uts = new Utsname(getUts(b, 0), getUts(b, 1), getUts(b, 2), getUts(b, 3), getUts(b, 4), getUts(b, 5));
-        return new DiskDumpHeader(b.getInt(8), uts, b.getLong(OFF_TIMESTAMP),
-                b.getInt(OFF_STATUS), b.getInt(428), b.getInt(432), b.getInt(436), b.getInt(440), b.getInt(460));
+        return new DiskDumpHeader(b.getInt(8), uts, time, b.getInt(at),
+                b.getInt(at + 4), b.getInt(at + 8), b.getInt(at + 12), b.getInt(at + 16), b.getInt(at + 36));
     }
 
     private static void putUts(ByteBuffer b, int field, String s) {

@@ -3,6 +3,8 @@ package io.vmdumpfs.core.format.kdump;
 import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.BadCoreException.Kind;
 import io.vmdumpfs.core.elf.ElfNotes;
+import io.vmdumpfs.core.format.ElfClass;
+import io.vmdumpfs.core.guest.GuestArch;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.VmcoreInfo;
 import io.vmdumpfs.core.kernel.GuestKernel;
@@ -20,7 +22,7 @@ import java.util.Optional;
  * <p>File layout (makedumpfile IMPLEMENTATION, QEMU dump.c {@code create_kdump_vmcore()}), P = block size = page size:
  * <pre>
  * 0                       disk_dump_header
- * P                       kdump_sub_header (104 bytes), then the ELF notes
+ * P                       kdump_sub_header (104 bytes; 80 for ELF32), then the ELF notes
  * (1 + sub_hdr_size) P    1st bitmap: pages that exist (RAM)
  *   + bitmap_blocks P / 2 2nd bitmap: pages dumped; equal to the 1st, as we dump every RAM page
  * (1 + sub_hdr_size + bitmap_blocks) P
@@ -28,6 +30,12 @@ import java.util.Optional;
  * + 24 N                  the shared zero page (P raw zero bytes, QEMU's pd_zero)
  * + P                     data of the stored pages, in pfn order
  * </pre>
+ *
+ * <p>Every header field is in the guest's byte order, and the header layout is the one QEMU picks by the dump's ELF
+ * class ({@link ElfClass}: {@code create_header32} or {@code create_header64}); readers (crash, libkdumpfile) try
+ * both layouts and both orders. Blocks are the guest's pages (4 KiB to 64 KiB, its VMCOREINFO PAGESIZE), where
+ * QEMU 7.2 writes TARGET_PAGE_SIZE: 64 KiB for a 4 KiB-page arm64 guest (the arm target's largest page), which
+ * readers then decompress as 4 KiB pages and fail.
  *
  * <p>Immutable and thread-safe.
  */
@@ -46,6 +54,7 @@ final class KdumpGeometry {
     private final DumpedPages pages;
     private final KdumpCodec codec;
     private final ByteOrder order;
+    private final ElfClass elfClass;
     private final int blockSize;
     private final byte[] headBlocks;
     private final DiskDumpHeader header;
@@ -54,20 +63,21 @@ final class KdumpGeometry {
     private final long bitmapLen;
     private final long offsetDesc;
 
-    private KdumpGeometry(DumpedPages pages, KdumpCodec codec, ByteOrder order, DiskDumpHeader header,
-            KdumpSubHeader subHeader, byte[] notes) {
+    private KdumpGeometry(DumpedPages pages, KdumpCodec codec, ByteOrder order, ElfClass elfClass,
+            DiskDumpHeader header, KdumpSubHeader subHeader, byte[] notes) {
         this.pages = pages;
         this.codec = codec;
         this.order = order;
+        this.elfClass = elfClass;
         this.blockSize = header.blockSize();
         this.header = header;
         this.subHeader = subHeader;
         this.headBlocks = new byte[(1 + header.subHdrSize()) * blockSize];
-        byte[] h = header.toBytes(order);
+        byte[] h = header.toBytes(order, elfClass);
         System.arraycopy(h, 0, headBlocks, 0, h.length);
-        byte[] sh = subHeader.toBytes(order);
+        byte[] sh = subHeader.toBytes(order, elfClass);
         System.arraycopy(sh, 0, headBlocks, blockSize, sh.length);
-        System.arraycopy(notes, 0, headBlocks, blockSize + KdumpSubHeader.SIZE, notes.length);
+        System.arraycopy(notes, 0, headBlocks, blockSize + sh.length, notes.length);
         this.offsetBitmap1 = headBlocks.length;
         this.bitmapLen = (long) header.bitmapBlocks() / 2 * blockSize;
         this.offsetDesc = offsetBitmap1 + 2 * bitmapLen;
@@ -99,24 +109,28 @@ final class KdumpGeometry {
         }
         // makedumpfile write_kdump_header(): sub_hdr_size = divideup(sizeof(kh) + size_note, block_size), and the
         // notes follow the sub-header directly
-        int subHdrSize = (KdumpSubHeader.SIZE + notes.length + pageSize - 1) / pageSize;
-        long offsetNote = pageSize + KdumpSubHeader.SIZE;
+        ElfClass elfClass = ElfClass.of(dump.platform(), dump.memory().blocks());
+        int subSize = KdumpSubHeader.size(elfClass);
+        int subHdrSize = (subSize + notes.length + pageSize - 1) / pageSize;
+        long offsetNote = pageSize + subSize;
         long[] vmcoreinfo = findVmcoreinfoDesc(notes, dump.platform().byteOrder());
         long offsetVmcoreinfo = vmcoreinfo == null ? 0 : offsetNote + vmcoreinfo[0];
         long sizeVmcoreinfo = vmcoreinfo == null ? 0 : vmcoreinfo[1];
 
         VmcoreInfo info = dump.vmcoreinfo().orElse(null);
-        // NUMBER(phys_base) is decimal (the kernel prints it with %ld); QEMU 7.2 parsed it as hex.
-        long physBase = info == null ? 0 : info.physBase().orElse(0);
+        // phys_base exists on x86_64 only (the relocatable kernel's load offset); other kernels have none, and a
+        // NUMBER(phys_base) in their VMCOREINFO would contradict the platform. The kernel prints it in decimal
+        // (%ld); QEMU 7.2 parsed it as hex.
+        long physBase = info == null || dump.platform().arch() != GuestArch.X86_64 ? 0 : info.physBase().orElse(0);
         // QEMU: the number of vCPUs on its list; 1 when we found none (crash warns about nr_cpus <= 0).
         int nrCpus = Math.max(1, dump.vcpus().count().orElse(1));
 
-        DiskDumpHeader header = new DiskDumpHeader(HEADER_VERSION, utsname(dump), timestampSec, codec.flag,
-                pageSize, subHdrSize, (int) bitmapBlocks,
+        DiskDumpHeader header = new DiskDumpHeader(HEADER_VERSION, utsname(dump), timestampSec, codec.flag, pageSize,
+                subHdrSize, (int) bitmapBlocks,
                 (int) Math.min(maxMapnr, 0xFFFF_FFFFL), nrCpus);
         KdumpSubHeader sub = new KdumpSubHeader(physBase, DUMP_LEVEL, offsetVmcoreinfo, sizeVmcoreinfo,
                 notes.length == 0 ? 0 : offsetNote, notes.length, maxMapnr);
-        return new KdumpGeometry(pages, codec, dump.platform().byteOrder(), header, sub, notes);
+        return new KdumpGeometry(pages, codec, dump.platform().byteOrder(), elfClass, header, sub, notes);
     }
 
     /**
@@ -139,6 +153,11 @@ final class KdumpGeometry {
                 LOG.log(System.Logger.Level.WARNING, dump.core().path() + ": kdump header without the guest's utsname",
                         e);
             }
+        }
+        // Architectures without a page-table walker yet: the kernel image is mapped linearly, read through that.
+        Optional<Utsname> image = Utsname.fromImage(dump);
+        if (image.isPresent()) {
+            return image.get();
         }
         VmcoreInfo info = dump.vmcoreinfo().orElse(null);
         String release = info == null || info.osRelease() == null ? "" : info.osRelease();
@@ -164,6 +183,11 @@ final class KdumpGeometry {
 
     ByteOrder order() {
         return order;
+    }
+
+    /** Returns the class whose header layout the file has. */
+    ElfClass elfClass() {
+        return elfClass;
     }
 
     int blockSize() {

@@ -21,7 +21,8 @@ import java.nio.channels.WritableByteChannel;
  * Page data follows the shared zero page in page order; the offset of a stored page is its chunk's data offset plus
  * the sizes of the stored pages before it in the chunk, at most 255 additions.
  *
- * <p>Memory: 2 bytes per stored page (its size: unsigned 16-bit, so page sizes up to 32 KiB), 8 bytes per chunk of
+ * <p>Memory: 2 bytes per stored page (its size: unsigned 16-bit; a raw 64 KiB page, ppc64's and arm64's large
+ * pages, does not fit and is kept as {@link #RAW_64K}, see {@link #encode}), 8 bytes per chunk of
  * {@link #CHUNK_PAGES} pages that has stored pages, and the two {@link PageSet}s (40 bytes per such chunk, shared by
  * the four files); zero and absent pages cost nothing, however many. A 1 TiB guest holding 1.4 GB of data needs
  * about 0.8 MB per file.
@@ -38,8 +39,13 @@ public final class KdumpIndex {
      * (1 MiB of guest RAM) keep a miss cheap (about 2 ms of zlib) and the chunk table small (8 bytes per MiB).
      */
     public static final int CHUNK_PAGES = 256;
-    /** Largest supported page size: sizes are stored as unsigned 16-bit values. */
-    public static final int MAX_PAGE_SIZE = 32768;
+    /** Largest supported page size: 64 KiB, the largest page of arm64 and ppc64 kernels. */
+    public static final int MAX_PAGE_SIZE = 65536;
+    /**
+     * The stored size of a raw 64 KiB page in {@code sizes}: 65536 is one more than a char holds. No 64 KiB page is
+     * kept compressed to exactly this size ({@link ChunkCompressor} keeps such a page raw).
+     */
+    static final char RAW_64K = 0xFFFF;
 
     /** Version of {@link #writeTo}'s layout; part of the index key. */
     static final int FORMAT_VERSION = 2;
@@ -76,11 +82,11 @@ public final class KdumpIndex {
         for (int k = 0; k < slots; k++) {
             chunkStart[k] = off;
             for (int i = stored.membersBeforeSlot(k); i < stored.membersBeforeSlot(k + 1); i++) {
-                if (sizes[i] == 0 || sizes[i] > pageSize) {
-                    throw new IllegalArgumentException("stored page " + i + ": size " + (int) sizes[i]
-                            + " not in 1.." + pageSize);
+                int s = size(i);
+                if (s == 0 || s > pageSize) {
+                    throw new IllegalArgumentException("stored page " + i + ": size " + s + " not in 1.." + pageSize);
                 }
-                off += sizes[i];
+                off += s;
             }
         }
         chunkStart[slots] = off;
@@ -166,12 +172,23 @@ public final class KdumpIndex {
 
     /** Returns the stored size of the stored page with ordinal {@code ordinal} (its rank in {@link #stored()}). */
     int sizeOfStored(int ordinal) {
-        return sizes[ordinal];
+        return size(ordinal);
     }
 
     /** Returns the stored size of page {@code page}: 0 when it is not stored (zero page, or not dumped). O(log). */
     public int storedSize(int page) {
-        return stored.contains(page) ? sizes[stored.rank(page)] : 0;
+        return stored.contains(page) ? size(stored.rank(page)) : 0;
+    }
+
+    /** Returns {@code sizes[i]} as a size: {@link #RAW_64K} is a raw 64 KiB page. */
+    private int size(int i) {
+        char s = sizes[i];
+        return s == RAW_64K && pageSize == 65536 ? 65536 : s;
+    }
+
+    /** Returns a stored size (1..pageSize) as {@code sizes} holds it. */
+    static char encode(int stored) {
+        return stored == 65536 ? RAW_64K : (char) stored;
     }
 
     /**
@@ -185,7 +202,7 @@ public final class KdumpIndex {
         int slot = stored.slotOfMember(ordinal);
         long off = chunkStart[slot];
         for (int i = stored.membersBeforeSlot(slot); i < ordinal; i++) {
-            off += sizes[i];
+            off += size(i);
         }
         return off;
     }
@@ -198,7 +215,7 @@ public final class KdumpIndex {
         }
         long off = chunkStart[slot];
         for (int i = stored.membersBeforeSlot(slot), end = stored.rank(page); i < end; i++) {
-            off += sizes[i];
+            off += size(i);
         }
         return off;
     }
@@ -222,8 +239,9 @@ public final class KdumpIndex {
         }
         int n = 0;
         for (int i = stored.membersBeforeSlot(slot); i < stored.membersBeforeSlot(slot + 1); i++) {
-            if (isCompressed(sizes[i])) {
-                n += sizes[i];
+            int s = size(i);
+            if (isCompressed(s)) {
+                n += s;
             }
         }
         return n;

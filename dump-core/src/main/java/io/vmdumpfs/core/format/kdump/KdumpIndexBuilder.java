@@ -62,7 +62,7 @@ final class KdumpIndexBuilder {
             byte[] packed = cc.compress(c, mask, false);
             int at = stored.membersBeforeSlot(k);
             for (int i = 0; i < cc.storedCount(); i++) {
-                sizes[at + i] = (char) cc.storedSize(i);
+                sizes[at + i] = KdumpIndex.encode(cc.storedSize(i));
             }
             if (packed.length > 0) {
                 sink.accept(c, packed);
@@ -88,7 +88,7 @@ final class KdumpIndexBuilder {
             System.arraycopy(cc.storedMask(), 0, storedMasks, k * PageSet.WORDS, PageSet.WORDS);
             char[] s = new char[cc.storedCount()];
             for (int i = 0; i < s.length; i++) {
-                s[i] = (char) cc.storedSize(i);
+                s[i] = KdumpIndex.encode(cc.storedSize(i));
             }
             chunkSizes[k] = s;
             if (packed.length > 0) {

@@ -1,5 +1,6 @@
 package io.vmdumpfs.core.format.kdump;
 
+import io.vmdumpfs.core.format.ElfClass;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
@@ -26,6 +27,12 @@ import java.nio.ByteOrder;
  * };                                         // 104 bytes
  * </pre>
  *
+ * <p>For a 32-bit target the {@code unsigned long} fields are 4 bytes and the 64-bit ones 4-aligned (i386's ABI;
+ * QEMU's packed {@code KdumpSubHeader32}, libkdumpfile's {@code kdump_sub_header_32pack}): phys_base 0, dump_level
+ * 4, split 8, start_pfn 12, end_pfn 16, offset_vmcoreinfo 20 (8 bytes), size_vmcoreinfo 28, offset_note 32 (8),
+ * size_note 40, offset_eraseinfo 44 (8), size_eraseinfo 52, start_pfn_64 56, end_pfn_64 64, max_mapnr_64 72:
+ * 80 bytes.
+ * *
  * @param physBase          phys_base: where the kernel was loaded minus where it was linked (x86_64 relocatable
  *                          kernels); makedumpfile uses it to translate kernel text addresses
  * @param dumpLevel         dump_level: makedumpfile's {@code -d} bits
@@ -40,22 +47,57 @@ public record KdumpSubHeader(long physBase, int dumpLevel, long offsetVmcoreinfo
 
     /** sizeof(struct kdump_sub_header) on 64-bit targets. */
     public static final int SIZE = 104;
+    /** sizeof(struct kdump_sub_header) on 32-bit targets. */
+    public static final int SIZE_32 = 80;
 
-    /** Returns the 104 sub-header bytes in {@code order}. split, start/end_pfn and eraseinfo stay 0. */
+    /** Returns the sub-header's size in a file of class {@code cls}. */
+    public static int size(ElfClass cls) {
+        return cls == ElfClass.ELF32 ? SIZE_32 : SIZE;
+    }
+
+    /** Returns the 104 sub-header bytes of a 64-bit target in {@code order}. */
     public byte[] toBytes(ByteOrder order) {
-        ByteBuffer b = ByteBuffer.allocate(SIZE).order(order);
-        b.putLong(0, physBase);
-        b.putInt(8, dumpLevel);
-        b.putLong(32, offsetVmcoreinfo);
-        b.putLong(40, sizeVmcoreinfo);
-        b.putLong(48, offsetNote);
-        b.putLong(56, sizeNote);
-        b.putLong(96, maxMapnr64);
+        return toBytes(order, ElfClass.ELF64);
+    }
+
+    /**
+     * Returns the sub-header bytes in {@code order}, laid out for class {@code cls}. split, start/end_pfn and
+     * eraseinfo stay 0.
+     */
+    public byte[] toBytes(ByteOrder order, ElfClass cls) {
+        ByteBuffer b = ByteBuffer.allocate(size(cls)).order(order);
+        if (cls == ElfClass.ELF32) {
+            b.putInt(0, (int) physBase);
+            b.putInt(4, dumpLevel);
+            b.putLong(20, offsetVmcoreinfo);
+            b.putInt(28, (int) sizeVmcoreinfo);
+            b.putLong(32, offsetNote);
+            b.putInt(40, (int) sizeNote);
+            b.putLong(72, maxMapnr64);
+        } else {
+            b.putLong(0, physBase);
+            b.putInt(8, dumpLevel);
+            b.putLong(32, offsetVmcoreinfo);
+            b.putLong(40, sizeVmcoreinfo);
+            b.putLong(48, offsetNote);
+            b.putLong(56, sizeNote);
+            b.putLong(96, maxMapnr64);
+        }
         return b.array();
     }
 
-    /** Parses a sub-header at position 0 of {@code b} (for tests and validation). */
+    /** Parses a 64-bit target's sub-header at position 0 of {@code b} (for tests and validation). */
     public static KdumpSubHeader parse(ByteBuffer b) {
+        return parse(b, ElfClass.ELF64);
+    }
+
+    /** Parses a sub-header of class {@code cls} at position 0 of {@code b}, in its order (tests, validation). */
+    public static KdumpSubHeader parse(ByteBuffer b, ElfClass cls) {
+        if (cls == ElfClass.ELF32) {
+            return new KdumpSubHeader(Integer.toUnsignedLong(b.getInt(0)), b.getInt(4), b.getLong(20),
+                    Integer.toUnsignedLong(b.getInt(28)), b.getLong(32), Integer.toUnsignedLong(b.getInt(40)),
+                    b.getLong(72));
+        }
         return new KdumpSubHeader(b.getLong(0), b.getInt(8), b.getLong(32), b.getLong(40), b.getLong(48),
                 b.getLong(56), b.getLong(96));
     }

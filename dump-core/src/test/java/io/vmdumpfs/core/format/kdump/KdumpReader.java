@@ -2,6 +2,7 @@ package io.vmdumpfs.core.format.kdump;
 
 import com.github.luben.zstd.Zstd;
 import io.airlift.compress.lzo.LzoDecompressor;
+import io.vmdumpfs.core.format.ElfClass;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -30,11 +31,16 @@ final class KdumpReader {
     final int descOffset;
 
     KdumpReader(byte[] file) {
+        this(file, ByteOrder.LITTLE_ENDIAN, ElfClass.ELF64);
+    }
+
+    /** Reads a file whose fields are in {@code order}, its headers laid out for class {@code cls}. */
+    KdumpReader(byte[] file, ByteOrder order, ElfClass cls) {
         this.file = file;
-        this.buf = ByteBuffer.wrap(file).order(ByteOrder.LITTLE_ENDIAN);
-        this.header = DiskDumpHeader.parse(buf);
+        this.buf = ByteBuffer.wrap(file).order(order);
+        this.header = DiskDumpHeader.parse(buf, cls);
         this.blockSize = header.blockSize();
-        this.sub = KdumpSubHeader.parse(buf.slice(blockSize, KdumpSubHeader.SIZE).order(ByteOrder.LITTLE_ENDIAN));
+        this.sub = KdumpSubHeader.parse(buf.slice(blockSize, KdumpSubHeader.size(cls)).order(order), cls);
         this.maxMapnr = header.headerVersion() >= 6 ? sub.maxMapnr64() : Integer.toUnsignedLong(header.maxMapnr());
         this.bitmapLen = (long) header.bitmapBlocks() * blockSize / 2;
         this.bitmap1 = (1 + header.subHdrSize()) * blockSize;

@@ -1,5 +1,6 @@
 package io.vmdumpfs.core.format.kdump;
 
+import io.vmdumpfs.core.guest.GuestArch;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.GuestPhysBlock;
 import java.io.ByteArrayOutputStream;
@@ -17,6 +18,10 @@ import java.util.Optional;
  * field offsets and bitmap), sharing only the page compressors (restarted every {@link KdumpIndex#CHUNK_PAGES} pages,
  * as their choices may depend on the pages before in a chunk), so a view read can be compared with a slice of it.
  * For small synthetic guests: everything is in memory.
+ *
+ * <p>Byte order and header layout are the guest's: the platform's order, and QEMU's 32-bit layout (452-byte header,
+ * 80-byte sub-header, i386's 4-byte alignment) for an i386 guest whose blocks all end at or below UINT_MAX
+ * (QEMU's ELFCLASS32), the 64-bit one otherwise.
  */
 final class ReferenceKdumpWriter {
 
@@ -25,6 +30,10 @@ final class ReferenceKdumpWriter {
 
     static byte[] write(GuestDump dump, KdumpCodec codec, byte[] notes, long timestampSec) {
         int p = dump.platform().pageSize();
+        ByteOrder order = dump.platform().byteOrder();
+        boolean h32 = dump.platform().arch() == GuestArch.I386
+                && dump.memory().blocks().stream().allMatch(b -> Long.compareUnsigned(b.guestPaddrEnd(), 0xffffffffL) <= 0);
+        int subSize = h32 ? 80 : 104;
         // dumped pfns, in order, each once
         List<Long> pfns = new ArrayList<>();
         for (GuestPhysBlock b : dump.memory().blocks()) {
@@ -36,12 +45,12 @@ final class ReferenceKdumpWriter {
         }
         long maxMapnr = pfns.get(pfns.size() - 1) + 1;
         int lenBitmap = (int) (((maxMapnr + 7) / 8 + p - 1) / p * p);
-        int subHdrBlocks = (104 + notes.length + p - 1) / p;
+        int subHdrBlocks = (subSize + notes.length + p - 1) / p;
         int bitmapOffset = (1 + subHdrBlocks) * p;
         int descOffset = bitmapOffset + 2 * lenBitmap;
         long zeroPage = descOffset + 24L * pfns.size();
 
-        ByteBuffer head = ByteBuffer.allocate(descOffset).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer head = ByteBuffer.allocate(descOffset).order(order);
         head.put(0, "KDUMP   ".getBytes(StandardCharsets.US_ASCII));
         head.putInt(8, 6);
         String release = dump.vmcoreinfo().map(v -> v.osRelease()).orElse("");
@@ -49,30 +58,48 @@ final class ReferenceKdumpWriter {
             head.put(12, "Linux".getBytes(StandardCharsets.US_ASCII));
             head.put(12 + 2 * 65, release.getBytes(StandardCharsets.US_ASCII));
         }
-        head.put(12 + 4 * 65, "x86_64".getBytes(StandardCharsets.US_ASCII));
-        head.putLong(408, timestampSec);
-        head.putInt(424, codec.flag);
-        head.putInt(428, p);
-        head.putInt(432, subHdrBlocks);
-        head.putInt(436, 2 * lenBitmap / p);
-        head.putInt(440, (int) maxMapnr);
-        head.putInt(460, Math.max(1, dump.vcpus().count().orElse(1)));
-        // sub-header
-        long physBase = dump.vmcoreinfo().flatMap(v -> {
+        head.put(12 + 4 * 65, dump.platform().utsMachine().getBytes(StandardCharsets.US_ASCII));
+        // disk_dump_header after utsname (which ends at 402): i386 aligns timeval to 4, 64-bit targets to 8.
+        int t = h32 ? 404 : 408;
+        if (h32) {
+            head.putInt(t, (int) timestampSec);
+        } else {
+            head.putLong(t, timestampSec);
+        }
+        int st = h32 ? 412 : 424;
+        head.putInt(st, codec.flag);
+        head.putInt(st + 4, p);
+        head.putInt(st + 8, subHdrBlocks);
+        head.putInt(st + 12, 2 * lenBitmap / p);
+        head.putInt(st + 16, (int) maxMapnr);
+        head.putInt(st + 36, Math.max(1, dump.vcpus().count().orElse(1)));
+        // sub-header: x86_64 alone has a phys_base
+        long physBase = dump.platform().arch() != GuestArch.X86_64 ? 0 : dump.vmcoreinfo().flatMap(v -> {
             String s = v.get("NUMBER(phys_base)");
             return s == null ? Optional.<Long>empty() : Optional.of(Long.parseLong(s.trim()));
         }).orElse(0L);
-        head.putLong(p, physBase);
-        head.putInt(p + 8, 0);
-        long noteOff = p + 104;
-        long[] vmci = findNote(notes, "VMCOREINFO");
-        if (vmci != null) {
-            head.putLong(p + 32, noteOff + vmci[0]);
-            head.putLong(p + 40, vmci[1]);
+        long noteOff = p + subSize;
+        long[] vmci = findNote(notes, "VMCOREINFO", order);
+        if (h32) {
+            head.putInt(p, (int) physBase);
+            if (vmci != null) {
+                head.putLong(p + 20, noteOff + vmci[0]);
+                head.putInt(p + 28, (int) vmci[1]);
+            }
+            head.putLong(p + 32, noteOff);
+            head.putInt(p + 40, notes.length);
+            head.putLong(p + 72, maxMapnr);
+        } else {
+            head.putLong(p, physBase);
+            head.putInt(p + 8, 0);
+            if (vmci != null) {
+                head.putLong(p + 32, noteOff + vmci[0]);
+                head.putLong(p + 40, vmci[1]);
+            }
+            head.putLong(p + 48, noteOff);
+            head.putLong(p + 56, notes.length);
+            head.putLong(p + 96, maxMapnr);
         }
-        head.putLong(p + 48, noteOff);
-        head.putLong(p + 56, notes.length);
-        head.putLong(p + 96, maxMapnr);
         head.put((int) noteOff, notes);
         for (long pfn : pfns) {
             for (int bm = 0; bm < 2; bm++) {
@@ -81,7 +108,7 @@ final class ReferenceKdumpWriter {
             }
         }
 
-        ByteBuffer desc = ByteBuffer.allocate(24 * pfns.size()).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer desc = ByteBuffer.allocate(24 * pfns.size()).order(order);
         ByteArrayOutputStream data = new ByteArrayOutputStream();
         data.write(new byte[p], 0, p); // the shared zero page
         byte[] page = new byte[p];
@@ -127,8 +154,8 @@ final class ReferenceKdumpWriter {
         }
     }
 
-    private static long[] findNote(byte[] notes, String name) {
-        ByteBuffer b = ByteBuffer.wrap(notes).order(ByteOrder.LITTLE_ENDIAN);
+    private static long[] findNote(byte[] notes, String name, ByteOrder order) {
+        ByteBuffer b = ByteBuffer.wrap(notes).order(order);
         for (int pos = 0; pos + 12 <= notes.length; ) {
             int namesz = b.getInt(pos);
             int descsz = b.getInt(pos + 4);
