@@ -89,6 +89,16 @@ final class ConvertCommand implements Callable<Integer>, Main.HasDebug {
             if (Files.isDirectory(target)) {
                 target = target.resolve(f.fileName());
             }
+            if (Files.exists(target) && !Files.isRegularFile(target)) {
+                // A device or FIFO (-o /dev/null, a pipe): written in place. The rename below would replace the
+                // device node itself with a regular file.
+                try (FileChannel ch = FileChannel.open(target, StandardOpenOption.WRITE)) {
+                    copy(view, ch, f.fileName());
+                } catch (IOException e) {
+                    throw new CliException("cannot write " + target + ": " + e.getMessage(), e);
+                }
+                return 0;
+            }
             Path partial = target.resolveSibling("." + target.getFileName() + ".partial");
             boolean done = false;
             try {

@@ -235,4 +235,29 @@ class MainTest {
         org.junit.jupiter.api.Assertions.assertThrows(picocli.CommandLine.ParameterException.class, () -> forChild(
                 java.util.List.of("mount", Background.NOTIFY_FLAG, "-f", "/c", "/m", "x")));
     }
+
+    @Test
+    void convert_toFifo_writtenInPlaceNotReplaced() throws Exception {
+        // `convert -o /dev/null` once renamed its temporary file over the device node; a FIFO stands in for it here.
+        TinyCore core = TinyCore.write(tmp);
+        Path fifo = tmp.resolve("out.fifo");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        java.util.concurrent.CompletableFuture<byte[]> got = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return Files.readAllBytes(fifo);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        Run r = run("convert", "--blocks", core.blocks().toString(), "--format", "blocks.txt", "-o", fifo.toString(),
+                core.core().toString());
+        assertEquals(0, r.rc(), r.err());
+        assertTrue(Files.readAttributes(fifo, java.nio.file.attribute.BasicFileAttributes.class,
+                java.nio.file.LinkOption.NOFOLLOW_LINKS).isOther(), "still a FIFO");
+        String text = new String(got.get(10, java.util.concurrent.TimeUnit.SECONDS), StandardCharsets.UTF_8);
+        assertTrue(text.contains("pc.bios"), text);
+        try (var dir = Files.list(tmp)) {
+            assertTrue(dir.noneMatch(p -> p.getFileName().toString().endsWith(".partial")), "no partial file left");
+        }
+    }
 }
