@@ -1,12 +1,16 @@
 package io.vmdumpfs.fuse;
 
 import io.vmdumpfs.core.format.DumpFormat;
+import io.vmdumpfs.core.format.NotePids;
 import io.vmdumpfs.core.guest.AbsentRange;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.GuestMemory;
 import io.vmdumpfs.core.guest.RamCoverage;
 import io.vmdumpfs.core.guest.Vcpu;
 import io.vmdumpfs.core.guest.VmcoreInfo;
+import io.vmdumpfs.core.kernel.GuestKernel;
+import io.vmdumpfs.core.kernel.KernelAddressException;
+import io.vmdumpfs.core.kernel.KernelUnavailableException;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.ArrayList;
@@ -24,8 +28,9 @@ import picocli.CommandLine.Mixin;
  * FUSE. Values that the core does not reveal read "not found".
  */
 @Command(name = "info", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        description = "Prints what CORE holds: guest architecture, RAM, blocks, QEMU version, vCPUs, and the guest "
-                + "kernel's OSRELEASE and KERNELOFFSET from VMCOREINFO.")
+        description = "Prints what CORE holds: guest architecture, RAM, blocks, QEMU version, vCPUs and what each "
+                + "ran, the guest kernel's OSRELEASE and KERNELOFFSET from VMCOREINFO, and where the kernel's image, "
+                + "direct map and symbols were found.")
 final class InfoCommand implements Callable<Integer>, Main.HasDebug {
 
     static final String NOT_FOUND = "not found";
@@ -84,16 +89,25 @@ final class InfoCommand implements Callable<Integer>, Main.HasDebug {
         m.put("blocks", dump.memory().blocks().size() + ", " + dump.blocksSource());
         m.put("QEMU", dump.qemuVersion().orElse(NOT_FOUND));
         m.put("vCPUs", dump.vcpus().describe());
-        for (Vcpu v : dump.vcpus().list()) {
-            // index as QEMU numbers vCPUs (cpu_index; the notes' pid is index + 1)
+        List<Vcpu> vcpus = dump.vcpus().list();
+        NotePids pids = vcpus.isEmpty() ? null : NotePids.of(dump);
+        for (int i = 0; i < vcpus.size(); i++) {
+            Vcpu v = vcpus.get(i);
+            // index as QEMU numbers vCPUs (cpu_index); then what the guest kernel ran there, when it can be read
             m.put("vCPU " + v.index(), v.registers().mode() + " mode, " + v.registers().pcName() + " 0x"
-                    + Long.toHexString(v.registers().pc()) + ", " + dump.vcpus().verdict());
+                    + Long.toHexString(v.registers().pc()) + ", " + dump.vcpus().verdict()
+                    + pids.task(i).map(t -> "; kernel CPU " + t.cpu() + " runs pid " + t.pid() + " (" + t.comm() + ")")
+                            .orElse(""));
+        }
+        if (pids != null) {
+            m.put("pr_pid", pids.describe());
         }
         Optional<VmcoreInfo> vi = dump.vmcoreinfo();
         m.put("OSRELEASE", vi.map(VmcoreInfo::osRelease).orElse(NOT_FOUND));
         m.put("KERNELOFFSET", vi.map(v -> v.get("KERNELOFFSET")).orElse(NOT_FOUND));
         m.put("VMCOREINFO", vi.map(v -> v.source() + ", at guest-physical 0x" + Long.toHexString(v.guestPaddr()))
                 .orElse(NOT_FOUND));
+        kernel(dump, m);
         List<String> files = new ArrayList<>();
         for (DumpFormat f : DumpFormat.values()) {
             if (f.availableFor(dump)) {
@@ -102,6 +116,21 @@ final class InfoCommand implements Callable<Integer>, Main.HasDebug {
         }
         m.put("files", String.join(" ", files));
         return m;
+    }
+
+    /**
+     * Adds what the guest-kernel layer found ({@link GuestKernel#describe()}: page tables, kernel image, direct map,
+     * symbols), one line each, or one "kernel" line saying why it cannot see the kernel.
+     */
+    private static void kernel(GuestDump dump, Map<String, String> m) {
+        try {
+            for (String line : GuestKernel.open(dump).describe()) {
+                int colon = line.indexOf(": ");
+                m.put(line.substring(0, colon), line.substring(colon + 2));
+            }
+        } catch (KernelUnavailableException | KernelAddressException e) {
+            m.put("kernel", "not readable (" + e.getMessage() + ")");
+        }
     }
 
     /** Returns {@code n} in the largest binary unit that keeps it at or above 1, e.g. "256 MiB", "1.5 GiB". */

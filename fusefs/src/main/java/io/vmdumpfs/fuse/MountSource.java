@@ -3,6 +3,7 @@ package io.vmdumpfs.fuse;
 import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.format.DumpFormat;
 import io.vmdumpfs.core.format.FormatContext;
+import io.vmdumpfs.core.format.NotePids;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.GuestDumps;
 import java.io.Closeable;
@@ -51,8 +52,8 @@ final class MountSource implements Closeable {
                 }
             }
             List<VirtualFile> formats = List.copyOf(files);
-            files.add(new VirtualFile(STATUS, () -> new StatusView(formats, ctx.cache(), dump.vcpus(), dump.memory()),
-                    true));
+            files.add(new VirtualFile(STATUS, () -> new StatusView(formats, ctx.cache(), dump.vcpus(),
+                    NotePids.shared(dump, ctx), dump.memory()), true));
             return new MountSource(dump, List.copyOf(files), mtime);
         } catch (IOException e) {
             closeQuietly(dump);

@@ -3,6 +3,7 @@ package io.vmdumpfs.fuse;
 import io.vmdumpfs.cache.CaffeineChunkCache;
 import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.format.ChunkCache;
+import io.vmdumpfs.core.format.NotePids;
 import io.vmdumpfs.core.format.View;
 import io.vmdumpfs.core.guest.GuestMemory;
 import io.vmdumpfs.core.guest.RamCoverage;
@@ -22,6 +23,7 @@ final class StatusView implements View {
     private final List<VirtualFile> files;
     private final ChunkCache cache;
     private final String vcpus;
+    private final String pids;
     private final String ram;
 
     StatusView(List<VirtualFile> files) {
@@ -46,9 +48,19 @@ final class StatusView implements View {
      * "RAM: complete: 256 MiB", or "RAM: partial: …" naming what is absent and why), when {@code ram} is not null.
      */
     StatusView(List<VirtualFile> files, ChunkCache cache, Vcpus vcpus, GuestMemory ram) {
+        this(files, cache, vcpus, null, ram);
+    }
+
+    /**
+     * With, after the vCPUs when there are any, a line saying what the NT_PRSTATUS notes carry as pr_pid
+     * ({@link NotePids#describe()}: the running tasks' pids, or QEMU's cpu + 1 and why), when {@code pids} is not
+     * null.
+     */
+    StatusView(List<VirtualFile> files, ChunkCache cache, Vcpus vcpus, NotePids pids, GuestMemory ram) {
         this.files = List.copyOf(files);
         this.cache = cache;
         this.vcpus = vcpus == null ? null : "vCPUs: " + vcpus.describe();
+        this.pids = pids == null || vcpus == null || vcpus.list().isEmpty() ? null : "pr_pid: " + pids.describe();
         this.ram = ram == null ? null : "RAM: " + RamCoverage.summary(ram);
     }
 
@@ -57,6 +69,9 @@ final class StatusView implements View {
         StringBuilder sb = new StringBuilder();
         if (vcpus != null) {
             sb.append(vcpus).append('\n');
+        }
+        if (pids != null) {
+            sb.append(pids).append('\n');
         }
         if (ram != null) {
             sb.append(ram).append('\n');

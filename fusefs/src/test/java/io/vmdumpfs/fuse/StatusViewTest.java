@@ -80,6 +80,18 @@ class StatusViewTest {
     }
 
     @Test
+    void text_withNotePids_lineAfterVcpusSaysWhatPrPidCarries(@TempDir Path dir) {
+        Vcpus v = io.vmdumpfs.core.testing.SyntheticCpu.x86_64Vcpus(2);
+        StatusView s = new StatusView(List.of(new VirtualFile("a", () -> new BytesView(new byte[1]))),
+                io.vmdumpfs.core.format.ChunkCache.NONE, v, io.vmdumpfs.core.format.NotePids.qemus(v, "no BTF"), null);
+        assertEquals("vCPUs: 2, registers exact (synthetic)\npr_pid: QEMU's cpu+1 (no BTF)\na: ready\n", read(s));
+        StatusView none = new StatusView(List.of(new VirtualFile("a", () -> new BytesView(new byte[1]))),
+                io.vmdumpfs.core.format.ChunkCache.NONE, Vcpus.none("x"),
+                io.vmdumpfs.core.format.NotePids.qemus(Vcpus.none("x"), "no vCPU notes"), null);
+        assertEquals("vCPUs: not found (x)\na: ready\n", read(none), "no pr_pid line without notes");
+    }
+
+    @Test
     void read_pastEnd_returnsZero() {
         StatusView v = new StatusView(List.of(new VirtualFile("a", () -> new BytesView(new byte[1]))));
         assertEquals(0, v.read(v.size(), ByteBuffer.allocate(10)));

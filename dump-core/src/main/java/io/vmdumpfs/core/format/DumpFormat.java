@@ -18,7 +18,7 @@ import java.util.function.Predicate;
  */
 public enum DumpFormat {
 
-    ELF("vmcore.elf", dump -> true, (dump, ctx) -> new ElfView(dump)),
+    ELF("vmcore.elf", dump -> true, (dump, ctx) -> new ElfView(dump, ctx)),
     KDUMP_ZLIB("vmcore.kdump-zlib", dump -> true, (dump, ctx) -> KdumpView.open(dump, ctx, KdumpCodec.ZLIB)),
     KDUMP_LZO("vmcore.kdump-lzo", dump -> true, (dump, ctx) -> KdumpView.open(dump, ctx, KdumpCodec.LZO)),
     KDUMP_SNAPPY("vmcore.kdump-snappy", dump -> true, (dump, ctx) -> KdumpView.open(dump, ctx, KdumpCodec.SNAPPY)),

@@ -22,6 +22,11 @@ import java.util.Optional;
  * <p>Without vCPUs (discovery failed, or a target whose registers we cannot read yet): VMCOREINFO, then the gdb
  * script's placeholder note ({@link ElfLayout#notes}), as before.
  *
+ * <p>Byte for byte QEMU's, but for each NT_PRSTATUS's pr_pid: QEMU writes cpu_index + 1, the kernel
+ * ({@code crash_save_cpu}) the pid of the task running on the CPU, and readers believe the kernel's convention (drgn
+ * 0.0.22 gives a task the registers of its CPU's note when pr_pid is its pid): so we write the running task's pid
+ * where the guest kernel tells it, else QEMU's value ({@link NotePids}).
+ *
  * <p>Every note is in the guest's byte order.
  */
 public final class DumpNotes {
@@ -29,9 +34,18 @@ public final class DumpNotes {
     private DumpNotes() {
     }
 
-    /** Returns the PT_NOTE segment of vmcore.elf. */
+    /**
+     * Returns the PT_NOTE segment of vmcore.elf, each NT_PRSTATUS with the running task's pid where the guest kernel
+     * tells it ({@link NotePids}: reads the kernel; a view should use {@link #elf(GuestDump, NotePids)} with the
+     * dump's shared one).
+     */
     public static byte[] elf(GuestDump dump) {
-        return of(dump.vcpus(), dump.vmcoreinfo(), dump.platform().byteOrder());
+        return elf(dump, NotePids.of(dump));
+    }
+
+    /** Returns the PT_NOTE segment of vmcore.elf with {@code pids} as the NT_PRSTATUS notes' pr_pid. */
+    public static byte[] elf(GuestDump dump, NotePids pids) {
+        return of(dump.vcpus(), pids, dump.vmcoreinfo(), dump.platform().byteOrder());
     }
 
     /** Returns the note section of the kdump files: the same notes as vmcore.elf's, as QEMU writes them. */
@@ -39,13 +53,23 @@ public final class DumpNotes {
         return elf(dump);
     }
 
-    /** Returns the note section for these vCPUs and VMCOREINFO, in {@code order}. */
+    /** Returns the note section of the kdump files with {@code pids}; see {@link #kdump(GuestDump)}. */
+    public static byte[] kdump(GuestDump dump, NotePids pids) {
+        return elf(dump, pids);
+    }
+
+    /** Returns the note section for these vCPUs and VMCOREINFO, in {@code order}, with QEMU's pr_pid (cpu + 1). */
     public static byte[] of(Vcpus vcpus, Optional<VmcoreInfo> vmcoreinfo, ByteOrder order) {
+        return of(vcpus, NotePids.qemus(vcpus, "not read from the kernel"), vmcoreinfo, order);
+    }
+
+    /** Returns the note section for these vCPUs, with {@code pids}, and VMCOREINFO, in {@code order}. */
+    public static byte[] of(Vcpus vcpus, NotePids pids, Optional<VmcoreInfo> vmcoreinfo, ByteOrder order) {
         if (vcpus.list().isEmpty()) {
             return ElfLayout.notes(vmcoreinfo, order);
         }
         ByteArrayOutputStream out = new ByteArrayOutputStream();
-        for (byte[] n : cpuNotes(vcpus.list(), order)) {
+        for (byte[] n : cpuNotes(vcpus.list(), pids, order)) {
             out.writeBytes(n);
         }
         vmcoreinfo.ifPresent(v -> {
@@ -56,17 +80,20 @@ public final class DumpNotes {
         return out.toByteArray();
     }
 
-    /** Returns the per-vCPU notes: all NT_PRSTATUS notes first, then all architecture notes. */
-    static List<byte[]> cpuNotes(List<Vcpu> vcpus, ByteOrder order) {
+    /**
+     * Returns the per-vCPU notes: all NT_PRSTATUS notes first, then all architecture notes. Every byte is QEMU's but
+     * pr_pid, which is {@code pids}' (see {@link NotePids} for why QEMU's cpu + 1 misleads drgn).
+     */
+    static List<byte[]> cpuNotes(List<Vcpu> vcpus, NotePids pids, ByteOrder order) {
         List<byte[]> prstatus = new ArrayList<>();
         List<byte[]> archNotes = new ArrayList<>();
         if (vcpus.get(0).registers() instanceof X86Registers first) {
             // x86_cpu_write_elf64_note: the x86_64 layout when QEMU is built for x86_64 and the *first* vCPU is in
             // long mode, for every vCPU alike; else the i386 layout.
             boolean x86_64Format = first.layout().wordBytes() == 8 && first.longMode();
-            for (Vcpu v : vcpus) {
-                X86Registers r = (X86Registers) v.registers();
-                prstatus.add(X86Notes.prstatus(r, v.index() + 1, x86_64Format, order));
+            for (int i = 0; i < vcpus.size(); i++) {
+                X86Registers r = (X86Registers) vcpus.get(i).registers();
+                prstatus.add(X86Notes.prstatus(r, pids.pid(i), x86_64Format, order));
                 archNotes.add(X86Notes.qemuCpuState(r, order));
             }
         }

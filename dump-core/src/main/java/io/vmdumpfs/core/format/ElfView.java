@@ -26,6 +26,8 @@ public final class ElfView implements View {
 
     private final GuestDump dump;
     private final CoreFile core;
+    /** Where the notes' pids are shared with the dump's other files; null: computed for this view alone. */
+    private final FormatContext ctx;
     private volatile ElfLayout layout;
 
     /**
@@ -34,8 +36,19 @@ public final class ElfView implements View {
      * @throws BadCoreException (UNSUPPORTED) if the guest is not ELF64 or has too many blocks for one header
      */
     public ElfView(GuestDump dump) {
+        this(dump, null);
+    }
+
+    /**
+     * Checks that {@code dump} fits an ELF vmcore; the header is built on first use, with what the dump's files share
+     * in {@code ctx} ({@link NotePids}).
+     *
+     * @throws BadCoreException (UNSUPPORTED) if the guest is not ELF64 or has too many blocks for one header
+     */
+    public ElfView(GuestDump dump, FormatContext ctx) {
         this.dump = dump;
         this.core = dump.core();
+        this.ctx = ctx;
         // What cannot be served fails here, at open: the same layout with a placeholder for the notes (a few KiB
         // at most) and the physical program headers.
         layout(dump, ElfLayout.placeholderNote(dump.platform().byteOrder()), ElfLoads.physicalOnly(
@@ -68,7 +81,8 @@ public final class ElfView implements View {
 
     /** Returns the layout with the notes and the kernel's program headers. */
     private ElfLayout withKernel() {
-        return layout(dump, DumpNotes.elf(dump), ElfLoads.of(dump, GuestKernel.find(dump)));
+        NotePids pids = ctx == null ? NotePids.of(dump) : NotePids.shared(dump, ctx);
+        return layout(dump, DumpNotes.elf(dump, pids), ElfLoads.of(dump, GuestKernel.find(dump)));
     }
 
     @Override

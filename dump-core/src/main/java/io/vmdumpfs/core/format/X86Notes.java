@@ -31,7 +31,13 @@ final class X86Notes {
     private X86Notes() {
     }
 
-    /** Returns the NT_PRSTATUS note of one vCPU; {@code pid} is QEMU's cpu_index + 1. */
+    /**
+     * Returns the NT_PRSTATUS note of one vCPU. {@code pid} goes to pr_pid: QEMU writes cpu_index + 1 there, but the
+     * kernel's own crash notes (kernel/crash_core.c {@code crash_save_cpu}) carry {@code current->pid}, and drgn 0.0.22
+     * uses a note's registers for the task whose pid is pr_pid on the note's CPU (drgn_get_initial_registers): with
+     * cpu + 1, init sleeping on CPU 0 unwinds CPU 0's idle loop and no running task gets its CPU's registers. So the
+     * caller passes the running task's pid where it can read it ({@link NotePids}); every other byte is QEMU's.
+     */
     static byte[] prstatus(X86Registers r, int pid, boolean x86_64Format, ByteOrder order) {
         return x86_64Format ? prstatus64(r, pid, order) : prstatus32(r, pid, order);
     }

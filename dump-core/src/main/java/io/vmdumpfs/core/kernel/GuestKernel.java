@@ -305,6 +305,7 @@ public final class GuestKernel {
                         + Long.toHexString(space.image().guestPaddrStart()),
                 "direct map: " + directMap().map(d -> "0x" + Long.toHexString(d.offset()) + " (" + d.evidence() + ")")
                         .orElse("not found"),
-                "kallsyms: " + kallsyms().map(Kallsyms::toString).orElse(kallsymsProblem));
+                "symbols: " + kallsyms().map(Kallsyms::toString)
+                        .orElse("VMCOREINFO only (no kallsyms: " + kallsymsProblem + ")"));
     }
 }

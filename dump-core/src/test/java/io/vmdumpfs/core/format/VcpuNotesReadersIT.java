@@ -83,11 +83,10 @@ class VcpuNotesReadersIT {
     /**
      * drgn (issue 15's check): for each CPU, the stack trace from its NT_PRSTATUS note in vmcore.elf starts at the rip
      * QEMU's dump has for that vCPU, unwinds through named kernel functions, and runs on the stack of the task the
-     * CPU was running ({@code per_cpu(runqueues, cpu).curr}). drgn 0.0.22 (Debian 12) takes a running task's
-     * registers from the CPU's note only when pr_pid is that task's pid, and QEMU writes cpu + 1 there (so do we, to
-     * be identical); drgn 0.0.27 and later read QEMU's convention and then {@code prog.stack_trace(curr)} must start
-     * at the rip too. On 0.0.22 the script gives drgn the note's registers as a {@code struct pt_regs} instead, read
-     * from the file by the script itself.
+     * CPU was running ({@code per_cpu(runqueues, cpu).curr}); and {@code prog.stack_trace(curr)} starts there too.
+     * drgn 0.0.22 (Debian 12) takes a running task's registers from the CPU's note only when pr_pid is that task's
+     * pid: QEMU writes cpu + 1 there, we write the running task's pid as the kernel does (NotePids). The note's own
+     * registers are also given to drgn as a {@code struct pt_regs}, read from the file by the script itself.
      *
      * <p>Needs drgn to translate kernel addresses in vmcore.elf at all, which it cannot before the kernel layer gives
      * vmcore.elf its kernel mappings (drgn fails the same way on QEMU's own paging=false dump): until then this
@@ -133,7 +132,6 @@ class VcpuNotesReadersIT {
                             if name == b'CORE' and ntype == 1:
                                 regs.append(data[desc + 112:desc + 112 + 21 * 8])   # pr_reg: struct pt_regs
                             pos = desc + ((descsz + 3) & ~3)
-                    native = tuple(int(x) for x in drgn.__version__.split('.')[:3]) >= (0, 0, 27)
                     for cpu, r in enumerate(regs):
                         curr = per_cpu(prog['runqueues'], cpu).curr
                         trace = prog.stack_trace(Object.from_bytes_(prog, 'struct pt_regs', r))
@@ -143,8 +141,7 @@ class VcpuNotesReadersIT {
                         named = sum(1 for frame in trace if frame.name)
                         line = '%d %s %s %s' % (cpu, hex(trace[0].pc), 'on-curr-stack' if on_curr_stack else
                                                 'NOT-on-curr-stack', 'named' if named >= 3 else 'unnamed')
-                        if native:
-                            line += ' ' + hex(prog.stack_trace(curr)[0].pc)
+                        line += ' ' + hex(prog.stack_trace(curr)[0].pc)
                         print(line)
                     """);
             ExternalTool.Result r = ExternalTool.runAnyExit("/usr/bin/python3", script.toString(), elf.toString(),
@@ -155,10 +152,9 @@ class VcpuNotesReadersIT {
             List<String> lines = r.output().strip().lines().toList();
             assertEquals(rips.size(), lines.size(), r.output());
             for (int cpu = 0; cpu < rips.size(); cpu++) {
-                String want = cpu + " " + rips.get(cpu) + " on-curr-stack named";
-                String got = lines.get(cpu);
-                assertTrue(got.equals(want) || got.equals(want + " " + rips.get(cpu)), "CPU " + cpu + ": " + got
-                        + ", expected " + want);
+                String want = cpu + " " + rips.get(cpu) + " on-curr-stack named " + rips.get(cpu);
+                assertEquals(want, lines.get(cpu), "CPU " + cpu + ": the note's registers, and drgn's trace of the"
+                        + " task running there");
             }
         }
     }

@@ -9,6 +9,7 @@ import io.vmdumpfs.core.elf.ElfNotes;
 import io.vmdumpfs.core.format.DumpFormat;
 import io.vmdumpfs.core.format.FormatContext;
 import io.vmdumpfs.core.format.View;
+import io.vmdumpfs.core.testing.Crash;
 import io.vmdumpfs.core.testing.QemuFixture;
 import io.vmdumpfs.core.testing.Readelf;
 import java.io.IOException;
@@ -25,8 +26,11 @@ import org.junit.jupiter.api.Test;
 /**
  * vCPU discovery on real QEMU process cores, judged against QEMU's own dump-guest-memory of the same stopped guest:
  * the PT_NOTE segment of our vmcore.elf (every vCPU's NT_PRSTATUS, every vCPU's "QEMU" note, then VMCOREINFO) must
- * equal QEMU's byte for byte, and our kdump files' note section must equal the one in QEMU's kdump-zlib file.
- * QEMU's files are read with readelf and a small reader of the flattened kdump format, not with our code.
+ * equal QEMU's byte for byte, and our kdump files' note section must equal the one in QEMU's kdump-zlib file —
+ * except each NT_PRSTATUS's pr_pid, where we write the pid of the task the CPU was running, as the kernel does
+ * (NotePids says why QEMU's cpu + 1 is wrong): that must be what crash's {@code ps} shows active on that CPU in
+ * QEMU's own dump. QEMU's files are read with readelf and a small reader of the flattened kdump format, and the
+ * running tasks by crash, not with our code. Idle, busy (a dd on each CPU) and panicked guests.
  */
 class VcpuDiscoveryIT {
 
@@ -40,6 +44,19 @@ class VcpuDiscoveryIT {
         check(QemuFixture.q35big());
     }
 
+    @Test
+    void notes_busyGuest_prPidIsEachCpusDd() throws IOException {
+        check(QemuFixture.pc256Busy());
+    }
+
+    @Test
+    void notes_panickedGuest_prPidIsThePanickingShell() throws IOException {
+        check(QemuFixture.pc256Panicked());
+    }
+
+    /** Offset of pr_pid in x86_64's elf_prstatus: siginfo (12), pr_cursig + pad (4), pr_sigpend, pr_sighold. */
+    private static final int PR_PID = 32;
+
     private static void check(QemuFixture f) throws IOException {
         try (GuestDump d = GuestDumps.open(f.core(), Optional.empty())) {
             Vcpus v = d.vcpus();
@@ -50,20 +67,64 @@ class VcpuDiscoveryIT {
 
             byte[] qemuNotes = qemuElfNotes(f.qemuDumpElf());
             byte[] ours = segment(DumpFormat.ELF.open(d, FormatContext.uncached()), noteOffset(d));
-            assertEquals(HexFormat.of().formatHex(qemuNotes), HexFormat.of().formatHex(ours),
-                    "vmcore.elf's PT_NOTE equals QEMU's");
+            List<Integer> running = runningPids(f);
+            assertEquals(running, prPids(ours), "pr_pid: the task each CPU ran, as crash's ps shows them");
+            assertEquals(List.of(1, 2), prPids(qemuNotes), "QEMU's convention: cpu_index + 1");
+            assertEquals(HexFormat.of().formatHex(withQemuPids(qemuNotes)), HexFormat.of().formatHex(withQemuPids(ours)),
+                    "vmcore.elf's PT_NOTE equals QEMU's but for pr_pid");
 
             View kdump = DumpFormat.KDUMP_ZLIB.open(d, FormatContext.uncached());
             byte[] qemuKdumpNotes = flattenedKdumpNotes(f.dir().resolve("qemu-dump.kdump-zlib"));
             byte[] ourKdumpNotes = kdumpNotes(kdump);
             assertTrue(cpuNotes(ourKdumpNotes).length > 0, "the kdump files carry the vCPU notes");
-            assertArrayEquals(cpuNotes(qemuKdumpNotes), cpuNotes(ourKdumpNotes),
-                    "the kdump note section's NT_PRSTATUS and QEMU notes equal QEMU's");
-            assertArrayEquals(qemuKdumpNotes, ourKdumpNotes, "the whole kdump note section equals QEMU's");
+            assertEquals(running, prPids(ourKdumpNotes), "the kdump notes' pr_pid");
+            assertArrayEquals(cpuNotes(withQemuPids(qemuKdumpNotes)), cpuNotes(withQemuPids(ourKdumpNotes)),
+                    "the kdump note section's NT_PRSTATUS and QEMU notes equal QEMU's but for pr_pid");
+            assertArrayEquals(withQemuPids(qemuKdumpNotes), withQemuPids(ourKdumpNotes),
+                    "the whole kdump note section equals QEMU's but for pr_pid");
             ByteBuffer h = ByteBuffer.allocate(4096).order(ByteOrder.LITTLE_ENDIAN);
             kdump.read(0, h);
             assertEquals(2, h.getInt(460), "disk_dump_header.nr_cpus");
         }
+    }
+
+    /**
+     * Returns the pid of the task each CPU was running, in CPU order, as crash's {@code ps} marks them (">") on
+     * QEMU's own ELF dump.
+     */
+    private static List<Integer> runningPids(QemuFixture f) {
+        String ps = Crash.run(Crash.vmlinux(f.get("UNAME")), f.qemuDumpElf(), List.of("ps")).get("ps");
+        java.util.TreeMap<Integer, Integer> byCpu = new java.util.TreeMap<>();
+        // ">  1234      1   0  ffff8880…  RU   0.1 …  dd": PID, PPID (crash may show -1), CPU
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^>\\s+(\\d+)\\s+-?\\d+\\s+(\\d+)\\s")
+                .matcher(ps);
+        while (m.find()) {
+            assertEquals(null, byCpu.put(Integer.parseInt(m.group(2)), Integer.parseInt(m.group(1))), ps);
+        }
+        assertEquals(List.of(0, 1), List.copyOf(byCpu.keySet()), "one active task per CPU:\n" + ps);
+        return List.copyOf(byCpu.values());
+    }
+
+    /** Returns the pr_pid of each NT_PRSTATUS note of a note section, in order. */
+    private static List<Integer> prPids(byte[] section) {
+        return ElfNotes.read(section, ByteOrder.LITTLE_ENDIAN).notes().stream()
+                .filter(n -> n.name().equals("CORE") && n.type() == 1)
+                .map(n -> ByteBuffer.wrap(n.desc()).order(ByteOrder.LITTLE_ENDIAN).getInt(PR_PID)).toList();
+    }
+
+    /** Returns {@code section} with the n-th NT_PRSTATUS note's pr_pid set to QEMU's n + 1, all else as it is. */
+    private static byte[] withQemuPids(byte[] section) {
+        ByteBuffer out = ByteBuffer.allocate(section.length);
+        int cpu = 0;
+        for (ElfNote n : ElfNotes.read(section, ByteOrder.LITTLE_ENDIAN).notes()) {
+            byte[] desc = n.desc().clone();
+            if (n.name().equals("CORE") && n.type() == 1) {
+                ByteBuffer.wrap(desc).order(ByteOrder.LITTLE_ENDIAN).putInt(PR_PID, ++cpu);
+            }
+            out.put(ElfNotes.write(n.name(), n.type(), desc, ByteOrder.LITTLE_ENDIAN));
+        }
+        assertEquals(section.length, out.position(), "the note section is notes only, re-written to the same size");
+        return out.array();
     }
 
     /** Returns {offset, size} of vmcore.elf's PT_NOTE: the first program header. */

@@ -6,6 +6,7 @@ import io.vmdumpfs.core.elf.CoreFile;
 import io.vmdumpfs.core.format.BuildProgress;
 import io.vmdumpfs.core.format.ChunkCache;
 import io.vmdumpfs.core.format.DumpNotes;
+import io.vmdumpfs.core.format.NotePids;
 import io.vmdumpfs.core.format.FormatContext;
 import io.vmdumpfs.core.format.IndexRepository;
 import io.vmdumpfs.core.format.LazyIndex;
@@ -105,7 +106,7 @@ public final class KdumpView implements View {
      */
     public static KdumpView open(GuestDump dump, FormatContext ctx, KdumpCodec codec) {
         GuestPages pages = GuestPages.of(dump, ctx);
-        byte[] notes = DumpNotes.kdump(dump);
+        byte[] notes = DumpNotes.kdump(dump, NotePids.shared(dump, ctx));
         KdumpGeometry g = KdumpGeometry.of(dump, pages.present(), codec, notes, coreMtimeSeconds(dump));
         return new KdumpView(dump, pages, codec, g, ctx);
     }
