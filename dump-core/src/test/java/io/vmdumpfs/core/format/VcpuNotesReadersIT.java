@@ -93,8 +93,17 @@ class VcpuNotesReadersIT {
      * reports a skip saying so.
      */
     @Test
-    void drgn_runningTaskStacks_startAtQemusRip() throws IOException {
-        QemuFixture f = QemuFixture.pc256();
+    void drgn_idleGuest_runningTaskStacksStartAtQemusRip() throws IOException {
+        drgnStacks(QemuFixture.pc256());
+    }
+
+    /** The busy guest: a dd in the kernel on each CPU, so each trace is a real task's, not an idle loop's. */
+    @Test
+    void drgn_busyGuest_runningTaskStacksStartAtQemusRip() throws IOException {
+        drgnStacks(QemuFixture.pc256Busy());
+    }
+
+    private void drgnStacks(QemuFixture f) throws IOException {
         Path vmlinux = Path.of("/usr/lib/debug/boot/vmlinux-" + f.get("UNAME"));
         QemuFixture.require(Files.isReadable(vmlinux), vmlinux + " missing");
         QemuFixture.require(ExternalTool.runAnyExit("/usr/bin/python3", "-c", "import drgn").exitCode() == 0,

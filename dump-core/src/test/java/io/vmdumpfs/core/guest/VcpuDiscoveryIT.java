@@ -54,6 +54,11 @@ class VcpuDiscoveryIT {
         check(QemuFixture.pc256Panicked());
     }
 
+    @Test
+    void notes_kernelWrittenCore_sameAsFromGcore() throws IOException {
+        check(QemuFixture.pc256KernelCore());
+    }
+
     /** Offset of pr_pid in x86_64's elf_prstatus: siginfo (12), pr_cursig + pad (4), pr_sigpend, pr_sighold. */
     private static final int PR_PID = 32;
 
