@@ -194,6 +194,25 @@ public record QemuFixture(Path dir, Map<String, String> meta) {
     public record LoaderWrite(long guestPaddr, long size, String sha256, Path file) {
     }
 
+    /**
+     * QEMU's ELF dump (paging=false, begin/length) of one guest-physical range ({@code --qemu-dump present},
+     * qemu-pages.txt): a {@code data} range holds pages the host had present when QEMU stopped (together the data
+     * ranges hold all of them), a {@code hole} range none. A page of guest RAM in neither was never written and
+     * reads as zero.
+     *
+     * @param hole       true for a sampled range without present pages, false for a data range
+     * @param guestPaddr where the range starts
+     * @param length     its length in bytes; QEMU's dump holds the RAM in it only
+     * @param file       QEMU's ELF dump of it
+     */
+    public record RangeDump(boolean hole, long guestPaddr, long length, Path file) {
+
+        /** Returns the end of the range (exclusive). */
+        public long guestPaddrEnd() {
+            return guestPaddr + length;
+        }
+    }
+
     /** The 256 MiB pc guest, KASLR on. */
     public static QemuFixture pc256() {
         return get("pc", 256, "on", 0, "on");
@@ -231,9 +250,11 @@ public record QemuFixture(Path dir, Map<String, String> meta) {
 
     /**
      * A 64 GiB q35 guest ({@code memory-backend-ram,reserve=off}) booted to the usual marker and pattern; its core
-     * written by the host kernel: 64 GiB long, about 1.5 GB of data, the rest holes. QEMU's own ground truth is its
-     * kdump-zlib only (an ELF would hold all 64 GiB); where the host has no zero page (QEMU's dump would make the
-     * whole guest resident) it is skipped: use {@link #qemuDump(String)}, which skips or fails in CI.
+     * written by the host kernel: 64 GiB long, about 1.5 GB of data, the rest holes. QEMU's own ground truth: its
+     * ELF dumps of the ranges the host held pages of and of 16 sampled ranges it held none of
+     * ({@link #rangeDumps()}: every other page is zero), and its kdump-zlib where the host has a zero page (without,
+     * QEMU's full dump would make the whole guest resident, so the script skips it; {@link #qemuDump(String)} skips
+     * or fails in CI).
      */
     public static QemuFixture q35Mem64g() {
         return of(Spec.x86("q35", 65536).withReserveOff(true).withCore(CoreKind.KERNEL));
@@ -322,6 +343,34 @@ public record QemuFixture(Path dir, Map<String, String> meta) {
         List<Path> out = new ArrayList<>();
         for (int i = 0; i < loaderWrites().size(); i++) {
             out.add(dir.resolve("qemu-dump-range-" + i + ".elf"));
+        }
+        return out;
+    }
+
+    /**
+     * Returns QEMU's ELF dumps of the ranges the host held pages of and of sampled ranges it held none of
+     * (qemu-pages.txt, {@code --qemu-dump present}), data ranges first, each kind ascending; skips (fails in CI) when
+     * the fixture has none.
+     */
+    public List<RangeDump> rangeDumps() {
+        Path f = dir.resolve("qemu-pages.txt");
+        require(Files.isRegularFile(f), "fixture " + dir.getFileName() + " has no qemu-pages.txt (made with --qemu-dump "
+                + meta.get("QEMU_DUMPS") + ")");
+        List<RangeDump> out = new ArrayList<>();
+        try {
+            for (String line : Files.readAllLines(f)) {
+                String[] w = line.strip().split("\\s+");
+                if (w.length != 4 || line.startsWith("#")) {
+                    continue;
+                }
+                if (!w[0].equals("data") && !w[0].equals("hole")) {
+                    fail(f + ": unknown kind in '" + line + "'");
+                }
+                out.add(new RangeDump(w[0].equals("hole"), Long.parseUnsignedLong(w[1].substring(2), 16),
+                        Long.parseLong(w[2]), dir.resolve(w[3])));
+            }
+        } catch (IOException e) {
+            throw new AssertionError("cannot read " + f, e);
         }
         return out;
     }
