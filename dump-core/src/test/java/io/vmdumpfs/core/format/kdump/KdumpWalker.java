@@ -6,7 +6,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.LinkedHashMap;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.zip.DataFormatException;
 import java.util.zip.Inflater;
@@ -21,7 +21,7 @@ import org.xerial.snappy.Snappy;
  *
  * <p>Descriptors and page data are read in large sequential blocks through {@link Source}, so a generated file
  * (a {@code KdumpView}) is produced once, in order. Pages several descriptors share (the zero page) are decompressed
- * once.
+ * once more at most.
  */
 final class KdumpWalker {
 
@@ -54,13 +54,14 @@ final class KdumpWalker {
     private long windowStart = -1;
     private final ByteBuffer window = ByteBuffer.allocate(WINDOW);
     private long dataBytes;
-    /** Recently decompressed pages by descriptor (offset, size): the shared zero page, mostly. */
-    private final Map<PageDesc, Page> recent = new LinkedHashMap<>(16, 0.75f, true) {
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<PageDesc, Page> e) {
-            return size() > 8;
-        }
-    };
+    /**
+     * Pages whose data an earlier descriptor already pointed at (the shared zero page): kept by descriptor, so that
+     * the window does not jump back to them.
+     */
+    private final Map<PageDesc, Page> shared = new HashMap<>();
+    private static final int SHARED_MAX = 64;
+    /** The highest page data offset seen so far. */
+    private long highest = -1;
 
     private KdumpWalker(Source src, ByteOrder order) {
         this.src = src;
@@ -118,11 +119,14 @@ final class KdumpWalker {
             }
             PageDesc pd = PageDesc.parse(descs, at);
             dumped++;
-            Page p = recent.get(pd);
+            Page p = shared.get(pd);
             if (p == null) {
                 byte[] bytes = decompress(pd, stored(pd), bs);
                 p = new Page(pfn, bytes, isZero(bytes), pd);
-                recent.put(pd, p);
+                if (pd.offset() <= highest && shared.size() < SHARED_MAX) {
+                    shared.put(pd, p);
+                }
+                highest = Math.max(highest, pd.offset());
             }
             visitor.page(p.pfn() == pfn ? p : new Page(pfn, p.bytes(), p.zero(), pd));
         }
