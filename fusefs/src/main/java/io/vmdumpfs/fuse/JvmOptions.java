@@ -5,6 +5,7 @@ import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.elf.CoreFile;
 import io.vmdumpfs.core.elf.DataRuns;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -110,17 +111,29 @@ final class JvmOptions {
 
     /**
      * Returns the heap for a chunk cache of {@code cacheBytes} (the default when absent) over {@code core}: its
-     * indexes follow the data the core holds, found with lseek(SEEK_DATA/SEEK_HOLE) (a file system that cannot tell
-     * makes all of it data).
+     * indexes follow the data the core holds. A core no bigger than {@link #INDEX_ALLOWANCE_MIB} covers is taken as
+     * all data, as it may be, which costs nothing to find; a bigger one's data is found with lseek(SEEK_DATA/
+     * SEEK_HOLE) (a file system that cannot tell makes all of it data). That binds libc (0.1-0.2 s) before the mount
+     * binds it beside the core's opening, so only cores whose size alone would ask for more heap pay for it, and a
+     * sparse one is spared a JVM restart (about a second).
      */
     static long heapMib(OptionalLong cacheBytes, Path core) {
-        long indexBytes = 0;
-        try (CoreFile f = CoreFile.open(core)) {
-            indexBytes = indexBytes(f.dataRuns());
-        } catch (BadCoreException | IOException e) {
-            // opening it to serve it will report it
+        long cache = cacheBytes.orElse(CaffeineChunkCache.defaultBytes());
+        long size;
+        try {
+            size = Files.size(core);
+        } catch (IOException e) {
+            return heapMib(cache, 0); // opening it to serve it will report it
         }
-        return heapMib(cacheBytes.orElse(CaffeineChunkCache.defaultBytes()), indexBytes);
+        long indexBytes = indexBytes(size, 1);
+        if (indexBytes > (long) INDEX_ALLOWANCE_MIB << 20) {
+            try (CoreFile f = CoreFile.open(core)) {
+                indexBytes = indexBytes(f.dataRuns());
+            } catch (BadCoreException | IOException e) {
+                // opening it to serve it will report it
+            }
+        }
+        return heapMib(cache, indexBytes);
     }
 
     /**

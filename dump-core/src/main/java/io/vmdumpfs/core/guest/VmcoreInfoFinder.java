@@ -72,6 +72,7 @@ public final class VmcoreInfoFinder {
         // we found is in its .bss): scan nearest first, so the common case reads a few MiB, not every arena.
         segs.sort(Comparator.comparingLong(i -> Math.abs(mem.segments().get(i).pVaddr() - near)));
         DataRuns file = mem.file().dataRuns();
+        Scan scan = new Scan();
         for (int i : segs) {
             long base = mem.segments().get(i).pVaddr();
             long fileOffset = mem.segments().get(i).pOffset();
@@ -83,7 +84,7 @@ public final class VmcoreInfoFinder {
                 long from = Math.max(0, file.start(r) - fileOffset) & ~7L;
                 // 8 bytes past the run, so that a struct whose last word is zero is still seen whole
                 long to = Math.min(len, file.end(r) - fileOffset + 8);
-                Optional<VmcoreInfo> v = scanForDevice(mem, guest, fileOffset, from, to);
+                Optional<VmcoreInfo> v = scan.device(mem, guest, fileOffset, from, to);
                 if (v.isPresent()) {
                     return v;
                 }
@@ -93,36 +94,45 @@ public final class VmcoreInfoFinder {
     }
 
     /**
-     * Scans the core's bytes [fileOffset + from, fileOffset + to) of a mapping (8-aligned offsets, inside the file)
-     * for the device's state. The words are copied
-     * out in bulk and tested in a plain array loop: a mount's JVM runs this cold, and 100 MiB of QEMU's memory (a
-     * 1 TiB guest that never ran has no device state to stop at) took 0.6 s through ByteBuffer.getLong.
+     * The device scan's buffers, allocated once: a direct buffer the core is read into (a read, not a mapping: a
+     * mapped chunk costs a page fault per page) and the words copied out of it, tested in a plain array loop. A mount's
+     * JVM runs this cold, and a 1 TiB guest that never ran has no device state to stop at: 110 MiB of QEMU's memory to
+     * scan took 0.5 s through mapped chunks and ByteBuffer.getLong.
      */
-    private static Optional<VmcoreInfo> scanForDevice(HostMemory mem, GuestMemory guest, long fileOffset, long from,
-            long to) {
-        long[] words = new long[(int) (Math.min(SCAN_CHUNK + 8L, to - from) >> 3)];
-        // Chunks overlap by 8 bytes so that a struct across a chunk boundary is still seen whole.
-        for (long at = from; at + 16 <= to; at += SCAN_CHUNK) {
-            int n = (int) (Math.min(SCAN_CHUNK + 8L, to - at) >> 3);
-            mem.file().map(fileOffset + at, n << 3).order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(words, 0, n);
-            // The struct is 8-aligned: since QEMU 2.12 it is the kernel's (unpacked) struct fw_cfg_vmcoreinfo after a
-            // bool, so we test one 64-bit word per 8 bytes: host_format | guest_format << 16 | size << 32.
-            for (int k = 0; k + 1 < n; k++) {
-                long w = words[k];
-                if (((int) w & ~FORMAT_ELF) != FORMAT_ELF << 16) {
-                    continue; // guest_format ELF, host_format ELF or none
-                }
-                long size = w >>> 32;
-                if (size < 24 || size > VmcoreInfo.MAX_NOTE_BYTES) {
-                    continue;
-                }
-                Optional<VmcoreInfo> v = noteAt(guest, words[k + 1], (int) size, "vmcoreinfo device");
-                if (v.isPresent()) {
-                    return v;
+    private static final class Scan {
+        private final ByteBuffer buf = ByteBuffer.allocateDirect(SCAN_CHUNK + 8).order(ByteOrder.LITTLE_ENDIAN);
+        private final long[] words = new long[(SCAN_CHUNK + 8) >> 3];
+
+        /**
+         * Scans the core's bytes [fileOffset + from, fileOffset + to) of a mapping (8-aligned offsets, inside the
+         * file) for the device's state.
+         */
+        Optional<VmcoreInfo> device(HostMemory mem, GuestMemory guest, long fileOffset, long from, long to) {
+            // Chunks overlap by 8 bytes so that a struct across a chunk boundary is still seen whole.
+            for (long at = from; at + 16 <= to; at += SCAN_CHUNK) {
+                int n = (int) (Math.min(SCAN_CHUNK + 8L, to - at) >> 3);
+                buf.clear().limit(n << 3);
+                mem.file().readFully(fileOffset + at, buf);
+                buf.flip().asLongBuffer().get(words, 0, n);
+                // The struct is 8-aligned: since QEMU 2.12 it is the kernel's (unpacked) struct fw_cfg_vmcoreinfo
+                // after a bool, so we test one 64-bit word per 8 bytes: host_format | guest_format << 16 | size << 32.
+                for (int k = 0; k + 1 < n; k++) {
+                    long w = words[k];
+                    if (((int) w & ~FORMAT_ELF) != FORMAT_ELF << 16) {
+                        continue; // guest_format ELF, host_format ELF or none
+                    }
+                    long size = w >>> 32;
+                    if (size < 24 || size > VmcoreInfo.MAX_NOTE_BYTES) {
+                        continue;
+                    }
+                    Optional<VmcoreInfo> v = noteAt(guest, words[k + 1], (int) size, "vmcoreinfo device");
+                    if (v.isPresent()) {
+                        return v;
+                    }
                 }
             }
+            return Optional.empty();
         }
-        return Optional.empty();
     }
 
     /** Returns true when mapping {@code ph} holds some of the guest's RAM (no QEMU object lives there). */
