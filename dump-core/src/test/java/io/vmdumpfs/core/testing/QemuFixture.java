@@ -30,9 +30,10 @@ import org.junit.jupiter.api.Assumptions;
  *
  * <p>Cost of a first build on the 2-CPU dev machine under TCG (quiet / with the machine at load 10-16): pc 256 MiB
  * 21 / 28 s, its busy, panicked, KASLR-off and kernel-core variants 10-25 / 34-44 s; q35 3 GiB 64 s (load 15); 64 GiB
- * 19 / 52 s; 1 TiB stopped 17 / 69 s; foreign 256 MiB guests 15-28 s to boot and dump (aarch64 fastest, s390x and
- * ppc64le slowest) plus a one-off 21-52 MB kernel download. Disk: a gcore fixture is about 2 x guest RAM + 450 MiB
- * (pc 256 MiB: 1.0 GB, q35 3 GiB: 6.9 GB); kernel cores are sparse (64 GiB: 1.5 GB, 1 TiB: 0.14 GB on disk).
+ * 19 / 52 s (22 s at load 5 with its range dumps: 2 s); 1 TiB stopped 17 / 69 s; foreign 256 MiB guests 15-28 s to
+ * boot and dump (aarch64 fastest, s390x and ppc64le slowest) plus a one-off 21-52 MB kernel download. Disk: a gcore
+ * fixture is about 2 x guest RAM + 450 MiB (pc 256 MiB: 1.0 GB, q35 3 GiB: 6.9 GB); kernel cores are sparse (64 GiB:
+ * 1.5 GB on disk and 1.3 GB of QEMU's range dumps, 1 TiB: 0.14 GB).
  *
  * @param dir  the fixture directory
  * @param meta meta.env's KEY=VALUE pairs (TOKEN, UNAME, MARKER, ARCH, MACHINE, MEM_MIB, KASLR, LOAD, CORE_KIND, …)
