@@ -563,9 +563,10 @@ if want big; then
         pid=$(serving_pid "$mnt")
         BG_XMX=$(tr '\0' '\n' <"/proc/$pid/cmdline" | grep -- '^-Xmx' | tail -1 || true)
         BG_FIRST="" BG_STAT="" BG_BYTES=""
-        if [ -e "$mnt/vmcore.kdump-zlib" ]; then
-            t0=$EPOCHREALTIME
-            stat "$mnt/vmcore.kdump-zlib" >/dev/null
+        # The clock starts before the first look at the file: the kernel's lookup already asks for its size, which
+        # builds the index (a `[ -e ]` first hid the build from stat: 0.02 s where it took seconds).
+        t0=$EPOCHREALTIME
+        if stat "$mnt/vmcore.kdump-zlib" >/dev/null 2>&1; then
             t1=$EPOCHREALTIME
             cat "$mnt/vmcore.kdump-zlib" >/dev/null
             t2=$EPOCHREALTIME
@@ -596,6 +597,7 @@ if want big; then
     note "  index build (stat) $(f2 "$BG_STAT") s; QEMU's time from make-qemu-core.sh (1-min load then: $(meta "$B12_DIR" DUMP_LOADAVG)), into a file; on this host ($(meta "$B12_DIR" HOST_ZERO_PAGE | sed 's/^no$/no zero page/;s/^yes$/with a zero page/')) it includes faulting in every untouched page; ours into /dev/null, the core's data in the page cache"
     r=$(div "$BG_LS" "${qemu12:-0}")
     row "ls -l of a fresh mount (four kdump indexes), $l12" "$(f2 "$BG_LS") s" "QEMU dump-guest-memory: ${qemu12:-n/a} s" "${r}x" "<= 2x QEMU" "$(judge "$r" '<=' 2)"
+    note "  ls -l = $(div "$BG_LS" "$BG_FIRST")x our first cat (the goal's \"2x that\" read as 2x QEMU's time above)"
     if [ -n "$qemu12" ]; then
         qb=$(stat -c %s "$B12_DIR/qemu-dump.kdump-zlib")
         r=$(div "$BG_BYTES" "$qb")
@@ -620,6 +622,7 @@ if want big; then
     note "  QEMU's dump-guest-memory of the 64 GiB guest cannot run here (this host has no zero page: each page it reads is allocated, OOM at ~24 GB); est. = QEMU's 12 GiB time x 64/12 (it reads every page)"
     r=$(div "$BG_LS" "${est:-0}")
     row "ls -l of a fresh mount (four kdump indexes), $l64" "$(f2 "$BG_LS") s" "QEMU: est. ${est:-n/a} s" "${r}x est." "<= 2x QEMU" "est. $(judge "$r" '<=' 2)"
+    note "  ls -l = $(div "$BG_LS" "$BG_FIRST")x our first cat"
     row "peak RSS (VmHWM) of the serving JVM, $l64" "$BG_HWM MiB" "" "" "<= $budget MiB" "$(judge "$BG_HWM" '<=' "$budget")"
     note "  serving JVM heap flag: ${BG_XMX:-none}; size vmcore.kdump-zlib $(mib "$BG_BYTES")"
 
