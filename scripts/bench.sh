@@ -638,7 +638,7 @@ fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 {
     echo "vmdumpfs benchmark, $(date '+%F %T'), $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -r)"
-    echo "jar: $JAR_DESC; $(java -version 2>&1 | head -1); libdeflate (kdump-zlib): $(ldconfig -p | grep -q 'libdeflate\.so\.0' && echo installed || echo absent)"
+    echo "jar: $JAR_DESC; $(java -version 2>&1 | head -1); libdeflate (kdump-zlib): $(ldconfig -p | grep 'libdeflate\.so\.0' >/dev/null && echo installed || echo absent)"
     echo "load average: $LOAD_START at start, $LOAD_END at end (1/5/15 min); cold = after drop_caches$COLD_NOTE"
     echo "fixtures: pc=$(basename "$PC_DIR") q35=$(basename "$Q35_DIR") kdump=$(basename "$FILL_DIR")${B64_DIR:+ big: $(basename "$B12_DIR") $(basename "$B64_DIR") $(basename "$B1T_DIR")}"
     awk -F'\t' '
