@@ -8,6 +8,9 @@
 #   qemu-dump.elf        QEMU's own dump-guest-memory, ELF, paging:false (ground truth)
 #   qemu-dump.kdump-zlib QEMU's dump-guest-memory kdump-zlib (QEMU 7.2: *flattened* format)
 #   qemu-dump-range-N.elf  (--boot none) QEMU's ELF dump filtered (begin/length) to loader write N's pages
+#   qemu-pages.txt, qemu-dump-data-N.elf, qemu-dump-hole-N.elf   (--qemu-dump present) QEMU's ELF dumps filtered to
+#                        the guest-physical ranges the host held pages of when QEMU stopped (/proc/PID/pagemap), and
+#                        to sampled ranges it held none of: every other page reads as zero (see ram_tool)
 #   qemu-mtree.txt, qemu-ramblock.txt, qemu-registers.txt   HMP `info mtree -f`, `info ramblock`,
 #                        `info registers -a` of the stopped VM (cheap ground truth for every fixture)
 #   guest-facts.txt      what the guest said about itself, "KEY VALUE" lines: uname-r, uname-v, uname-m,
@@ -58,8 +61,9 @@ usage: $PROG [options]
   --boot linux|none         none: x86 only; the VM never runs (-S, no kernel); -device loader writes put some
                             data into RAM, recorded in loader.txt (default: linux)
   --qemu-dump LIST          QEMU's own dumps, comma separated: elf, kdump-zlib, kdump-lzo, kdump-snappy,
-                            ranges (--boot none: ELF filtered to each loader write), or none
-                            (default: elf,kdump-zlib; kdump-zlib above 16 GiB; ranges with --boot none)
+                            ranges (--boot none: ELF filtered to each loader write), present (ELF filtered to
+                            the ranges the host holds pages of, and to sampled ranges it holds none of), or none
+                            (default: elf,kdump-zlib; present,kdump-zlib above 16 GiB; ranges with --boot none)
   --cpu MODEL               QEMU -cpu (default: cortex-a57 on aarch64, qemu64,phys-bits=46 on x86 guests
                             above 512 GiB, else QEMU's default)
   --flavour F               Debian kernel flavour of a foreign --arch (default: 686-pae, cloud-arm64, s390x,
@@ -166,13 +170,16 @@ if [ "$CORE_KIND" = gcore ] && [ "$MEM_MIB" -gt 16384 ]; then
 fi
 if [ -z "$QEMU_DUMPS" ]; then
     if [ "$BOOT" = none ]; then QEMU_DUMPS=ranges
-    elif [ "$MEM_MIB" -gt 16384 ]; then QEMU_DUMPS=kdump-zlib   # an ELF would hold every byte of guest RAM
+    # An ELF would hold every byte of guest RAM; a host without a zero page cannot even make the kdump file (see
+    # HOST_ZERO_PAGE): "present" dumps only what the host holds, which still says what every page is.
+    elif [ "$MEM_MIB" -gt 16384 ]; then QEMU_DUMPS=present,kdump-zlib
     else QEMU_DUMPS=elf,kdump-zlib; fi
 fi
 for d in ${QEMU_DUMPS//,/ }; do
     case "$d" in
         elf|kdump-zlib|kdump-lzo|kdump-snappy|none) ;;
         ranges) [ "$BOOT" = none ] || die "--qemu-dump ranges is for --boot none (the loader writes)" ;;
+        present) ;;
         *) die "--qemu-dump: unknown dump '$d'" ;;
     esac
 done
@@ -198,7 +205,14 @@ need readelf binutils
 need flock util-linux
 need sha256sum coreutils
 need dpkg-query dpkg
-[ "$CORE_KIND" = gcore ] && need gdb gdb
+# Whether the pages the host holds of guest RAM are recorded before QEMU's dumps (ram_tool): for "present", and for
+# full dumps of a reserve-off guest, whose untouched pages the dumps may fault in and give_back then returns.
+RAM_SNAPSHOT=no
+if [[ ",$QEMU_DUMPS," == *,present,* ]] ||
+    { [ "$BACKEND" = reserve-off ] && [[ ",$QEMU_DUMPS," =~ ,(elf|kdump-[a-z]+), ]]; }; then
+    RAM_SNAPSHOT=yes
+fi
+{ [ "$CORE_KIND" = gcore ] || [ "$RAM_SNAPSHOT" = yes ]; } && need gdb gdb
 if [ "$ARCH" = x86_64 ]; then
     need busybox busybox-static
 else
@@ -622,6 +636,223 @@ if hmp:
 PY
 }
 
+# ---------------------------------------------------------------- guest RAM as the host holds it
+# ram_tool CMD ...: which guest pages QEMU's RAM mappings hold, from /proc/PID/pagemap, for a stopped VM.
+#   snapshot SOCK MTREE OUT      the RAM FlatRanges of AddressSpace "memory" (from `info mtree -f`), each one's host
+#                                address (HMP gpa2hva) and the runs of its host pages that are present (JSON)
+#   present SOCK SNAPSHOT DIR    QEMU's ELF dumps (paging:false, begin/length) of every guest-physical range holding
+#                                present pages (runs merged across gaps under 1 MiB) and of 16 sampled 1 MiB windows
+#                                holding none, spread over guest RAM; the list goes to DIR/qemu-pages.txt
+#   newly-present SNAPSHOT       "HOST_ADDR LENGTH" (hex) of the pages present now that were not in SNAPSHOT
+# A page not present was never written (and there is no swap here): it reads as zero, and the kernel's core dumper
+# leaves it a hole.  Which pages are present is what the guest and QEMU touched, found without reading guest RAM, so
+# QEMU's dumps of the present ranges (about as big as the data in a sparse core) are the ground truth for every page
+# of a guest too big to dump whole, and every page outside them must read as zero.
+ram_tool() {
+    timeout "$TIMEOUT" python3 - "$QEMU_PID" "$@" <<'PY'
+import bisect, json, os, re, socket, sys
+from array import array
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+PRESENT_OR_SWAPPED = (1 << 63) | (1 << 62)   # pagemap bits: page present, page swapped
+MERGE_GAP = 1 << 20
+HOLE_WINDOW = 1 << 20
+HOLE_SAMPLES = 16
+pid = int(sys.argv[1])
+cmd = sys.argv[2]
+args = sys.argv[3:]
+
+class Qmp:
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.f = self.sock.makefile("rw")
+        self.recv()
+        self.run("qmp_capabilities")
+    def recv(self):
+        while True:
+            line = self.f.readline()
+            if not line:
+                sys.exit("QMP: connection closed by QEMU")
+            msg = json.loads(line)
+            if "event" not in msg:
+                return msg
+    def run(self, execute, **arguments):
+        self.f.write(json.dumps({"execute": execute, "arguments": arguments}) + "\n")
+        self.f.flush()
+        resp = self.recv()
+        if "error" in resp:
+            sys.exit("QMP %s %s failed: %s" % (execute, arguments, resp["error"]))
+        return resp["return"]
+    def hmp(self, line):
+        return self.run("human-monitor-command", **{"command-line": line})
+
+def ram_ranges(mtree):
+    """[start, end) of each RAM FlatRange of AddressSpace "memory", with its kind and MemoryRegion name."""
+    for view in re.split(r"^FlatView #\d+\n", mtree, flags=re.M):
+        if re.search(r'^ AS "memory", ', view, re.M):
+            return [(int(m.group(1), 16), int(m.group(2), 16) + 1, m.group(3), m.group(4))
+                    for m in re.finditer(r"^\s+([0-9a-f]+)-([0-9a-f]+) \(prio -?\d+, (ram|rom|romd)\): (\S+)",
+                                         view, re.M)]
+    sys.exit("no FlatView of AddressSpace memory in info mtree -f")
+
+masks = {}
+def present_runs(pm, hva, pages):
+    """Runs [first, end) of present pages among the `pages` host pages from hva, as page indices."""
+    runs = []
+    step = 1 << 16   # pagemap entries per read (512 KiB)
+    for base in range(0, pages, step):
+        n = min(step, pages - base)
+        buf = os.pread(pm, 8 * n, (hva // PAGE + base) * 8)
+        if len(buf) != 8 * n:
+            sys.exit("short read of /proc/%d/pagemap at 0x%x" % (pid, hva + base * PAGE))
+        mask = masks.get(n)
+        if mask is None:
+            mask = masks[n] = int.from_bytes(PRESENT_OR_SWAPPED.to_bytes(8, "little") * n, "little")
+        if int.from_bytes(buf, "little") & mask == 0:
+            continue   # none present: the common case, checked without a loop
+        entries = array("Q")
+        entries.frombytes(buf)
+        if sys.byteorder != "little":
+            entries.byteswap()
+        for i, e in enumerate(entries):
+            if e & PRESENT_OR_SWAPPED:
+                p = base + i
+                if runs and runs[-1][1] == p:
+                    runs[-1][1] = p + 1
+                else:
+                    runs.append([p, p + 1])
+    return runs
+
+def snapshot(sock, mtree_file, out):
+    q = Qmp(sock)
+    ranges = []
+    pm = os.open("/proc/%d/pagemap" % pid, os.O_RDONLY)
+    for start, end, kind, name in ram_ranges(open(mtree_file).read()):
+        m = re.search(r" is (0x[0-9a-f]+)", q.hmp("gpa2hva 0x%x" % start))
+        if not m:
+            sys.exit("gpa2hva 0x%x: no host address" % start)
+        hva = int(m.group(1), 16)
+        if start % PAGE or end % PAGE or hva % PAGE:
+            sys.exit("RAM range 0x%x-0x%x at host 0x%x is not page aligned" % (start, end, hva))
+        ranges.append({"start": start, "end": end, "kind": kind, "name": name, "hva": hva,
+                       "present": present_runs(pm, hva, (end - start) // PAGE)})
+    os.close(pm)
+    json.dump({"page": PAGE, "ranges": ranges}, open(out, "w"))
+    total = sum(r["end"] - r["start"] for r in ranges)
+    held = sum(b - a for r in ranges for a, b in r["present"]) * PAGE
+    print("%d RAM ranges, %d MiB, %d MiB present" % (len(ranges), total >> 20, held >> 20), file=sys.stderr)
+
+def overlaps(sorted_ranges, a, b):
+    i = bisect.bisect_right(sorted_ranges, [a, float("inf")]) - 1
+    for j in (i, i + 1):
+        if 0 <= j < len(sorted_ranges) and sorted_ranges[j][0] < b and a < sorted_ranges[j][1]:
+            return True
+    return False
+
+def present(sock, snap_file, out_dir):
+    snap = json.load(open(snap_file))
+    ram = sorted((r["start"], r["end"]) for r in snap["ranges"])
+    held = sorted([r["start"] + a * PAGE, r["start"] + b * PAGE] for r in snap["ranges"] for a, b in r["present"])
+    data = []
+    for a, b in held:
+        if data and a - data[-1][1] < MERGE_GAP:
+            data[-1][1] = max(data[-1][1], b)
+        else:
+            data.append([a, b])
+    # Hole samples: 1 MiB windows inside one RAM range, touching no dumped range, near evenly spread points.
+    total = sum(b - a for a, b in ram)
+    holes = []
+    for k in range(HOLE_SAMPLES):
+        target, at = total * (2 * k + 1) // (2 * HOLE_SAMPLES), None
+        for a, b in ram:
+            if target < b - a:
+                at = a + target
+                break
+            target -= b - a
+        centre = at // HOLE_WINDOW * HOLE_WINDOW
+        for step in range(4096):
+            found = None
+            for w in (centre + step * HOLE_WINDOW, centre - step * HOLE_WINDOW):
+                if w < 0 or [w, w + HOLE_WINDOW] in holes:
+                    continue
+                if any(a <= w and w + HOLE_WINDOW <= b for a, b in ram) and not overlaps(data, w, w + HOLE_WINDOW):
+                    found = w
+                    break
+            if found is not None:
+                holes.append([found, found + HOLE_WINDOW])
+                break
+    holes.sort()
+    q = Qmp(sock)
+    lines = []
+    for kind, ranges in (("data", data), ("hole", holes)):
+        for n, (a, b) in enumerate(ranges):
+            name = "qemu-dump-%s-%d.elf" % (kind, n)
+            q.run("dump-guest-memory", paging=False, begin=a, length=b - a,
+                  protocol="file:" + os.path.join(out_dir, name))
+            lines.append("%s 0x%x %d %s\n" % (kind, a, b - a, name))
+    with open(os.path.join(out_dir, "qemu-pages.txt"), "w") as f:
+        f.write("# KIND GUEST_PADDR LENGTH FILE: QEMU's ELF dump (paging:false, begin/length) of that range.\n"
+                "# data: together these hold every guest page the host had present when QEMU stopped (pagemap);\n"
+                "# hole: a window of RAM with no present page. A page in neither was never written: it reads as zero.\n")
+        f.writelines(lines)
+    print("%d data ranges (%d MiB), %d hole windows dumped" % (len(data), sum(b - a for a, b in data) >> 20,
+                                                               len(holes)), file=sys.stderr)
+
+def subtract(runs, minus):
+    """The parts of sorted [a, b) runs not in sorted `minus`."""
+    out, j = [], 0
+    for a, b in runs:
+        while j < len(minus) and minus[j][1] <= a:
+            j += 1
+        k = j
+        while a < b:
+            if k < len(minus) and minus[k][0] < b:
+                if minus[k][0] > a:
+                    out.append((a, minus[k][0]))
+                a = max(a, minus[k][1])
+                k += 1
+            else:
+                out.append((a, b))
+                break
+    return out
+
+def newly_present(snap_file):
+    snap = json.load(open(snap_file))
+    pm = os.open("/proc/%d/pagemap" % pid, os.O_RDONLY)
+    seen = set()
+    for r in snap["ranges"]:
+        if r["hva"] in seen:
+            continue
+        seen.add(r["hva"])
+        now = present_runs(pm, r["hva"], (r["end"] - r["start"]) // PAGE)
+        for a, b in subtract(now, r["present"]):
+            print("0x%x 0x%x" % (r["hva"] + a * PAGE, (b - a) * PAGE))
+
+if cmd == "snapshot":
+    snapshot(*args)
+elif cmd == "present":
+    present(*args)
+elif cmd == "newly-present":
+    newly_present(*args)
+else:
+    sys.exit("ram_tool: unknown command " + cmd)
+PY
+}
+# give_back LIST: madvise(MADV_DONTNEED) in QEMU (through gdb) of each "HOST_ADDR LENGTH" in LIST: pages QEMU's
+# dumps faulted in only to read zeros (a host without a zero page allocates them) become untouched again, so the
+# kernel's core leaves them holes as it would have without those dumps.  The VM is stopped; the pages read zero
+# either way.
+give_back() {
+    local cmds="$WORK/give-back.gdb" out
+    awk '{ printf "call (int) madvise((void *) %s, (unsigned long) %s, 4)\n", $1, $2 }' "$1" >"$cmds"
+    out=$(gdb </dev/null --nx --batch --readnever -iex 'set debuginfod enabled off' -ex 'set pagination off' \
+        -ex "attach $QEMU_PID" -x "$cmds" -ex detach -ex quit 2>&1 7>&- 8>&- 9>&-) ||
+        { printf '%s\n' "$out" >&2; die "gdb could not give QEMU's untouched pages back"; }
+    [ "$(grep -c '^\$[0-9]* = 0$' <<<"$out")" = "$(wc -l <"$1")" ] ||
+        { printf '%s\n' "$out" >&2; die "madvise(MADV_DONTNEED) in QEMU failed"; }
+}
+
 # ---------------------------------------------------------------- boot
 SERIAL="$STAGE/serial.log"
 QMP_SOCK="$WORK/qmp.sock"
@@ -823,10 +1054,17 @@ QEMU_DUMPS_SKIPPED=""
 # vmdumpfs's kdump files against QEMU's own. Includes one QMP connection (~50 ms of python start-up).
 since() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN{printf "%.2f", e-s}'; }
 DUMP_LOADAVG=$(cut -d' ' -f1 /proc/loadavg)   # the times mean little on a busy machine; say how busy
-ELF_DUMP_SECONDS="" KDUMP_ZLIB_SECONDS=""
+ELF_DUMP_SECONDS="" KDUMP_ZLIB_SECONDS="" PRESENT_DUMP_SECONDS="" RAM_GIVEN_BACK_BYTES=""
+if [ "$RAM_SNAPSHOT" = yes ]; then
+    t=$(date +%s.%N)
+    qmp --hmp "info mtree -f" >"$WORK/mtree-stopped.txt" || die "QMP info mtree failed"
+    ram_tool snapshot "$QMP_SOCK" "$WORK/mtree-stopped.txt" "$WORK/ram-snapshot.json" ||
+        die "cannot record which guest pages QEMU holds (/proc/$QEMU_PID/pagemap)"
+    log "recorded the guest pages QEMU holds ($(since "$t")s)"
+fi
 for d in ${QEMU_DUMPS//,/ }; do
     t=$(date +%s.%N)
-    if [ "$d" != none ] && [ "$d" != ranges ] && [ "$HOST_ZERO_PAGE" != yes ] &&
+    if [ "$d" != none ] && [ "$d" != ranges ] && [ "$d" != present ] && [ "$HOST_ZERO_PAGE" != yes ] &&
         [ $((MEM_MIB * 4)) -gt $((MEM_AVAILABLE_MIB * 3)) ]; then
         QEMU_DUMPS_SKIPPED+="$d "
         log "skipping dump-guest-memory $d: this host has no zero page, and it would fault in all $MEM_MIB MiB" \
@@ -850,6 +1088,10 @@ for d in ${QEMU_DUMPS//,/ }; do
                     die "QEMU dump-guest-memory of loader range $n failed"
                 n=$((n + 1))
             done <"$STAGE/loader.txt" ;;
+        present)
+            ram_tool present "$QMP_SOCK" "$WORK/ram-snapshot.json" "$STAGE" ||
+                die "QEMU dump-guest-memory of the present ranges failed"
+            PRESENT_DUMP_SECONDS=$(since "$t") ;;
         *)
             qmp '{"execute":"dump-guest-memory","arguments":{"paging":false,"format":"'"$d"'","protocol":"file:'"$STAGE"'/qemu-dump.'"$d"'"}}' ||
                 die "QEMU dump-guest-memory $d failed"
@@ -865,6 +1107,20 @@ if [ -e "$STAGE/qemu-dump.elf" ] && [ "$HAS_FWCFG" = yes ] && [ "$BOOT" = linux 
 fi
 QEMU_RSS_KIB_DUMPED=$(rss_kib)
 log "QEMU's RSS: $QEMU_RSS_KIB_READY KiB when ready, $QEMU_RSS_KIB_DUMPED KiB after its dumps"
+if [ "$RAM_SNAPSHOT" = yes ]; then
+    # Pages the dumps faulted in (holes read on a host without a zero page, gaps between present ranges) go back,
+    # so the core is what it would have been without the dumps; then no page may differ from the record.
+    ram_tool newly-present "$WORK/ram-snapshot.json" >"$WORK/given-back.txt" || die "cannot read QEMU's pagemap"
+    RAM_GIVEN_BACK_BYTES=0
+    while read -r _ len; do RAM_GIVEN_BACK_BYTES=$((RAM_GIVEN_BACK_BYTES + len)); done <"$WORK/given-back.txt"
+    if [ -s "$WORK/given-back.txt" ]; then
+        give_back "$WORK/given-back.txt"
+        ram_tool newly-present "$WORK/ram-snapshot.json" >"$WORK/still-present.txt" || die "cannot read QEMU's pagemap"
+        [ ! -s "$WORK/still-present.txt" ] ||
+            die "pages QEMU's dumps faulted in are still present after MADV_DONTNEED: $(head -3 "$WORK/still-present.txt" | tr '\n' ' ')"
+    fi
+    log "gave back $((RAM_GIVEN_BACK_BYTES >> 20)) MiB the dumps faulted in; QEMU's RSS now $(rss_kib) KiB"
+fi
 # Cheap ground truth for every fixture, also the huge ones without an ELF dump.
 qmp --hmp "info mtree -f" >"$STAGE/qemu-mtree.txt" || die "QMP info mtree failed"
 qmp --hmp "info ramblock" >"$STAGE/qemu-ramblock.txt" || die "QMP info ramblock failed"
@@ -1020,6 +1276,8 @@ q() {
     q ELAPSED_SECONDS "$ELAPSED"
     q ELF_DUMP_SECONDS "$ELF_DUMP_SECONDS"
     q KDUMP_ZLIB_SECONDS "$KDUMP_ZLIB_SECONDS"
+    q PRESENT_DUMP_SECONDS "$PRESENT_DUMP_SECONDS"
+    q RAM_GIVEN_BACK_BYTES "$RAM_GIVEN_BACK_BYTES"
     q DUMP_LOADAVG "$DUMP_LOADAVG"
     q QEMU_DUMPS_SKIPPED "${QEMU_DUMPS_SKIPPED% }"
     q HOST_ZERO_PAGE "$HOST_ZERO_PAGE"

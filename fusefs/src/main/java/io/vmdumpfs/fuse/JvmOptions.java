@@ -1,6 +1,9 @@
 package io.vmdumpfs.fuse;
 
 import io.vmdumpfs.cache.CaffeineChunkCache;
+import io.vmdumpfs.core.BadCoreException;
+import io.vmdumpfs.core.elf.CoreFile;
+import io.vmdumpfs.core.elf.DataRuns;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -54,10 +57,24 @@ final class JvmOptions {
     /** Heap beyond the chunk cache and the kdump indexes: young generation, other live objects, garbage. */
     static final int HEADROOM_MIB = 128;
     /**
-     * The kdump indexes the launchers' heap has room for: those of a core of up to 16 GiB. A mount accepts a heap
-     * this much larger than it needs, so that a default mount of any such core keeps the launcher's JVM.
+     * Heap of the four kdump indexes per 4 KiB page of data in the core (io.vmdumpfs.core.format.kdump.KdumpIndex):
+     * each file keeps 2 bytes per page with data of its own. Pages that are zero or in holes cost nothing. 4 KiB is
+     * the smallest guest page: with bigger ones there are fewer pages.
      */
-    static final int INDEX_ALLOWANCE_MIB = 32;
+    static final int INDEX_BYTES_PER_DATA_PAGE = 4 * 2;
+    /**
+     * Heap of the four kdump indexes per chunk of 256 pages (1 MiB) that holds data: each file's chunk table (8
+     * bytes) and the set of stored pages all four share (40 bytes).
+     */
+    static final int INDEX_BYTES_PER_CHUNK = 4 * 8 + 40;
+    private static final long PAGE = 4096;
+    private static final long CHUNK = 256 * PAGE;
+    /**
+     * The kdump indexes the launchers' heap has room for: those of a core holding up to 16 GiB of data (33.1 MiB).
+     * A mount accepts a heap this much larger than it needs, so that a default mount of any such core keeps the
+     * launcher's JVM.
+     */
+    static final int INDEX_ALLOWANCE_MIB = (int) ((indexBytes(16L << 30, 1) + (1 << 20) - 1) >> 20);
 
     private static final Pattern XMX = Pattern.compile("-Xmx([0-9]{1,9})m");
 
@@ -65,24 +82,58 @@ final class JvmOptions {
     }
 
     /**
-     * Returns the heap in MiB for a chunk cache of {@code cacheBytes} over a core of {@code coreBytes}: the cache, the
-     * kdump indexes (about 2 bytes per 4 KiB page each, four files) and {@value #HEADROOM_MIB} MiB for everything
-     * else. Without a bound the JVM sizes its heap from the host's RAM and keeps garbage from compression around, so
-     * the server's RSS grew to several times the cache.
+     * Returns the heap in MiB for a chunk cache of {@code cacheBytes} and kdump indexes of {@code indexBytes}
+     * ({@link #indexBytes}) and {@value #HEADROOM_MIB} MiB for everything else. Without a bound the JVM sizes its heap
+     * from the host's RAM and keeps garbage from compression around, so the server's RSS grew to several times the
+     * cache.
      */
-    static long heapMib(long cacheBytes, long coreBytes) {
-        return (cacheBytes + coreBytes / 4096 * 2 * 4 >> 20) + HEADROOM_MIB;
+    static long heapMib(long cacheBytes, long indexBytes) {
+        return (cacheBytes + indexBytes >> 20) + HEADROOM_MIB;
     }
 
-    /** Returns the heap for a chunk cache of {@code cacheBytes} (the default when absent) over {@code core}. */
+    /**
+     * Returns the heap of the four kdump indexes of a core holding {@code dataBytes} of data in {@code runs} runs
+     * (of a sparse file: the rest are holes): {@value #INDEX_BYTES_PER_DATA_PAGE} bytes per page of data and
+     * {@value #INDEX_BYTES_PER_CHUNK} per chunk the data touches, at most two more per run than it fills. What the
+     * guest's size costs beyond that is nothing: a 1 TiB guest holding 130 MB needs about 0.3 MiB, where counting
+     * every page of the core (as before) asked for 2 GiB and a JVM restarted to get it.
+     */
+    static long indexBytes(long dataBytes, long runs) {
+        long pages = (dataBytes + PAGE - 1) / PAGE;
+        long chunks = Math.min(pages, dataBytes / CHUNK + 2 * runs);
+        return pages * INDEX_BYTES_PER_DATA_PAGE + chunks * INDEX_BYTES_PER_CHUNK;
+    }
+
+    /** Returns {@link #indexBytes(long, long)} of the core's data, as lseek finds it ({@link DataRuns}). */
+    static long indexBytes(DataRuns runs) {
+        return indexBytes(runs.dataBytes(), runs.runCount());
+    }
+
+    /**
+     * Returns the heap for a chunk cache of {@code cacheBytes} (the default when absent) over {@code core}: its
+     * indexes follow the data the core holds. A core no bigger than {@link #INDEX_ALLOWANCE_MIB} covers is taken as
+     * all data, as it may be, which costs nothing to find; a bigger one's data is found with lseek(SEEK_DATA/
+     * SEEK_HOLE) (a file system that cannot tell makes all of it data). That binds libc (0.1-0.2 s) before the mount
+     * binds it beside the core's opening, so only cores whose size alone would ask for more heap pay for it, and a
+     * sparse one is spared a JVM restart (about a second).
+     */
     static long heapMib(OptionalLong cacheBytes, Path core) {
-        long coreBytes = 0;
+        long cache = cacheBytes.orElse(CaffeineChunkCache.defaultBytes());
+        long size;
         try {
-            coreBytes = Files.size(core);
+            size = Files.size(core);
         } catch (IOException e) {
-            // opening it will report it
+            return heapMib(cache, 0); // opening it to serve it will report it
         }
-        return heapMib(cacheBytes.orElse(CaffeineChunkCache.defaultBytes()), coreBytes);
+        long indexBytes = indexBytes(size, 1);
+        if (indexBytes > (long) INDEX_ALLOWANCE_MIB << 20) {
+            try (CoreFile f = CoreFile.open(core)) {
+                indexBytes = indexBytes(f.dataRuns());
+            } catch (BadCoreException | IOException e) {
+                // opening it to serve it will report it
+            }
+        }
+        return heapMib(cache, indexBytes);
     }
 
     /**
@@ -158,7 +209,7 @@ final class JvmOptions {
                 .append("# vmdumpfs's JVM options, from `vmdumpfs --print-jvm-options` (io.vmdumpfs.fuse.JvmOptions says\n")
                 .append("# why each is there): one per line after the Java version it needs; launch.sh passes those its\n")
                 .append("# java accepts. The heap is a mount's with the default cache_size on this machine (")
-                .append(CaffeineChunkCache.defaultBytes() >> 20).append(" MiB) over a core of up to 16 GiB.\n");
+                .append(CaffeineChunkCache.defaultBytes() >> 20).append(" MiB) over a core holding up to 16 GiB.\n");
         for (Option o : COMMON) {
             b.append(o.sinceJava()).append(' ').append(o.text()).append('\n');
         }

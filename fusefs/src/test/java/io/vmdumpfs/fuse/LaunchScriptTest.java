@@ -65,8 +65,10 @@ class LaunchScriptTest {
         long given = JvmOptions.defaultHeapMib();
         long cache = CaffeineChunkCache.defaultBytes();
         assertTrue(JvmOptions.fits(given, JvmOptions.heapMib(cache, 0)), "an empty core");
-        assertTrue(JvmOptions.fits(given, JvmOptions.heapMib(cache, 16L << 30)), "a 16 GiB core");
-        assertFalse(JvmOptions.fits(given, JvmOptions.heapMib(cache, 17L << 30)), "a 17 GiB core needs more");
+        assertTrue(JvmOptions.fits(given, JvmOptions.heapMib(cache, JvmOptions.indexBytes(16L << 30, 1))),
+                "a core holding 16 GiB");
+        assertFalse(JvmOptions.fits(given, JvmOptions.heapMib(cache, JvmOptions.indexBytes(17L << 30, 1))),
+                "a core holding 17 GiB needs more");
         assertFalse(JvmOptions.fits(given, JvmOptions.heapMib(64L << 20, 0)), "cache_size=64M: far less");
     }
 }

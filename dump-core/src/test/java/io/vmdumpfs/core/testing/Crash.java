@@ -70,8 +70,8 @@ public final class Crash {
                 byCmd.put(cmd.strip(), body.replaceAll("(?m)^\\s*DUMPFILE: .*\\n", ""));
             }
             if (byCmd.size() != commands.size() + 1) {
-                fail("crash on " + dump + " ran " + (byCmd.size() - 1) + " of " + commands.size() + " commands:\n"
-                        + tail(out));
+                fail("crash on " + dump + " ran " + (byCmd.size() - 1) + " of " + commands.size() + " commands (exit "
+                        + p.exitValue() + "):\n" + tail(out));
             }
             return byCmd;
         } catch (IOException e) {

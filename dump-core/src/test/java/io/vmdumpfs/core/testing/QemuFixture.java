@@ -30,9 +30,10 @@ import org.junit.jupiter.api.Assumptions;
  *
  * <p>Cost of a first build on the 2-CPU dev machine under TCG (quiet / with the machine at load 10-16): pc 256 MiB
  * 21 / 28 s, its busy, panicked, KASLR-off and kernel-core variants 10-25 / 34-44 s; q35 3 GiB 64 s (load 15); 64 GiB
- * 19 / 52 s; 1 TiB stopped 17 / 69 s; foreign 256 MiB guests 15-28 s to boot and dump (aarch64 fastest, s390x and
- * ppc64le slowest) plus a one-off 21-52 MB kernel download. Disk: a gcore fixture is about 2 x guest RAM + 450 MiB
- * (pc 256 MiB: 1.0 GB, q35 3 GiB: 6.9 GB); kernel cores are sparse (64 GiB: 1.5 GB, 1 TiB: 0.14 GB on disk).
+ * 19 / 52 s (22 s at load 5 with its range dumps: 2 s); 1 TiB stopped 17 / 69 s; foreign 256 MiB guests 15-28 s to
+ * boot and dump (aarch64 fastest, s390x and ppc64le slowest) plus a one-off 21-52 MB kernel download. Disk: a gcore
+ * fixture is about 2 x guest RAM + 450 MiB (pc 256 MiB: 1.0 GB, q35 3 GiB: 6.9 GB); kernel cores are sparse (64 GiB:
+ * 1.5 GB on disk and 1.3 GB of QEMU's range dumps, 1 TiB: 0.14 GB).
  *
  * @param dir  the fixture directory
  * @param meta meta.env's KEY=VALUE pairs (TOKEN, UNAME, MARKER, ARCH, MACHINE, MEM_MIB, KASLR, LOAD, CORE_KIND, …)
@@ -194,6 +195,25 @@ public record QemuFixture(Path dir, Map<String, String> meta) {
     public record LoaderWrite(long guestPaddr, long size, String sha256, Path file) {
     }
 
+    /**
+     * QEMU's ELF dump (paging=false, begin/length) of one guest-physical range ({@code --qemu-dump present},
+     * qemu-pages.txt): a {@code data} range holds pages the host had present when QEMU stopped (together the data
+     * ranges hold all of them), a {@code hole} range none. A page of guest RAM in neither was never written and
+     * reads as zero.
+     *
+     * @param hole       true for a sampled range without present pages, false for a data range
+     * @param guestPaddr where the range starts
+     * @param length     its length in bytes; QEMU's dump holds the RAM in it only
+     * @param file       QEMU's ELF dump of it
+     */
+    public record RangeDump(boolean hole, long guestPaddr, long length, Path file) {
+
+        /** Returns the end of the range (exclusive). */
+        public long guestPaddrEnd() {
+            return guestPaddr + length;
+        }
+    }
+
     /** The 256 MiB pc guest, KASLR on. */
     public static QemuFixture pc256() {
         return get("pc", 256, "on", 0, "on");
@@ -231,9 +251,11 @@ public record QemuFixture(Path dir, Map<String, String> meta) {
 
     /**
      * A 64 GiB q35 guest ({@code memory-backend-ram,reserve=off}) booted to the usual marker and pattern; its core
-     * written by the host kernel: 64 GiB long, about 1.5 GB of data, the rest holes. QEMU's own ground truth is its
-     * kdump-zlib only (an ELF would hold all 64 GiB); where the host has no zero page (QEMU's dump would make the
-     * whole guest resident) it is skipped: use {@link #qemuDump(String)}, which skips or fails in CI.
+     * written by the host kernel: 64 GiB long, about 1.5 GB of data, the rest holes. QEMU's own ground truth: its
+     * ELF dumps of the ranges the host held pages of and of 16 sampled ranges it held none of
+     * ({@link #rangeDumps()}: every other page is zero), and its kdump-zlib where the host has a zero page (without,
+     * QEMU's full dump would make the whole guest resident, so the script skips it; {@link #qemuDump(String)} skips
+     * or fails in CI).
      */
     public static QemuFixture q35Mem64g() {
         return of(Spec.x86("q35", 65536).withReserveOff(true).withCore(CoreKind.KERNEL));
@@ -322,6 +344,34 @@ public record QemuFixture(Path dir, Map<String, String> meta) {
         List<Path> out = new ArrayList<>();
         for (int i = 0; i < loaderWrites().size(); i++) {
             out.add(dir.resolve("qemu-dump-range-" + i + ".elf"));
+        }
+        return out;
+    }
+
+    /**
+     * Returns QEMU's ELF dumps of the ranges the host held pages of and of sampled ranges it held none of
+     * (qemu-pages.txt, {@code --qemu-dump present}), data ranges first, each kind ascending; skips (fails in CI) when
+     * the fixture has none.
+     */
+    public List<RangeDump> rangeDumps() {
+        Path f = dir.resolve("qemu-pages.txt");
+        require(Files.isRegularFile(f), "fixture " + dir.getFileName() + " has no qemu-pages.txt (made with --qemu-dump "
+                + meta.get("QEMU_DUMPS") + ")");
+        List<RangeDump> out = new ArrayList<>();
+        try {
+            for (String line : Files.readAllLines(f)) {
+                String[] w = line.strip().split("\\s+");
+                if (w.length != 4 || line.startsWith("#")) {
+                    continue;
+                }
+                if (!w[0].equals("data") && !w[0].equals("hole")) {
+                    fail(f + ": unknown kind in '" + line + "'");
+                }
+                out.add(new RangeDump(w[0].equals("hole"), Long.parseUnsignedLong(w[1].substring(2), 16),
+                        Long.parseLong(w[2]), dir.resolve(w[3])));
+            }
+        } catch (IOException e) {
+            throw new AssertionError("cannot read " + f, e);
         }
         return out;
     }

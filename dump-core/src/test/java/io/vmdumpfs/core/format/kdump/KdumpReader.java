@@ -1,15 +1,8 @@
 package io.vmdumpfs.core.format.kdump;
 
-import com.github.luben.zstd.Zstd;
-import io.airlift.compress.lzo.LzoDecompressor;
 import io.vmdumpfs.core.format.ElfClass;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.zip.DataFormatException;
-import java.util.zip.Inflater;
-import org.xerial.snappy.Snappy;
 
 /**
  * A small kdump-compressed reader for tests, written from makedumpfile's IMPLEMENTATION and crash's diskdump.c
@@ -78,37 +71,6 @@ final class KdumpReader {
         }
         byte[] stored = new byte[pd.size()];
         System.arraycopy(file, (int) pd.offset(), stored, 0, pd.size());
-        byte[] out = new byte[blockSize];
-        int n;
-        try {
-            if ((pd.flags() & KdumpCodec.ZLIB.flag) != 0) {
-                Inflater inf = new Inflater(false);
-                inf.setInput(stored);
-                n = inf.inflate(out);
-                if (!inf.finished()) {
-                    throw new AssertionError("zlib stream not finished");
-                }
-                inf.end();
-            } else if ((pd.flags() & KdumpCodec.LZO.flag) != 0) {
-                n = new LzoDecompressor().decompress(stored, 0, stored.length, out, 0, out.length);
-            } else if ((pd.flags() & KdumpCodec.SNAPPY.flag) != 0) {
-                n = Snappy.uncompress(stored, 0, stored.length, out, 0);
-            } else if ((pd.flags() & KdumpCodec.ZSTD.flag) != 0) {
-                n = (int) Zstd.decompressByteArray(out, 0, out.length, stored, 0, stored.length);
-            } else {
-                if (pd.size() != blockSize) {
-                    throw new AssertionError("raw page of " + pd.size() + " bytes");
-                }
-                return stored;
-            }
-        } catch (DataFormatException e) {
-            throw new AssertionError("zlib: " + e.getMessage(), e);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        if (n != blockSize) {
-            throw new AssertionError("page decompressed to " + n + " bytes");
-        }
-        return out;
+        return KdumpWalker.decompress(pd, stored, blockSize);
     }
 }
