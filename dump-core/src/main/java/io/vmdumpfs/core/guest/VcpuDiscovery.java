@@ -97,6 +97,8 @@ public final class VcpuDiscovery {
     private final ProcessCore core;
     private final HostMemory mem;
     private final CpuTarget target;
+    /** Whether any "cpu-memory-N" AddressSpace was seen, for the reason when no vCPU validates. */
+    private boolean anyName;
 
     private VcpuDiscovery(ProcessCore core, CpuTarget target) {
         this.core = core;
@@ -185,8 +187,8 @@ public final class VcpuDiscovery {
      */
     private Map<Long, CpuAddressSpace> streamAddressSpaces(List<Integer> segs) {
         Map<Long, Integer> names = new HashMap<>();
-        forEachChunk(segs, (base, b) -> {
-            for (int o = 0; o + 24 <= b.limit(); o += 8) {
+        forEachChunk(segs, (base, b, own) -> {
+            for (int o = 0; o < own && o + 24 <= b.limit(); o += 8) {
                 if (b.getLong(o) == CPU_MEMO) {
                     int index = nameIndex(b, o);
                     if (index >= 0) {
@@ -214,17 +216,19 @@ public final class VcpuDiscovery {
         void visit(long hostVaddr, long value);
     }
 
-    /** Calls {@code v} for every 8-aligned word of {@code segs} whose value is one of {@code values}, once each. */
+    /** Calls {@code v} for every 8-aligned word of {@code segs} whose value is one of {@code values}. */
     private void forEachWordIn(List<Integer> segs, Set<Long> values, WordVisitor v) {
-        long lo = values.stream().mapToLong(Long::longValue).min().orElse(0);
-        long hi = values.stream().mapToLong(Long::longValue).max().orElse(-1);
-        Set<Long> seen = new HashSet<>();
-        forEachChunk(segs, (base, b) -> {
-            for (int o = 0; o + 8 <= b.limit(); o += 8) {
+        // A sorted array, not the set: most heap words are pointers near the values, and a set lookup would box each.
+        long[] sorted = values.stream().mapToLong(Long::longValue).sorted().toArray();
+        if (sorted.length == 0) {
+            return;
+        }
+        long lo = sorted[0];
+        long hi = sorted[sorted.length - 1];
+        forEachChunk(segs, (base, b, own) -> {
+            for (int o = 0; o < own; o += 8) {
                 long w = b.getLong(o);
-                // Range first: a set lookup for every word would box millions of longs.
-                if (Long.compareUnsigned(w, lo) >= 0 && Long.compareUnsigned(w, hi) <= 0 && values.contains(w)
-                        && seen.add(base + o)) {
+                if (w >= lo && w <= hi && java.util.Arrays.binarySearch(sorted, w) >= 0) {
                     v.visit(base + o, w);
                 }
             }
@@ -232,28 +236,42 @@ public final class VcpuDiscovery {
     }
 
     private interface ChunkVisitor {
-        void visit(long base, ByteBuffer chunk);
+        /** {@code chunk} holds the words at {@code base}; those from {@code own} on are the next chunk's too. */
+        void visit(long base, ByteBuffer chunk, int own);
     }
 
-    /** Reads segments {@code segs} in {@link #COUNT_CHUNK} pieces, each overlapping the next by 24 bytes. */
+    /**
+     * Reads segments {@code segs} in {@link #COUNT_CHUNK} pieces, each overlapping the next by 24 bytes (a name read
+     * at a chunk's end), so that every word is its own chunk's exactly once.
+     */
     private void forEachChunk(List<Integer> segs, ChunkVisitor v) {
         for (int si : segs) {
             long start = mem.segments().get(si).pVaddr();
             long len = mem.presentLength(si) & ~7L;
             for (long at = 0; at < len; at += COUNT_CHUNK) {
                 int n = (int) Math.min(COUNT_CHUNK + 24L, len - at);
-                v.visit(start + at, mem.read(start + at, n).order(ByteOrder.LITTLE_ENDIAN));
+                v.visit(start + at, mem.read(start + at, n).order(ByteOrder.LITTLE_ENDIAN),
+                        (int) Math.min(COUNT_CHUNK, len - at));
             }
         }
     }
 
     private Vcpus run(long heapHint, GuestMemory guestRam) {
-        List<Integer> order = scanOrder(heapHint);
-        long budget = SCAN_BUDGET;
         // Why candidates failed, the first few, for the reason when none succeeds.
         Set<String> reasons = new LinkedHashSet<>();
-        boolean anyName = false;
-        for (int si : order) {
+        // Mappings larger than a malloc arena are streamed, not read whole. QEMU's main heap, which holds the vCPUs'
+        // AddressSpaces next to "memory" (heapHint), is one of them under TCG (65 MiB for a 256 MiB arm64 guest):
+        // then it goes first.
+        List<Integer> large = new ArrayList<>(streamedSegments(heapHint, guestRam, RamDiscovery.MAX_SCANNED_SEGMENT));
+        Integer heapSegment = mem.segmentIndexOf(heapHint);
+        if (large.remove(heapSegment)) {
+            Vcpus v = streamed(List.of(heapSegment), reasons);
+            if (v != null) {
+                return v;
+            }
+        }
+        long budget = SCAN_BUDGET;
+        for (int si : scanOrder(heapHint)) {
             if (budget <= 0) {
                 break;
             }
@@ -280,13 +298,26 @@ public final class VcpuDiscovery {
                 }
             }
         }
-        // A heap larger than a malloc arena (TCG's main heap: 65 MiB for a 256 MiB arm64 guest) is not read whole:
-        // streamed, its AddressSpaces first, then the CPUAddressSpaces pointing at them.
-        List<Integer> large = streamedSegments(heapHint, guestRam, RamDiscovery.MAX_SCANNED_SEGMENT);
-        Map<Long, CpuAddressSpace> ases = streamAddressSpaces(large);
+        Vcpus v = streamed(large, reasons);
+        if (v != null) {
+            return v;
+        }
+        if (!anyName) {
+            return Vcpus.none("no \"" + CPU_AS_PREFIX + "N\" AddressSpace found in QEMU's heap");
+        }
+        return Vcpus.none(reasons.isEmpty() ? "no CPUAddressSpace points at a vCPU's AddressSpace"
+                : String.join("; ", reasons));
+    }
+
+    /**
+     * Hops 1-6 over mappings streamed rather than read whole: their AddressSpaces first, then the CPUAddressSpaces
+     * pointing at them. Returns the vCPUs, or null with the reasons noted.
+     */
+    private Vcpus streamed(List<Integer> segs, Set<String> reasons) {
+        Map<Long, CpuAddressSpace> ases = streamAddressSpaces(segs);
         anyName |= !ases.isEmpty();
         Map<Long, Long> cpuAsFields = new java.util.TreeMap<>();
-        forEachWordIn(large, ases.keySet(), cpuAsFields::put);
+        forEachWordIn(segs, ases.keySet(), cpuAsFields::put);
         for (Map.Entry<Long, Long> e : cpuAsFields.entrySet()) {
             Hop<Vcpus> v = cpuAddressSpace(e.getKey(), ases.get(e.getValue())).then(this::allVcpus);
             if (v instanceof Hop.Found<Vcpus> f) {
@@ -294,11 +325,7 @@ public final class VcpuDiscovery {
             }
             note(reasons, v.reason());
         }
-        if (!anyName) {
-            return Vcpus.none("no \"" + CPU_AS_PREFIX + "N\" AddressSpace found in QEMU's heap");
-        }
-        return Vcpus.none(reasons.isEmpty() ? "no CPUAddressSpace points at a vCPU's AddressSpace"
-                : String.join("; ", reasons));
+        return null;
     }
 
     private static void note(Set<String> reasons, String reason) {
