@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -135,8 +136,16 @@ class ForeignGuestsIT {
             // reads equals QEMU's dump.
             List<Path> files = new ArrayList<>(List.of(elf));
             KDUMP_FILES.forEach(k -> files.add(mnt.resolve(k)));
+            Map<String, String> qemuCpus = g == Guest.AARCH64 ? cpuAttrs(Libkdumpfile.open(qemuElf)) : Map.of();
             for (Path file : files) {
                 Libkdumpfile.Info info = Libkdumpfile.open(file);
+                if (g == Guest.AARCH64) {
+                    // the vCPU notes: libkdumpfile reads each vCPU's NT_PRSTATUS, registers as in QEMU's own dump
+                    assertEquals(facts.nproc(), info.cpus().orElse(-1), file + ": cpu.number");
+                    assertEquals(facts.nproc() * 34, qemuCpus.keySet().stream().filter(k -> k.contains(".reg."))
+                            .count(), "x0-x29, lr, sp, pc, pstate of each vCPU in QEMU's dump");
+                    assertEquals(qemuCpus, cpuAttrs(info), file + ": every vCPU's registers");
+                }
                 assertEquals(g.libkdumpfileArch, info.arch(), file + ": arch");
                 assertEquals(g.order, info.byteOrder(), file + ": byte order");
                 assertEquals(facts.release(), info.osRelease().orElse(null), file + ": release");
@@ -187,6 +196,41 @@ class ForeignGuestsIT {
             assertEquals(f.memBytes(), c.bytesEqual(), file + ": RAM equal to QEMU's dump");
             assertEquals(bios, c.bytesAbsent(), file + ": only the BIOS, left out, is absent");
         }
+    }
+
+    /**
+     * {@code vmdumpfs info} of the aarch64 guest lists its vCPUs as QEMU's own "info registers" of the stopped guest
+     * shows them (qemu-registers.txt): the mode QEMU names (EL1h …) and the PC, and says the registers are exact.
+     */
+    @org.junit.jupiter.api.Test
+    void info_aarch64_listsTheVcpusAsQemuSawThem() throws Exception {
+        QemuFixture f = Guest.AARCH64.fixture();
+        String out = cli("info", f.core().toString());
+        int n = f.guestFacts().nproc();
+        assertTrue(out.contains(String.format("%n%-13s %d, registers exact (TCG", "vCPUs:", n)), out);
+        String regs = Files.readString(f.dir().resolve("qemu-registers.txt"));
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile(
+                "CPU#(\\d+)\\s+PC=([0-9a-f]{16}) [\\s\\S]*?PSTATE=[0-9a-f]{8} \\S{4} (EL[0-3][th])").matcher(regs);
+        int seen = 0;
+        while (m.find()) {
+            String pc = Long.toHexString(Long.parseUnsignedLong(m.group(2), 16));
+            String line = String.format("%n%-13s %s mode, pc 0x%s, exact%n", "vCPU " + m.group(1) + ":", m.group(3),
+                    pc);
+            assertTrue(out.contains(line), "wanted" + line + "in:" + out);
+            seen++;
+        }
+        assertEquals(n, seen, "QEMU's registers of every vCPU: " + regs);
+    }
+
+    /** Returns libkdumpfile's per-CPU attributes (cpu.N.pid, cpu.N.reg.*, without cpu.N.PRSTATUS's raw blob). */
+    private static Map<String, String> cpuAttrs(Libkdumpfile.Info info) {
+        Map<String, String> out = new java.util.TreeMap<>();
+        info.attrs().forEach((k, v) -> {
+            if (k.matches("cpu\\.\\d+\\..*")) {
+                out.put(k, v);
+            }
+        });
+        return out;
     }
 
     /** Returns stdout of the real CLI (the shaded jar); fails unless it exits 0. */

@@ -1,5 +1,6 @@
 package io.vmdumpfs.core.format;
 
+import io.vmdumpfs.core.guest.Aarch64Registers;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.Vcpu;
 import io.vmdumpfs.core.guest.Vcpus;
@@ -16,6 +17,8 @@ import java.util.Optional;
  *
  * <p>With vCPUs, QEMU's order ({@code write_elf64_notes} in dump/dump.c): every vCPU's NT_PRSTATUS in CPU_FOREACH
  * order, then every vCPU's architecture note ("QEMU" on x86), then the guest's VMCOREINFO note as the kernel wrote it.
+ * On aarch64 each vCPU's NT_PRSTATUS is followed by its NT_PRFPREG ({@link Aarch64Notes}), and there is no
+ * architecture note.
  * QEMU's kdump writer puts the same notes into the kdump file's note section ({@code create_kdump_vmcore} runs
  * {@code write_elf64_notes} into a buffer), and so do we: crash and libkdumpfile read NT_PRSTATUS there.
  *
@@ -81,8 +84,9 @@ public final class DumpNotes {
     }
 
     /**
-     * Returns the per-vCPU notes: all NT_PRSTATUS notes first, then all architecture notes. Every byte is QEMU's but
-     * pr_pid, which is {@code pids}' (see {@link NotePids} for why QEMU's cpu + 1 misleads drgn).
+     * Returns the per-vCPU notes: all NT_PRSTATUS notes first (on aarch64 each with its NT_PRFPREG), then all
+     * architecture notes. Every byte is QEMU's but pr_pid, which is {@code pids}' (see {@link NotePids} for why
+     * QEMU's cpu + 1 misleads drgn).
      */
     static List<byte[]> cpuNotes(List<Vcpu> vcpus, NotePids pids, ByteOrder order) {
         List<byte[]> prstatus = new ArrayList<>();
@@ -95,6 +99,14 @@ public final class DumpNotes {
                 X86Registers r = (X86Registers) vcpus.get(i).registers();
                 prstatus.add(X86Notes.prstatus(r, pids.pid(i), x86_64Format, order));
                 archNotes.add(X86Notes.qemuCpuState(r, order));
+            }
+        } else if (vcpus.get(0).registers() instanceof Aarch64Registers) {
+            // arm_cpu_write_elf64_note writes NT_PRSTATUS and NT_PRFPREG together, vCPU by vCPU; Arm has no
+            // architecture note to follow them.
+            for (int i = 0; i < vcpus.size(); i++) {
+                Aarch64Registers r = (Aarch64Registers) vcpus.get(i).registers();
+                prstatus.add(Aarch64Notes.prstatus(r, pids.pid(i), order));
+                prstatus.add(Aarch64Notes.fpsimd(r, order));
             }
         }
         List<byte[]> all = new ArrayList<>(prstatus);

@@ -5,7 +5,7 @@ import java.util.Optional;
 
 /**
  * What vCPU discovery needs to know of one QEMU target's CPU: the QOM type every CPU of the target derives from,
- * and how to read and check its register file. One implementation per target family; aarch64 plugs in here.
+ * and how to read and check its register file. One implementation per target family (x86, aarch64).
  */
 interface CpuTarget {
 
@@ -37,6 +37,7 @@ interface CpuTarget {
         return switch (arch) {
             case X86_64 -> Optional.of(new X86CpuTarget("x86_64-cpu", X86EnvLayout.X86_64));
             case I386 -> Optional.of(new X86CpuTarget("i386-cpu", X86EnvLayout.I386));
+            case AARCH64 -> Optional.of(new Aarch64CpuTarget());
             default -> Optional.empty();
         };
     }

@@ -38,11 +38,13 @@ import java.util.Set;
  *
  * <p>Offsets inside CPUState are found on the first vCPU and confirmed on every other; struct sizes come from QEMU's
  * type registry. The scan reads only QEMU's small writable mappings, nearest the heap first, and stops at the first
- * one holding a vCPU, so it does not grow with the guest. Any failure gives {@link Vcpus#none} with the reason: the
- * dump files then carry the placeholder note and the mount works as before.
+ * one holding a vCPU, so it does not grow with the guest; heaps larger than a malloc arena are streamed after them.
+ * Any failure gives {@link Vcpus#none} with the reason: the dump files then carry the placeholder note and the mount
+ * works as before.
  *
  * <p>Limits: the CPUAddressSpace is looked for in the heap mapping that holds its AddressSpace (QEMU allocates both
- * on the main thread while it creates the vCPUs); x86 targets only so far ({@link CpuTarget}).
+ * on the main thread while it creates the vCPUs); x86 and aarch64 targets so far ({@link CpuTarget}). When a target's
+ * registers cannot be read, its vCPUs are still counted (hop 1) for the kdump header's nr_cpus.
  */
 public final class VcpuDiscovery {
 
@@ -95,6 +97,8 @@ public final class VcpuDiscovery {
     private final ProcessCore core;
     private final HostMemory mem;
     private final CpuTarget target;
+    /** Whether any "cpu-memory-N" AddressSpace was seen, for the reason when no vCPU validates. */
+    private boolean anyName;
 
     private VcpuDiscovery(ProcessCore core, CpuTarget target) {
         this.core = core;
@@ -124,7 +128,13 @@ public final class VcpuDiscovery {
             return n > 0 ? Vcpus.countedOnly(n, noLayout)
                     : Vcpus.none(noLayout + ", and no \"" + CPU_AS_PREFIX + "N\" AddressSpace found to count them");
         }
-        return new VcpuDiscovery(core, t).run(heapHint);
+        Vcpus found = new VcpuDiscovery(core, t).run(heapHint, guestRam);
+        if (!found.list().isEmpty()) {
+            return found;
+        }
+        // The registers could not be read, but the kdump header's nr_cpus still wants the vCPU count.
+        int n = new VcpuDiscovery(core, t).countAddressSpaces(heapHint, guestRam);
+        return n > 0 ? Vcpus.countedOnly(n, found.failure().orElseThrow()) : found;
     }
 
     /** Returns QEMU's small writable mappings, nearest {@code heapHint} first: where the scans look. */
@@ -146,24 +156,39 @@ public final class VcpuDiscovery {
 
     /**
      * Returns the number of distinct vCPU indexes whose "cpu-memory-N" AddressSpace validates (hop 1, which is the
-     * same for every target): the vCPU count of a target whose registers cannot be read yet. Two streaming passes
-     * over the writable mappings that are not guest RAM-sized (as the vmcoreinfo device scan selects them, since
-     * TCG's heap exceeds 64 MiB): the 8-aligned names first, then the AddressSpaces pointing at them.
+     * same for every target): the vCPU count of a target whose registers cannot be read.
      */
     int countAddressSpaces(long heapHint, GuestMemory guestRam) {
+        return (int) streamAddressSpaces(streamedSegments(heapHint, guestRam, 0)).values().stream()
+                .map(CpuAddressSpace::index).distinct().count();
+    }
+
+    /**
+     * Returns the writable, non-executable mappings of more than {@code minLength} bytes that are not guest RAM-sized
+     * (as the vmcoreinfo device scan selects them, since TCG's heap exceeds 64 MiB), nearest {@code heapHint} first.
+     */
+    private List<Integer> streamedSegments(long heapHint, GuestMemory guestRam, long minLength) {
         List<Integer> segs = new ArrayList<>();
         for (int i = 0; i < mem.segments().size(); i++) {
             Elf64Phdr ph = mem.segments().get(i);
             long len = mem.presentLength(i);
-            if (ph.writable() && (ph.pFlags() & Elf64Phdr.PF_X) == 0 && len >= 64
+            if (ph.writable() && (ph.pFlags() & Elf64Phdr.PF_X) == 0 && len >= 64 && len > minLength
                     && len <= VmcoreInfoFinder.MAX_DEVICE_SEGMENT && !VmcoreInfoFinder.holdsGuestRam(guestRam, ph)) {
                 segs.add(i);
             }
         }
         segs.sort(Comparator.comparingLong(i -> Math.abs(mem.segments().get(i).pVaddr() - heapHint)));
+        return segs;
+    }
+
+    /**
+     * Hop 1 over mappings of any size: the "cpu-memory-N" AddressSpaces that validate, by host address. Two streaming
+     * passes over {@code segs}: the 8-aligned names first, then the AddressSpaces pointing at them.
+     */
+    private Map<Long, CpuAddressSpace> streamAddressSpaces(List<Integer> segs) {
         Map<Long, Integer> names = new HashMap<>();
-        forEachChunk(segs, (base, b) -> {
-            for (int o = 0; o + 24 <= b.limit(); o += 8) {
+        forEachChunk(segs, (base, b, own) -> {
+            for (int o = 0; o < own && o + 24 <= b.limit(); o += 8) {
                 if (b.getLong(o) == CPU_MEMO) {
                     int index = nameIndex(b, o);
                     if (index >= 0) {
@@ -172,46 +197,81 @@ public final class VcpuDiscovery {
                 }
             }
         });
+        Map<Long, CpuAddressSpace> valid = new java.util.TreeMap<>();
         if (names.isEmpty()) {
-            return 0;
+            return valid;
         }
         QemuLayout l = QemuLayout.QEMU_6_2_TO_10;
         int nameOff = l.addressSpace().name();
-        Set<Integer> valid = new java.util.TreeSet<>();
-        forEachChunk(segs, (base, b) -> {
-            for (int o = 0; o + 8 <= b.limit(); o += 8) {
-                Integer index = names.get(b.getLong(o));
-                if (index != null && cpuAddressSpaceOf(base + o - nameOff, index, l).isFound()) {
-                    valid.add(index);
+        forEachWordIn(segs, names.keySet(), (at, name) -> {
+            Hop<CpuAddressSpace> as = cpuAddressSpaceOf(at - nameOff, names.get(name), l);
+            if (as instanceof Hop.Found<CpuAddressSpace> f) {
+                valid.put(f.value().hostVaddr(), f.value());
+            }
+        });
+        return valid;
+    }
+
+    private interface WordVisitor {
+        void visit(long hostVaddr, long value);
+    }
+
+    /** Calls {@code v} for every 8-aligned word of {@code segs} whose value is one of {@code values}. */
+    private void forEachWordIn(List<Integer> segs, Set<Long> values, WordVisitor v) {
+        // A sorted array, not the set: most heap words are pointers near the values, and a set lookup would box each.
+        long[] sorted = values.stream().mapToLong(Long::longValue).sorted().toArray();
+        if (sorted.length == 0) {
+            return;
+        }
+        long lo = sorted[0];
+        long hi = sorted[sorted.length - 1];
+        forEachChunk(segs, (base, b, own) -> {
+            for (int o = 0; o < own; o += 8) {
+                long w = b.getLong(o);
+                if (w >= lo && w <= hi && java.util.Arrays.binarySearch(sorted, w) >= 0) {
+                    v.visit(base + o, w);
                 }
             }
         });
-        return valid.size();
     }
 
     private interface ChunkVisitor {
-        void visit(long base, ByteBuffer chunk);
+        /** {@code chunk} holds the words at {@code base}; those from {@code own} on are the next chunk's too. */
+        void visit(long base, ByteBuffer chunk, int own);
     }
 
-    /** Reads segments {@code segs} in {@link #COUNT_CHUNK} pieces, each overlapping the next by 24 bytes. */
+    /**
+     * Reads segments {@code segs} in {@link #COUNT_CHUNK} pieces, each overlapping the next by 24 bytes (a name read
+     * at a chunk's end), so that every word is its own chunk's exactly once.
+     */
     private void forEachChunk(List<Integer> segs, ChunkVisitor v) {
         for (int si : segs) {
             long start = mem.segments().get(si).pVaddr();
             long len = mem.presentLength(si) & ~7L;
             for (long at = 0; at < len; at += COUNT_CHUNK) {
                 int n = (int) Math.min(COUNT_CHUNK + 24L, len - at);
-                v.visit(start + at, mem.read(start + at, n).order(ByteOrder.LITTLE_ENDIAN));
+                v.visit(start + at, mem.read(start + at, n).order(ByteOrder.LITTLE_ENDIAN),
+                        (int) Math.min(COUNT_CHUNK, len - at));
             }
         }
     }
 
-    private Vcpus run(long heapHint) {
-        List<Integer> order = scanOrder(heapHint);
-        long budget = SCAN_BUDGET;
+    private Vcpus run(long heapHint, GuestMemory guestRam) {
         // Why candidates failed, the first few, for the reason when none succeeds.
         Set<String> reasons = new LinkedHashSet<>();
-        boolean anyName = false;
-        for (int si : order) {
+        // Mappings larger than a malloc arena are streamed, not read whole. QEMU's main heap, which holds the vCPUs'
+        // AddressSpaces next to "memory" (heapHint), is one of them under TCG (65 MiB for a 256 MiB arm64 guest):
+        // then it goes first.
+        List<Integer> large = new ArrayList<>(streamedSegments(heapHint, guestRam, RamDiscovery.MAX_SCANNED_SEGMENT));
+        Integer heapSegment = mem.segmentIndexOf(heapHint);
+        if (large.remove(heapSegment)) {
+            Vcpus v = streamed(List.of(heapSegment), reasons);
+            if (v != null) {
+                return v;
+            }
+        }
+        long budget = SCAN_BUDGET;
+        for (int si : scanOrder(heapHint)) {
             if (budget <= 0) {
                 break;
             }
@@ -238,11 +298,34 @@ public final class VcpuDiscovery {
                 }
             }
         }
+        Vcpus v = streamed(large, reasons);
+        if (v != null) {
+            return v;
+        }
         if (!anyName) {
             return Vcpus.none("no \"" + CPU_AS_PREFIX + "N\" AddressSpace found in QEMU's heap");
         }
         return Vcpus.none(reasons.isEmpty() ? "no CPUAddressSpace points at a vCPU's AddressSpace"
                 : String.join("; ", reasons));
+    }
+
+    /**
+     * Hops 1-6 over mappings streamed rather than read whole: their AddressSpaces first, then the CPUAddressSpaces
+     * pointing at them. Returns the vCPUs, or null with the reasons noted.
+     */
+    private Vcpus streamed(List<Integer> segs, Set<String> reasons) {
+        Map<Long, CpuAddressSpace> ases = streamAddressSpaces(segs);
+        anyName |= !ases.isEmpty();
+        Map<Long, Long> cpuAsFields = new java.util.TreeMap<>();
+        forEachWordIn(segs, ases.keySet(), cpuAsFields::put);
+        for (Map.Entry<Long, Long> e : cpuAsFields.entrySet()) {
+            Hop<Vcpus> v = cpuAddressSpace(e.getKey(), ases.get(e.getValue())).then(this::allVcpus);
+            if (v instanceof Hop.Found<Vcpus> f) {
+                return f.value();
+            }
+            note(reasons, v.reason());
+        }
+        return null;
     }
 
     private static void note(Set<String> reasons, String reason) {
@@ -575,23 +658,27 @@ public final class VcpuDiscovery {
      * executable mapping (TCG's code buffer) says so.
      */
     private String exactness(List<Vcpu> vcpus) {
-        String kgs = "";
+        String remark = "";
         for (Vcpu v : vcpus) {
             if (v.registers() instanceof X86Registers x && x.longMode() && x.kernelGsBase().isEmpty()) {
-                kgs = "; kernel_gs_base not found, written as 0";
+                remark = "; kernel_gs_base not found, written as 0";
+                break;
+            }
+            if (v.registers() instanceof Aarch64Registers && !Aarch64CpuTarget.withoutSve(v.type())) {
+                remark = "; " + v.type() + " may have SVE, whose NT_ARM_SVE note QEMU adds: not written";
                 break;
             }
         }
         List<MappedFile> files = core.mappedFiles();
         for (MappedFile f : files) {
             if (f.path().startsWith("anon_inode:kvm-vcpu")) {
-                return "stale (KVM, last register sync unknown)" + kgs;
+                return "stale (KVM, last register sync unknown)" + remark;
             }
         }
         List<ElfNote> threads = core.notes().stream()
                 .filter(n -> n.type() == ElfNote.NT_PRSTATUS && n.name().equals("CORE")).toList();
         if (threads.isEmpty()) {
-            return "unknown (no host thread registers in the core)" + kgs;
+            return "unknown (no host thread registers in the core)" + remark;
         }
         for (ElfNote n : threads) {
             // x86_64 elf_prstatus: pr_reg at 112, rip is user_regs_struct's 17th word.
@@ -600,10 +687,11 @@ public final class VcpuDiscovery {
             }
             long rip = n.descBuffer().getLong(112 + 16 * 8);
             if (inTranslatedCode(rip, files)) {
-                return "lagging (TCG, a vCPU thread was running guest code: up to one translated block behind)" + kgs;
+                return "lagging (TCG, a vCPU thread was running guest code: up to one translated block behind)"
+                        + remark;
             }
         }
-        return "exact (TCG, no vCPU thread was running guest code)" + kgs;
+        return "exact (TCG, no vCPU thread was running guest code)" + remark;
     }
 
     /** Returns true when {@code rip} lies in an executable mapping that is no file, or is TCG's JIT memfd. */

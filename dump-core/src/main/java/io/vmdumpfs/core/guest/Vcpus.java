@@ -14,7 +14,7 @@ import java.util.OptionalInt;
  *                  ("exact (TCG, …)", "stale (KVM, …)"); empty when there are no vCPUs
  * @param failure   why no vCPU was found, when none was
  * @param counted   how many vCPUs there are when their registers could not be read (a target without a register
- *                  layout yet): the kdump header's nr_cpus still needs it
+ *                  layout yet, or a register file that failed a check): the kdump header's nr_cpus still needs it
  */
 public record Vcpus(List<Vcpu> list, String exactness, Optional<String> failure, OptionalInt counted) {
 

@@ -17,7 +17,9 @@
  *       {@link io.vmdumpfs.core.guest.Vcpus}: each {@link io.vmdumpfs.core.guest.Vcpu} with its
  *       {@link io.vmdumpfs.core.guest.CpuRegisters}, or the reason there are none. A target's register file is a
  *       {@code CpuTarget} (x86: {@link io.vmdumpfs.core.guest.X86EnvLayout}, {@code X86CpuTarget},
- *       {@link io.vmdumpfs.core.guest.X86Registers}).</li>
+ *       {@link io.vmdumpfs.core.guest.X86Registers}; aarch64: {@link io.vmdumpfs.core.guest.Aarch64EnvLayout},
+ *       {@link io.vmdumpfs.core.guest.Aarch64VfpLayout}, {@code Aarch64CpuTarget},
+ *       {@link io.vmdumpfs.core.guest.Aarch64Registers}).</li>
  *   <li>VMCOREINFO: {@link io.vmdumpfs.core.guest.VmcoreInfoFinder} (vmcoreinfo device, else a scan of guest RAM)
  *       gives {@link io.vmdumpfs.core.guest.VmcoreInfo}, read in the guest's byte order.</li>
  *   <li>Platform: {@link io.vmdumpfs.core.guest.PlatformFinder} gives {@link io.vmdumpfs.core.guest.GuestPlatform}

@@ -59,7 +59,72 @@ class VcpuDiscoveryIT {
         check(QemuFixture.pc256KernelCore());
     }
 
-    /** Offset of pr_pid in x86_64's elf_prstatus: siginfo (12), pr_cursig + pad (4), pr_sigpend, pr_sighold. */
+    /**
+     * The aarch64 guest (qemu-system-aarch64 7.2, -smp 2, cortex-a57): QEMU writes NT_PRSTATUS and NT_PRFPREG per vCPU
+     * and pr_pid = cpu_index + 1, and so do we, so the whole PT_NOTE (the vCPU notes, then VMCOREINFO) and the kdump
+     * file's note section equal QEMU's byte for byte. The registers are also checked against QEMU's own "info
+     * registers" of the stopped guest (qemu-registers.txt: PC, SP, PSTATE and the mode it names).
+     */
+    @Test
+    void notes_aarch64_byteIdenticalToQemusDump() throws IOException {
+        QemuFixture f = QemuFixture.aarch64();
+        try (GuestDump d = GuestDumps.open(f.core(), Optional.empty())) {
+            Vcpus v = d.vcpus();
+            assertEquals(Optional.empty(), v.failure(), "vCPUs found");
+            assertEquals(Integer.parseInt(f.get("SMP")), v.list().size(), "one per -smp");
+            assertEquals(List.of(0, 1), v.list().stream().map(Vcpu::index).toList(), "CPU_FOREACH order");
+            assertTrue(v.exactness().startsWith("exact (TCG"), v.exactness());
+            List<String> qemuRegs = qemuRegisters(f);
+            for (Vcpu cpu : v.list()) {
+                Aarch64Registers r = (Aarch64Registers) cpu.registers();
+                String line = qemuRegs.get(cpu.index());
+                assertTrue(line.contains(String.format(" PC=%016x ", r.pc())), line);
+                assertTrue(line.contains(String.format(" SP=%016x", r.sp())), line);
+                assertTrue(line.contains(String.format("PSTATE=%08x ", r.pstate())), line);
+                assertTrue(line.contains(" " + r.mode() + " "), "QEMU names the mode: " + line);
+                assertEquals("cortex-a57-arm-cpu", cpu.type());
+            }
+
+            byte[] qemuNotes = qemuElfNotes(f.qemuDumpElf());
+            byte[] ours = segment(DumpFormat.ELF.open(d, FormatContext.uncached()), noteOffset(d));
+            assertEquals(List.of("CORE/1", "CORE/2", "CORE/1", "CORE/2", "VMCOREINFO/0"), noteKinds(qemuNotes),
+                    "QEMU's order: each vCPU's NT_PRSTATUS and NT_PRFPREG, then VMCOREINFO");
+            assertEquals(List.of(1, 2), prPids(ours), "pr_pid: QEMU's cpu_index + 1 (no kernel CPU mapping on arm64)");
+            assertEquals(HexFormat.of().formatHex(qemuNotes), HexFormat.of().formatHex(ours),
+                    "vmcore.elf's PT_NOTE equals QEMU's byte for byte");
+
+            View kdump = DumpFormat.KDUMP_ZLIB.open(d, FormatContext.uncached());
+            byte[] qemuKdumpNotes = flattenedKdumpNotes(f.dir().resolve("qemu-dump.kdump-zlib"));
+            assertArrayEquals(cpuNotes(qemuKdumpNotes), cpuNotes(kdumpNotes(kdump)),
+                    "the kdump note section's NT_PRSTATUS and NT_PRFPREG notes equal QEMU's");
+            ByteBuffer h = ByteBuffer.allocate(4096).order(ByteOrder.LITTLE_ENDIAN);
+            kdump.read(0, h);
+            assertEquals(2, h.getInt(460), "disk_dump_header.nr_cpus");
+        }
+    }
+
+    /** Returns QEMU's "info registers" of each vCPU, one line each from "CPU#n" to its PSTATE. */
+    private static List<String> qemuRegisters(QemuFixture f) throws IOException {
+        String text = java.nio.file.Files.readString(f.dir().resolve("qemu-registers.txt"));
+        List<String> out = new java.util.ArrayList<>();
+        for (String cpu : text.split("CPU#")) {
+            if (!cpu.isBlank()) {
+                int end = cpu.indexOf("FPCR=");
+                out.add(cpu.substring(0, end < 0 ? cpu.length() : end).replace('\n', ' ') + " ");
+            }
+        }
+        return out;
+    }
+
+    private static List<String> noteKinds(byte[] section) {
+        return ElfNotes.read(section, ByteOrder.LITTLE_ENDIAN).notes().stream().map(n -> n.name() + "/" + n.type())
+                .toList();
+    }
+
+    /**
+     * Offset of pr_pid in x86_64's and arm64's elf_prstatus: siginfo (12), pr_cursig + pad (4), pr_sigpend,
+     * pr_sighold.
+     */
     private static final int PR_PID = 32;
 
     private static void check(QemuFixture f) throws IOException {
@@ -173,10 +238,10 @@ class VcpuDiscoveryIT {
 
     /**
      * Returns the note section of QEMU 7.2's kdump file, which is in makedumpfile's flattened format: a 4 KiB
-     * header, then records {be64 offset, be64 size, data} of the file it stands for. Rebuilds the first 64 KiB.
+     * header, then records {be64 offset, be64 size, data} of the file it stands for. Rebuilds the first MiB.
      */
     private static byte[] flattenedKdumpNotes(Path file) throws IOException {
-        byte[] logical = new byte[64 << 10];
+        byte[] logical = new byte[1 << 20]; // QEMU's aarch64 kdump has 64 KiB blocks: the sub-header is at 64 KiB
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long pos = 4096;
             ByteBuffer rec = ByteBuffer.allocate(16).order(ByteOrder.BIG_ENDIAN);

@@ -68,6 +68,9 @@ public final class SyntheticCore {
     public static final int CPU_ASES = 512;
     public static final int CPU_LIST_LINK = 584;
     public static final int ENV_IN_X86CPU = 5040;
+    /** QEMU 7.2's sizeof(ARMCPU) (qemu-system-aarch64) and the offset of its register file, as on the fixture's core. */
+    public static final int ARMCPU_SIZE = 87232;
+    public static final int ENV_IN_ARMCPU = 7888;
     /** Where STAR lies in the register file (7.2: +11312); KERNEL_GS_BASE is 40 bytes after it. */
     public static final int STAR_IN_ENV = 11312;
 
@@ -264,12 +267,12 @@ public final class SyntheticCore {
         return spot("ram:" + name);
     }
 
-    /** Returns vCPU {@code index}'s CPUState (the start of its X86CPU object). */
+    /** Returns vCPU {@code index}'s CPUState (the start of its X86CPU or ARMCPU object). */
     public Spot cpuState(int index) {
         return spot("cs" + index);
     }
 
-    /** Returns vCPU {@code index}'s register file (CPUX86State). */
+    /** Returns vCPU {@code index}'s register file (CPUX86State or CPUARMState). */
     public Spot cpuEnv(int index) {
         return spot("env" + index);
     }
@@ -509,6 +512,7 @@ public final class SyntheticCore {
         private final Map<String, long[]> mappedFiles = new LinkedHashMap<>();
         private final List<Long> threadRips = new ArrayList<>();
         private boolean envAfterCpuState;
+        private String armCpuModel;
         private String vmcoreinfoText = VMCOREINFO_TEXT;
         private ByteOrder vmcoreinfoOrder = ByteOrder.LITTLE_ENDIAN;
         private long vmcoreinfoDeviceAt = -1;
@@ -691,6 +695,16 @@ public final class SyntheticCore {
         /** Adds a host thread (NT_PRSTATUS) stopped at {@code rip}. */
         public Builder thread(long rip) {
             threadRips.add(rip);
+            return this;
+        }
+
+        /**
+         * Makes the vCPUs aarch64 ones of qemu-system-aarch64 7.2: QOM type {@code model} (e.g. "cortex-a57-arm-cpu")
+         * → aarch64-cpu → arm-cpu → cpu, ARMCPU objects of {@link #ARMCPU_SIZE} with the register file at
+         * {@link #ENV_IN_ARMCPU} ({@link SyntheticCpu#aarch64Env}).
+         */
+        public Builder aarch64Cpus(String model) {
+            this.armCpuModel = model;
             return this;
         }
 
@@ -938,8 +952,12 @@ public final class SyntheticCore {
         private void addVcpus() {
             long device = typeImpl("device", 160, 0);
             long cpu = typeImpl("cpu", CPU_STATE_SIZE, device);
-            long x86 = typeImpl("x86_64-cpu", X86CPU_SIZE, cpu);
-            long leaf = typeImpl("qemu64-x86_64-cpu", X86CPU_SIZE, x86);
+            boolean arm = b.armCpuModel != null;
+            int objectSize = arm ? ARMCPU_SIZE : X86CPU_SIZE;
+            long leaf = arm
+                    ? typeImpl(b.armCpuModel, ARMCPU_SIZE, typeImpl("aarch64-cpu", ARMCPU_SIZE,
+                            typeImpl("arm-cpu", ARMCPU_SIZE, cpu)))
+                    : typeImpl("qemu64-x86_64-cpu", X86CPU_SIZE, typeImpl("x86_64-cpu", X86CPU_SIZE, cpu));
             long objectClass = alloc(64);
             poke8(objectClass, leaf);                                       // ObjectClass.type
             long head = EXE_DATA + 0x3000;                                  // QTAILQ_HEAD cpus in .bss
@@ -955,7 +973,7 @@ public final class SyntheticCore {
                 poke8(as + L.addressSpace().root(), rootMr);
                 poke8(as + L.addressSpace().currentMap(), fv);
                 long cpuAs = alloc(32);
-                long cs = alloc(X86CPU_SIZE);
+                long cs = alloc(objectSize);
                 vaddrs.put("cs" + index, cs);
                 vaddrs.put("cpuas" + index, cpuAs);
                 poke8(cpuAs, cs);                                           // CPUAddressSpace.cpu
@@ -965,13 +983,17 @@ public final class SyntheticCore {
                 poke4(cs + CPU_ASES + 8, 1);                                // num_ases
                 poke8(cs + CPU_ASES + 16, as);                              // as
                 poke8(cs + CPU_ASES + 24, rootMr);                          // memory
-                long env = cs + (b.envAfterCpuState ? CPU_STATE_SIZE : ENV_IN_X86CPU);
+                long env = cs + (b.envAfterCpuState ? CPU_STATE_SIZE : arm ? ENV_IN_ARMCPU : ENV_IN_X86CPU);
                 if (!b.envAfterCpuState) {
                     poke8(cs + CPU_ASES + 32, env);                         // env_ptr
                 }
                 vaddrs.put("env" + index, env);
-                poke(env, SyntheticCpu.x86_64Env(index));
-                poke(env + STAR_IN_ENV, SyntheticCpu.msrBlock(index));
+                if (arm) {
+                    poke(env, SyntheticCpu.aarch64Env(index));
+                } else {
+                    poke(env, SyntheticCpu.x86_64Env(index));
+                    poke(env + STAR_IN_ENV, SyntheticCpu.msrBlock(index));
+                }
                 // QTAILQ: next at +0, prev (the previous link) at +8
                 poke8(prevLink, cs);
                 poke8(cs + CPU_LIST_LINK + 8, prevLink);
