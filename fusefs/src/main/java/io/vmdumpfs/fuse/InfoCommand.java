@@ -71,8 +71,10 @@ final class InfoCommand implements Callable<Integer>, Main.HasDebug {
             if (level != null) {
                 FormatContext ctx = new FormatContext(ChunkCache.NONE, IndexRepository.NONE,
                         Runtime.getRuntime().availableProcessors(), level);
-                for (Map.Entry<String, String> e : KdumpView.describeDumpLevel(dump, ctx).entrySet()) {
-                    out.printf("%-19s %s%n", e.getKey() + ":", e.getValue());
+                Map<String, String> counts = KdumpView.describeDumpLevel(dump, ctx);
+                int width = counts.keySet().stream().mapToInt(k -> k.length() + 1).max().orElse(1);
+                for (Map.Entry<String, String> e : counts.entrySet()) {
+                    out.printf("%-" + width + "s %s%n", e.getKey() + ":", e.getValue());
                 }
                 out.flush();
             }
