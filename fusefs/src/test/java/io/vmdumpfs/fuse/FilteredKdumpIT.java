@@ -44,7 +44,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  *   <li>{@code vmdumpfs info --dump-level N} counts, per class, the pages makedumpfile's report counts.</li>
  * </ul>
  * and the dump_level=31 file is read by crash ({@code sys}, {@code ps}, {@code kmem -i}, {@code log}: as on
- * makedumpfile's -d 31 file), drgn and libkdumpfile. Each mount builds its index from nothing (its own cache
+ * makedumpfile's -d 31 file), drgn and libkdumpfile, and {@code vmdumpfs convert --dump-level 31} writes the same
+ * bytes. Each mount builds its index from nothing (its own cache
  * directory).
  */
 class FilteredKdumpIT {
@@ -157,6 +158,12 @@ class FilteredKdumpIT {
             Libkdumpfile.Info lk = Libkdumpfile.open(ours);
             assertEquals("x86_64", lk.arch());
             assertEquals(Optional.of(f.get("UNAME")), lk.osRelease());
+
+            // vmdumpfs convert --dump-level writes the same file without FUSE
+            Path converted = tmp.resolve("converted-d31");
+            run(10, "java", "-jar", RealCoreMountIT.Cli.jar().toString(), "convert", "--format", "kdump-zlib",
+                    "--dump-level", "31", "-o", converted.toString(), f.core().toString());
+            assertEquals(-1, Files.mismatch(ours, converted), "convert --dump-level 31 and the mounted file differ");
         }
     }
 
