@@ -16,6 +16,10 @@
 #              (reserve-off, booted): mount, first cat of vmcore.kdump-zlib (stat included) and ls -l of a fresh
 #              mount next to QEMU's dump-guest-memory kdump-zlib of the 12 GiB guest (see the section for why not of
 #              the 64 GiB one); a 1 TiB guest stopped before it ran: mount, ls -l; peak RSS of each
+#   filter     (issue "Filtered kdump files") on the pc 256 MiB guest whose RAM holds page cache, anonymous memory,
+#              tmpfs and hugetlbfs (make-qemu-core.sh --load memory): first cp of vmcore.kdump-zlib mounted with
+#              -o dump_level=31 next to makedumpfile -c -d 31 of /MNT/vmcore.elf (time and size) and to the
+#              unfiltered file's first cp; sizes at dump levels 1, 2, 4, 8 and 16 next to makedumpfile's
 #
 # What it runs: the jar as it is when the bench starts (copied, so builds by others do not change it mid-run) with
 # the launcher's own script and JVM flags (also copied), fixtures from make-qemu-core.sh (cached), and the
@@ -42,7 +46,8 @@ usage: $PROG [options]
   --big12 DIR      ... for the q35 12 GiB reserve-off guest (kernel core, QEMU's kdump-zlib)
   --big64 DIR      ... for the q35 64 GiB reserve-off guest (kernel core)
   --big1t DIR      ... for the q35 1 TiB guest stopped before it ran (kernel core)
-  --only LIST      run only these sections, comma-separated: discovery,vcpus,mount,read,kdump,big
+  --memory DIR     ... for the pc 256 MiB guest with --load memory (section filter)
+  --only LIST      run only these sections, comma-separated: discovery,vcpus,mount,read,kdump,big,filter
   --runs N         repetitions for medians of mount and blocks times (default: 5)
   --no-build       use fusefs/target/vmdumpfs.jar as it is, even if sources are newer
   --keep           keep the work directory (outputs, logs) instead of deleting it
@@ -54,7 +59,7 @@ EOF
 log() { printf '[%s %s] %s\n' "$PROG" "$(date +%T)" "$*" >&2; }
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 
-QUICK=0 PC_DIR="" Q35_DIR="" FILL_DIR="" B12_DIR="" B64_DIR="" B1T_DIR="" ONLY="" RUNS=5 BUILD=1 KEEP=0
+QUICK=0 PC_DIR="" Q35_DIR="" FILL_DIR="" B12_DIR="" B64_DIR="" B1T_DIR="" MEM_DIR="" ONLY="" RUNS=5 BUILD=1 KEEP=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick)    QUICK=1; shift ;;
@@ -64,6 +69,7 @@ while [ $# -gt 0 ]; do
         --big12)    B12_DIR=$(readlink -f "${2:?}"); shift 2 ;;
         --big64)    B64_DIR=$(readlink -f "${2:?}"); shift 2 ;;
         --big1t)    B1T_DIR=$(readlink -f "${2:?}"); shift 2 ;;
+        --memory)   MEM_DIR=$(readlink -f "${2:?}"); shift 2 ;;
         --only)     ONLY=${2:?}; shift 2 ;;
         --runs)     RUNS=${2:?}; shift 2 ;;
         --no-build) BUILD=0; shift ;;
@@ -74,12 +80,12 @@ while [ $# -gt 0 ]; do
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer"
 if [ -z "$ONLY" ]; then
-    ONLY="discovery,vcpus,mount,read,kdump"
+    ONLY="discovery,vcpus,mount,read,kdump,filter"
     [ "$QUICK" = 1 ] || ONLY+=",big"
 fi
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 for s in ${ONLY//,/ }; do
-    case "$s" in discovery|vcpus|mount|read|kdump|big) ;; *) die "--only: unknown section $s" ;; esac
+    case "$s" in discovery|vcpus|mount|read|kdump|big|filter) ;; *) die "--only: unknown section $s" ;; esac
 done
 
 # ---------------------------------------------------------------- tools (installed only through setup.sh)
@@ -160,8 +166,8 @@ vmdumpfs_find_java
 read -ra JFLAGS <<<"$(vmdumpfs_jvm_options "${SNAP_JAR%.jar}.jvm-options" "$(vmdumpfs_java_major)")"
 
 # ---------------------------------------------------------------- fixtures
-fixture() { # machine mem fill -> dir
-    "$ROOT/scripts/make-qemu-core.sh" --machine "$1" --mem "$2" --kaslr on --fill "$3" --timeout 1800 | tail -1
+fixture() { # machine mem fill [more options] -> dir
+    "$ROOT/scripts/make-qemu-core.sh" --machine "$1" --mem "$2" --kaslr on --fill "$3" --timeout 1800 "${@:4}" | tail -1
 }
 meta() { sed -n "s/^$2=//p" "$1/meta.env" | tr -d "'"; }
 label_of() { # fixture dir -> "q35 3 GiB" (", fill 2048 MiB" when filled)
@@ -171,8 +177,11 @@ label_of() { # fixture dir -> "q35 3 GiB" (", fill 2048 MiB" when filled)
     elif [ $((m % 1024)) = 0 ]; then m="$((m / 1024)) GiB"; else m="$m MiB"; fi
     printf '%s %s%s' "$(meta "$1" MACHINE)" "$m" "$([ "${f:-0}" = 0 ] || echo ", fill $f MiB")"
 }
-[ -n "$PC_DIR" ] || { log "fixture pc 256 MiB"; PC_DIR=$(fixture pc 256 0); }
-[ -n "$Q35_DIR" ] || { log "fixture q35 3 GiB"; Q35_DIR=$(fixture q35 3072 0); }
+# The idle guests serve every section but filter (which needs only its own guest).
+if want discovery || want vcpus || want mount || want read || want kdump || want big; then
+    [ -n "$PC_DIR" ] || { log "fixture pc 256 MiB"; PC_DIR=$(fixture pc 256 0); }
+    [ -n "$Q35_DIR" ] || { log "fixture q35 3 GiB"; Q35_DIR=$(fixture q35 3072 0); }
+fi
 if [ "$QUICK" = 0 ] && want kdump && [ -z "$FILL_DIR" ]; then
     log "fixture q35 3 GiB, 2 GiB filled (first time: several minutes of TCG)"
     FILL_DIR=$(fixture q35 3072 2048)
@@ -188,7 +197,11 @@ if want big; then
     [ -n "$B64_DIR" ] || { log "fixture q35 64 GiB reserve-off"; B64_DIR=$(big_fixture --mem 65536); }
     [ -n "$B1T_DIR" ] || { log "fixture q35 1 TiB stopped"; B1T_DIR=$(big_fixture --mem 1048576 --boot none); }
 fi
-for d in "$PC_DIR" "$Q35_DIR" ${FILL_DIR:+"$FILL_DIR"} ${B12_DIR:+"$B12_DIR"} ${B64_DIR:+"$B64_DIR"} ${B1T_DIR:+"$B1T_DIR"}; do
+if want filter && [ -z "$MEM_DIR" ]; then
+    log "fixture pc 256 MiB, load memory"
+    MEM_DIR=$(fixture pc 256 0 --load memory)
+fi
+for d in ${PC_DIR:+"$PC_DIR"} ${Q35_DIR:+"$Q35_DIR"} ${FILL_DIR:+"$FILL_DIR"} ${B12_DIR:+"$B12_DIR"} ${B64_DIR:+"$B64_DIR"} ${B1T_DIR:+"$B1T_DIR"} ${MEM_DIR:+"$MEM_DIR"}; do
     [ -f "$d/meta.env" ] && [ -f "$d/qemu.core" ] || die "$d is not a fixture directory (no meta.env or qemu.core)"
 done
 
@@ -234,11 +247,11 @@ timed() {
 # The serving JVM of a mount: its arguments end with CORE MNT (started by the launcher) or -- CORE MNT (re-executed).
 serving_pid() { pgrep -f -- "java .* $1\$" | head -1; }
 MOUNT_ENV=()
-# vm_mount CORE MNT -> prints the seconds until `vmdumpfs CORE MNT` returned (mounted)
+# vm_mount CORE MNT [OPTIONS...] -> prints the seconds until `vmdumpfs OPTIONS CORE MNT` returned (mounted)
 vm_mount() {
     mkdir -p "$2"
     local t0=$EPOCHREALTIME
-    env "${MOUNT_ENV[@]}" "$VM" "$1" "$2" >"$WORK/mount.out" 2>&1 || { cat "$WORK/mount.out" >&2; return 1; }
+    env "${MOUNT_ENV[@]}" "$VM" "${@:3}" "$1" "$2" >"$WORK/mount.out" 2>&1 || { cat "$WORK/mount.out" >&2; return 1; }
     sub "$t0" "$EPOCHREALTIME"
 }
 # mount_runs CORE MNT [VAR=VALUE...] -> the seconds of $RUNS mounts (each unmounted again), with those variables set
@@ -322,7 +335,7 @@ crash_sys() { # VMLINUX DUMP -> seconds of `crash -s` running sys and quitting; 
 PC_CORE=$PC_DIR/qemu.core
 Q35_CORE=$Q35_DIR/qemu.core
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-log "work dir $WORK; pc: $PC_DIR; q35: $Q35_DIR; fill: $FILL_DIR"
+log "work dir $WORK; pc: $PC_DIR; q35: $Q35_DIR; fill: $FILL_DIR; memory: $MEM_DIR"
 
 # ================================================================ discovery
 if want discovery; then
@@ -634,13 +647,60 @@ if want big; then
     note "  serving JVM heap flag: ${BG_XMX:-none}; first cat vmcore.kdump-zlib (stat included) $(f2 "$BG_FIRST") s, $(mib "$BG_BYTES")"
 fi
 
+# ================================================================ filter
+if want filter; then
+    MCORE=$MEM_DIR/qemu.core
+    section "Filtered kdump files on $(label_of "$MEM_DIR"), RAM in use (page cache, anonymous, tmpfs, hugetlbfs)"
+    # Private indexes, empty: each first cp decides the pages and builds its index.
+    MOUNT_ENV=(XDG_CACHE_HOME="$WORK/xdg-filter")
+    mkdir -p "$WORK/xdg-filter"
+    cat "$MCORE" >/dev/null   # compression and filtering cost, not disk
+    plain=$WORK/mnt-plain
+    vm_mount "$MCORE" "$plain" >/dev/null
+    # first cp of our kdump file of level N: "seconds bytes"; the mount's own time is not counted (as makedumpfile's
+    # is not: it starts on a vmcore.elf that is there)
+    first_cp() {
+        local m=$WORK/mnt-d$1 t0 s
+        if [ "$1" = 0 ]; then vm_mount "$MCORE" "$m" >/dev/null; else vm_mount "$MCORE" "$m" -o "dump_level=$1" >/dev/null; fi
+        t0=$EPOCHREALTIME
+        cp "$m/vmcore.kdump-zlib" /dev/null
+        s=$(sub "$t0" "$EPOCHREALTIME")
+        echo "$s $(stat -c %s "$m/vmcore.kdump-zlib")"
+        vm_umount "$m"
+    }
+    # makedumpfile -c -d N of our unfiltered vmcore.elf: "seconds bytes"
+    md_level() {
+        local out=$WORK/makedumpfile-d$1 s
+        s=$(timed makedumpfile -c -d "$1" "$plain/vmcore.elf" "$out") || { echo "FAILED 0"; return 0; }
+        echo "$s $(stat -c %s "$out")"
+        rm -f "$out"
+    }
+    read -r p_s p_bytes < <(first_cp 0)
+    read -r o_s o_bytes < <(first_cp 31)
+    read -r m_s m_bytes < <(md_level 31)
+    r=$(div "$o_s" "$m_s")
+    row "first cp vmcore.kdump-zlib, dump_level=31" "$(f2 "$o_s") s" "makedumpfile -c -d 31: $(f2 "$m_s") s" "${r}x" "<= 0.30x makedumpfile" "$(judge "$r" '<=' 0.3)"
+    r=$(div "$o_bytes" "$m_bytes")
+    row "size vmcore.kdump-zlib, dump_level=31" "$(mib "$o_bytes")" "makedumpfile -c -d 31: $(mib "$m_bytes")" "${r}x" "<= makedumpfile" "$(judge "$r" '<=' 1)"
+    row "first cp vmcore.kdump-zlib, unfiltered (dump_level=0)" "$(f2 "$p_s") s" "dump_level=31: $(f2 "$o_s") s" "$(div "$o_s" "$p_s")x (31/0)" "" "size $(mib "$p_bytes")"
+    note "  makedumpfile reads /MNT/vmcore.elf of an unfiltered mount (its FUSE cache cold), writes to $WORK; our first cp goes to /dev/null after a fresh mount, index built then"
+    for n in 1 2 4 8 16; do
+        read -r o_s o_bytes < <(first_cp "$n")
+        read -r m_s m_bytes < <(md_level "$n")
+        r=$(div "$o_bytes" "$m_bytes")
+        row "size vmcore.kdump-zlib, dump_level=$n (first cp $(f2 "$o_s") s)" "$(mib "$o_bytes")" "makedumpfile -c -d $n: $(mib "$m_bytes"), $(f2 "$m_s") s" "${r}x" "<= makedumpfile" "$(judge "$r" '<=' 1)"
+    done
+    vm_umount "$plain"
+    MOUNT_ENV=()
+fi
+
 # ================================================================ table
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 {
     echo "vmdumpfs benchmark, $(date '+%F %T'), $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -r)"
     echo "jar: $JAR_DESC; $(java -version 2>&1 | head -1); libdeflate (kdump-zlib): $(ldconfig -p | grep 'libdeflate\.so\.0' >/dev/null && echo installed || echo absent)"
     echo "load average: $LOAD_START at start, $LOAD_END at end (1/5/15 min); cold = after drop_caches$COLD_NOTE"
-    echo "fixtures: pc=$(basename "$PC_DIR") q35=$(basename "$Q35_DIR") kdump=$(basename "$FILL_DIR")${B64_DIR:+ big: $(basename "$B12_DIR") $(basename "$B64_DIR") $(basename "$B1T_DIR")}"
+    echo "fixtures: pc=$(basename "${PC_DIR:-none}") q35=$(basename "${Q35_DIR:-none}") kdump=$(basename "${FILL_DIR:-none}")${B64_DIR:+ big: $(basename "$B12_DIR") $(basename "$B64_DIR") $(basename "$B1T_DIR")}${MEM_DIR:+ memory: $(basename "$MEM_DIR")}"
     awk -F'\t' '
         function line() { printf "%s\n", "-------------------------------------------------------------------------------------------------------------------------------------------------------------" }
         BEGIN { line(); printf "%-72s %-16s %-34s %-10s %-22s %s\n", "metric", "measured", "reference (same run)", "ratio", "goal", "result"; line() }

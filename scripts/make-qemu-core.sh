@@ -50,9 +50,13 @@ usage: $PROG [options]
   --kaslr on|off            kernel address space randomisation (default: on)
   --fill MIB                extra tmpfs data: 1/3 random, 1/3 text, 1/3 repetitive (default: 0)
   --pattern MIB             size of the VMDUMPFS-PATTERN file (default: 4)
-  --load idle|busy|panic    idle; busy = one dd if=/dev/zero of=/dev/null loop pinned to each vCPU (busy in the
+  --load idle|busy|panic|memory
+                            idle; busy = one dd if=/dev/zero of=/dev/null loop pinned to each vCPU (busy in the
                             kernel when QEMU stops); panic = echo c >/proc/sysrq-trigger on the last vCPU with
-                            panic=0, dumped once the panic is on the console (default: idle)
+                            panic=0, dumped once the panic is on the console; memory = RAM in use every way
+                            makedumpfile's dump levels tell apart: page cache (ext4 on a RAM disk, with and
+                            without buffer heads), a process's anonymous memory, tmpfs, hugetlbfs (x86_64,
+                            --mem >= 256) (default: idle)
   --core gcore|kernel       who writes qemu.core: gdb's gcore, or the host kernel's core dumper (SIGABRT to the
                             stopped QEMU after its own dumps; sparse) (default: gcore)
   --backend default|reserve-off
@@ -144,13 +148,18 @@ case "$MACHINE" in pc|q35|virt) HAS_FWCFG=yes ;; *) HAS_FWCFG=no ;; esac
 [ "$ARCH" != x86_64 ] && [ -n "$KVER" ] && die "--kver is for x86_64; a foreign --arch takes --flavour"
 case "$KASLR" in on|off) ;; *) die "--kaslr must be on or off" ;; esac
 case "$DUMP_GUEST_CORE" in on|off) ;; *) die "--dump-guest-core must be on or off" ;; esac
-case "$LOAD" in idle|busy|panic) ;; *) die "--load must be idle, busy or panic" ;; esac
+case "$LOAD" in idle|busy|panic|memory) ;; *) die "--load must be idle, busy, panic or memory" ;; esac
 case "$CORE_KIND" in gcore|kernel) ;; *) die "--core must be gcore or kernel" ;; esac
 case "$BACKEND" in default|reserve-off) ;; *) die "--backend must be default or reserve-off" ;; esac
 case "$BOOT" in linux|none) ;; *) die "--boot must be linux or none" ;; esac
 for v in MEM_MIB FILL_MIB PATTERN_MIB TIMEOUT SMP; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer"
 done
+# --load memory: its RAM disk module comes from the host's x86_64 kernel; it uses about 90 MiB of the guest's RAM.
+if [ "$LOAD" = memory ]; then
+    [ "$ARCH" = x86_64 ] || die "--load memory is for x86_64 guests"
+    [ "$MEM_MIB" -ge 256 ] || die "--load memory needs --mem >= 256"
+fi
 [ "$SMP" -ge 1 ] || die "--smp must be >= 1"
 if [ "$BACKEND" = reserve-off ] || [ "$BOOT" = none ]; then
     case "$ARCH" in x86_64|i386) ;; *) die "--backend reserve-off and --boot none are for x86 guests" ;; esac
@@ -472,6 +481,19 @@ build_initramfs() {
             die "qemu_fw_cfg module not found for $KVER (needed so -device vmcoreinfo gets VMCOREINFO)"
         fi
     fi
+    # --load memory's RAM disk (brd): in the initramfs, loaded only by that load (not in load-order).
+    if [ "$ARCH" = x86_64 ]; then
+        local brd
+        mkdir -p "$root/lib/modules/extra"
+        brd=$(modinfo -b "$MODROOT" -k "$KVER" -F filename brd 2>/dev/null) || die "kernel module brd not found for $KVER"
+        case "$brd" in
+            *.ko)     cp "$brd" "$root/lib/modules/extra/brd.ko" ;;
+            *.ko.xz)  need_tool xz xz-utils; xz -dc "$brd" >"$root/lib/modules/extra/brd.ko" ;;
+            *.ko.zst) need_tool zstd zstd;   zstd -qdc "$brd" >"$root/lib/modules/extra/brd.ko" ;;
+            *.ko.gz)  gzip -dc "$brd" >"$root/lib/modules/extra/brd.ko" ;;
+            *)        die "unsupported module file $brd" ;;
+        esac
+    fi
     # /init runs as busybox sh. Why each step:
     #  - dmesg -n 1: keep kernel messages from interleaving with our parsable lines (a panic still prints:
     #    its lines are KERN_EMERG)
@@ -574,6 +596,50 @@ busy)
         fact busy "cpu $i pid $!"
         i=$((i + 1))
     done
+    say "VMDUMPFS-READY"
+    ;;
+memory)
+    # Guest RAM in use every way makedumpfile's dump levels (-d) tell apart, so filtered kdump files can be checked
+    # against makedumpfile's on each kind of page (besides the kernel's own, free pages and the tmpfs pattern file):
+    #  - page cache: an ext4 file system (ext2 on disk) on a 64 MiB RAM disk. disk-a is written, synced, dropped
+    #    from the cache and read back: clean page cache without buffer heads (bit 2). disk-b is written and synced
+    #    only: its pages keep their buffer heads, PG_private (bit 4), as does the file system's metadata.
+    #  - anonymous memory (bit 8): an awk process holding some 60 MiB of strings, partly transparent huge pages.
+    #  - hugetlbfs (bit 8): 4 huge pages in the pool, 2 of them a file's (fallocate), 2 free.
+    #  - tmpfs (shmem): page cache too (bit 2): /tmp/pattern, and a 4 MiB file.
+    insmod /lib/modules/extra/brd.ko rd_nr=1 rd_size=65536 || say "VMDUMPFS-WARN insmod brd failed"
+    mke2fs -q -b 4096 /dev/ram0 >/dev/null 2>&1 || say "VMDUMPFS-WARN mke2fs /dev/ram0 failed"
+    mkdir -p /mnt/disk /mnt/huge
+    mount -t ext4 /dev/ram0 /mnt/disk || say "VMDUMPFS-WARN mount /dev/ram0 failed"
+    { cat /proc/kallsyms; dmesg; } | head -c 1048576 >/tmp/mem-text
+    for i in 0 1 2 3 4 5 6 7 8 9 10 11; do
+        { echo "VMDUMPFS-DISK-A-$TOKEN-$i"; cat /tmp/mem-text; } | head -c 1048576 >/mnt/disk/disk-a-$i
+    done
+    sync
+    echo 3 >/proc/sys/vm/drop_caches
+    cat /mnt/disk/disk-a-* >/dev/null
+    for i in 0 1 2 3 4 5 6 7; do
+        { echo "VMDUMPFS-DISK-B-$TOKEN-$i"; cat /tmp/mem-text; } | head -c 1048576 >/mnt/disk/disk-b-$i
+    done
+    sync
+    rm -f /tmp/mem-text
+    head -c 4194304 /dev/urandom >/tmp/shmem-random
+    # the kernel turns transparent huge pages off below 512 MiB of RAM; "the admin can still enable it through /sys"
+    echo always >/sys/kernel/mm/transparent_hugepage/enabled
+    awk -v t="$TOKEN" 'BEGIN {
+        s = "VMDUMPFS-ANON-" t "-"
+        while (length(s) < 8388608) s = s s
+        for (i = 0; i < 3; i++) held[i] = s i
+        printf "" > "/tmp/anon-ready"; close("/tmp/anon-ready")
+        while (1) system("sleep 3600")
+    }' &
+    fact anon-pid "$!"
+    while [ ! -e /tmp/anon-ready ]; do sleep 0.2; done
+    echo 4 >/proc/sys/vm/nr_hugepages
+    mount -t hugetlbfs none /mnt/huge && fallocate -l 4194304 /mnt/huge/data || say "VMDUMPFS-WARN hugetlbfs failed"
+    sync
+    grep -E '^(MemFree|Buffers|Cached|AnonPages|AnonHugePages|Shmem|HugePages_Total|HugePages_Free|Hugepagesize):' \
+        /proc/meminfo | tr -s ' ' | while read -r l; do fact meminfo "$l"; done
     say "VMDUMPFS-READY"
     ;;
 panic)

@@ -4,6 +4,7 @@ import io.vmdumpfs.cache.CaffeineChunkCache;
 import io.vmdumpfs.cache.IndexStore;
 import io.vmdumpfs.cache.compressed.CoreCache;
 import io.vmdumpfs.core.format.FormatContext;
+import io.vmdumpfs.core.format.kdump.DumpLevel;
 import io.vmdumpfs.core.format.IndexRepository;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -25,8 +26,13 @@ final class Caches {
      * for 0), indexes kept in the user's cache directory when there is one, and one index thread per processor.
      */
     static FormatContext context(OptionalLong cacheBytes) {
+        return context(cacheBytes, DumpLevel.NONE);
+    }
+
+    /** Returns the context of {@link #context(OptionalLong)} whose kdump files are of dump level {@code level}. */
+    static FormatContext context(OptionalLong cacheBytes, DumpLevel level) {
         return new FormatContext(CaffeineChunkCache.of(cacheBytes), indexes(),
-                Runtime.getRuntime().availableProcessors());
+                Runtime.getRuntime().availableProcessors(), level);
     }
 
     /**

@@ -3,6 +3,7 @@ package io.vmdumpfs.fuse;
 import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.format.DumpFormat;
 import io.vmdumpfs.core.format.View;
+import io.vmdumpfs.core.format.kdump.DumpLevel;
 import io.vmdumpfs.core.guest.GuestDump;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
@@ -59,6 +60,11 @@ final class ConvertCommand implements Callable<Integer>, Main.HasDebug {
     @Option(names = "--no-progress", description = "no progress bar (there is none unless stderr is a terminal)")
     boolean noProgress;
 
+    @Option(names = "--dump-level", paramLabel = "N", description = "for kdump files: leave pages out as "
+            + "makedumpfile -d N does (0-31: 1 zero, 2 cache, 4 private cache, 8 user data, 16 free pages; "
+            + "default 0: every page)")
+    String dumpLevel;
+
 
     private final PrintStream out;
 
@@ -74,12 +80,16 @@ final class ConvertCommand implements Callable<Integer>, Main.HasDebug {
     @Override
     public Integer call() throws IOException {
         DumpFormat f = format(format);
+        DumpLevel level = dumpLevel == null ? DumpLevel.NONE : MountOptions.parseDumpLevel("--dump-level", dumpLevel);
+        if (level.filters() && !f.fileName().startsWith("vmcore.kdump-")) {
+            throw new CliException("--dump-level is for kdump files; " + f.fileName() + " has every page");
+        }
         OptionalLong cacheBytes = cacheSize == null ? OptionalLong.empty()
                 : OptionalLong.of(MountOptions.parseSize("--cache-size", cacheSize));
         // The launcher's heap is a default mount's; this cache over this core may need another.
         Restart.unlessHeapFits(JvmOptions.heapMib(cacheBytes, input.core));
         try (GuestDump dump = input.open(false)) {
-            View view = f.open(dump, Caches.context(cacheBytes));
+            View view = f.open(dump, Caches.context(cacheBytes, level));
             if (output.equals("-")) {
                 out.flush();
                 copy(view, new FileOutputStream(FileDescriptor.out).getChannel(), f.fileName());

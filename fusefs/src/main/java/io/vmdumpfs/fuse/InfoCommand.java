@@ -1,7 +1,12 @@
 package io.vmdumpfs.fuse;
 
+import io.vmdumpfs.core.format.ChunkCache;
 import io.vmdumpfs.core.format.DumpFormat;
+import io.vmdumpfs.core.format.FormatContext;
+import io.vmdumpfs.core.format.IndexRepository;
 import io.vmdumpfs.core.format.NotePids;
+import io.vmdumpfs.core.format.kdump.DumpLevel;
+import io.vmdumpfs.core.format.kdump.KdumpView;
 import io.vmdumpfs.core.guest.AbsentRange;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.GuestMemory;
@@ -22,6 +27,7 @@ import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
 /**
  * {@code vmdumpfs info CORE}: what the core holds, one "key: value" line each, for people and for grep. Needs no
@@ -38,8 +44,10 @@ final class InfoCommand implements Callable<Integer>, Main.HasDebug {
     @Mixin
     CoreOptions input;
 
-
-
+    @Option(names = "--dump-level", paramLabel = "N", description = "also count the pages a kdump file of "
+            + "makedumpfile's dump level N (1-31) leaves out, per kind; reads the guest's struct pages and every "
+            + "page kept, to count the zero ones")
+    String dumpLevel;
 
     private final PrintStream out;
 
@@ -54,11 +62,22 @@ final class InfoCommand implements Callable<Integer>, Main.HasDebug {
 
     @Override
     public Integer call() throws IOException {
+        DumpLevel level = dumpLevel == null ? null : MountOptions.parseDumpLevel("--dump-level", dumpLevel);
         try (GuestDump dump = input.open(true)) {
             for (Map.Entry<String, String> e : describe(dump).entrySet()) {
                 out.printf("%-13s %s%n", e.getKey() + ":", e.getValue());
             }
             out.flush();
+            if (level != null) {
+                FormatContext ctx = new FormatContext(ChunkCache.NONE, IndexRepository.NONE,
+                        Runtime.getRuntime().availableProcessors(), level);
+                Map<String, String> counts = KdumpView.describeDumpLevel(dump, ctx);
+                int width = counts.keySet().stream().mapToInt(k -> k.length() + 1).max().orElse(1);
+                for (Map.Entry<String, String> e : counts.entrySet()) {
+                    out.printf("%-" + width + "s %s%n", e.getKey() + ":", e.getValue());
+                }
+                out.flush();
+            }
         }
         return 0;
     }

@@ -25,8 +25,8 @@ import picocli.CommandLine.Spec;
         customSynopsis = {
             "vmdumpfs [-fd] [--debug] [-o OPT[,OPT...]] CORE MOUNTPOINT",
             "       vmdumpfs blocks [--blocks FILE] CORE",
-            "       vmdumpfs info [--blocks FILE] CORE",
-            "       vmdumpfs convert --format FORMAT -o FILE CORE",
+            "       vmdumpfs info [--blocks FILE] [--dump-level N] CORE",
+            "       vmdumpfs convert --format FORMAT [--dump-level N] -o FILE CORE",
         },
         description = {
             "",
@@ -46,6 +46,9 @@ import picocli.CommandLine.Spec;
             "                   (default: 1/16 of RAM, 256M to 1G)",
             "  blocks=FILE      use this block table (from `vmdumpfs blocks`)",
             "                   instead of discovering it",
+            "  dump_level=N     leave pages out of the kdump files as makedumpfile -d N",
+            "                   does (0-31: 1 zero, 2 cache, 4 private cache, 8 user",
+            "                   data, 16 free pages; default 0: every page)",
             "  nonempty         allow a mount point that is not empty",
             "  ro, rw, defaults, auto, noauto, user, users, nouser, _netdev, nofail,",
             "  exec, noexec, suid, nosuid, dev, nodev, x-*, comment=*:",

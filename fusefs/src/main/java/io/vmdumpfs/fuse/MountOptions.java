@@ -1,5 +1,6 @@
 package io.vmdumpfs.fuse;
 
+import io.vmdumpfs.core.format.kdump.DumpLevel;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -22,13 +23,20 @@ import java.util.Set;
  * @param cacheSizeBytes bound of the chunk cache in bytes, instead of the default
  * @param blocksFile     read the guest block table from this file (blocks.txt format) instead of discovering it
  * @param nonempty       allow mounting over a non-empty directory (libfuse2's {@code nonempty})
+ * @param dumpLevel      which pages the kdump files leave out (makedumpfile's {@code -d}, 0 to 31; 0: none)
  */
 public record MountOptions(boolean allowOther, OptionalLong uid, OptionalLong gid, OptionalLong cacheSizeBytes,
-        Optional<Path> blocksFile, boolean nonempty) {
+        Optional<Path> blocksFile, boolean nonempty, DumpLevel dumpLevel) {
 
     /** No options given. */
-    public static final MountOptions DEFAULTS =
-            new MountOptions(false, OptionalLong.empty(), OptionalLong.empty(), OptionalLong.empty(), Optional.empty(), false);
+    public static final MountOptions DEFAULTS = new MountOptions(false, OptionalLong.empty(), OptionalLong.empty(),
+            OptionalLong.empty(), Optional.empty(), false, DumpLevel.NONE);
+
+    /** The options without a dump level: every page dumped. */
+    public MountOptions(boolean allowOther, OptionalLong uid, OptionalLong gid, OptionalLong cacheSizeBytes,
+            Optional<Path> blocksFile, boolean nonempty) {
+        this(allowOther, uid, gid, cacheSizeBytes, blocksFile, nonempty, DumpLevel.NONE);
+    }
 
     /** Accepted and ignored: mount(8)/fstab generic options that mount.fuse may hand to any FUSE file system. */
     static final Set<String> IGNORED = Set.of("ro", "rw", "auto", "noauto", "user", "nouser", "users", "_netdev",
@@ -50,6 +58,7 @@ public record MountOptions(boolean allowOther, OptionalLong uid, OptionalLong gi
         OptionalLong gid = OptionalLong.empty();
         OptionalLong cacheSize = OptionalLong.empty();
         Optional<Path> blocks = Optional.empty();
+        DumpLevel dumpLevel = DumpLevel.NONE;
         for (String value : values) {
             for (String opt : split(value)) {
                 int eq = opt.indexOf('=');
@@ -61,6 +70,7 @@ public record MountOptions(boolean allowOther, OptionalLong uid, OptionalLong gi
                     case "uid" -> uid = OptionalLong.of(parseId(key, arg));
                     case "gid" -> gid = OptionalLong.of(parseId(key, arg));
                     case "cache_size" -> cacheSize = OptionalLong.of(parseSize(key, arg));
+                    case "dump_level" -> dumpLevel = parseDumpLevel("mount option 'dump_level'", arg);
                     case "blocks" -> {
                         if (arg == null || arg.isEmpty()) {
                             throw new CliException("mount option 'blocks' needs a file: -o blocks=FILE");
@@ -75,12 +85,26 @@ public record MountOptions(boolean allowOther, OptionalLong uid, OptionalLong gi
                 }
             }
         }
-        return new MountOptions(allowOther, uid, gid, cacheSize, blocks, nonempty);
+        return new MountOptions(allowOther, uid, gid, cacheSize, blocks, nonempty, dumpLevel);
     }
 
     /** Returns these options with {@code blocksFile} replaced. */
     public MountOptions withBlocksFile(Optional<Path> file) {
-        return new MountOptions(allowOther, uid, gid, cacheSizeBytes, file, nonempty);
+        return new MountOptions(allowOther, uid, gid, cacheSizeBytes, file, nonempty, dumpLevel);
+    }
+
+    /**
+     * Returns the dump level {@code arg} names (0 to 31).
+     *
+     * @param what the option, for the message ("mount option 'dump_level'", "--dump-level")
+     * @throws CliException naming the option otherwise
+     */
+    static DumpLevel parseDumpLevel(String what, String arg) {
+        try {
+            return DumpLevel.parse(arg);
+        } catch (IllegalArgumentException e) {
+            throw new CliException(what + ": " + e.getMessage());
+        }
     }
 
     /** Returns the options as one {@code -o} value that {@link #parse} reads back to equal options. */
@@ -95,6 +119,9 @@ public record MountOptions(boolean allowOther, OptionalLong uid, OptionalLong gi
         blocksFile.ifPresent(p -> o.add("blocks=" + escape(p.toString())));
         if (nonempty) {
             o.add("nonempty");
+        }
+        if (dumpLevel.filters()) {
+            o.add("dump_level=" + dumpLevel.bits());
         }
         return String.join(",", o);
     }

@@ -49,7 +49,7 @@ record MountSession(Path core, Path shownAs, Path mountPoint, MountOptions optio
         // hundred milliseconds each and need nothing from each other: on two cores they overlap.
         CompletableFuture<Bound> bound = CompletableFuture.supplyAsync(MountSession::bind, MountSession::startDaemon);
         try (MountSource src = MountSource.open(core, shownAs, options.blocksFile(),
-                Caches.context(options.cacheSizeBytes()))) {
+                Caches.context(options.cacheSizeBytes(), options.dumpLevel()))) {
             LOG.fine(() -> "core opened at +" + Main.sinceStartMillis() + " ms: " + src.dump().blocksSource());
             Bound b = join(bound);
             LOG.fine(() -> "libfuse bound at +" + Main.sinceStartMillis() + " ms");

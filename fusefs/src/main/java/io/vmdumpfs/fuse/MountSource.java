@@ -4,6 +4,7 @@ import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.format.DumpFormat;
 import io.vmdumpfs.core.format.FormatContext;
 import io.vmdumpfs.core.format.NotePids;
+import io.vmdumpfs.core.format.kdump.KdumpView;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.GuestDumps;
 import java.io.Closeable;
@@ -44,6 +45,8 @@ final class MountSource implements Closeable {
     static MountSource open(Path core, Path shownAs, Optional<Path> blocksFile, FormatContext ctx) {
         GuestDump dump = GuestDumps.open(core, blocksFile);
         try {
+            // a dump level the guest cannot honour fails the mount, not the first read of a kdump file
+            KdumpView.requireDumpLevel(dump, ctx);
             FileTime mtime = Files.getLastModifiedTime(Files.exists(shownAs) ? shownAs : core);
             List<VirtualFile> files = new ArrayList<>();
             for (DumpFormat f : DumpFormat.values()) {

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.vmdumpfs.core.format.kdump.DumpLevel;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
@@ -141,6 +142,32 @@ class MountOptionsTest {
                 Optional.of(Path.of("/x/a,b\\c")), true);
         assertEquals(o, MountOptions.parse(List.of(o.toOptionString())));
         assertEquals("", MountOptions.DEFAULTS.toOptionString());
+    }
+
+    @Test
+    void parse_dumpLevel() {
+        assertEquals(DumpLevel.NONE, parse().dumpLevel());
+        assertEquals(new DumpLevel(31), parse("dump_level=31").dumpLevel());
+        assertEquals(new DumpLevel(17), parse("allow_other,dump_level=17").dumpLevel());
+        assertEquals(new DumpLevel(1), parse("dump_level=8", "dump_level=1").dumpLevel(), "the last one counts");
+        assertEquals(DumpLevel.NONE, parse("dump_level=0").dumpLevel());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"dump_level", "dump_level=", "dump_level=32", "dump_level=-1", "dump_level=x",
+        "dump_level=0x1f"})
+    void parse_badDumpLevel_errorNamesTheOption(String opt) {
+        CliException e = assertThrows(CliException.class, () -> parse(opt));
+        assertTrue(e.getMessage().startsWith("mount option 'dump_level': "), e.getMessage());
+        assertTrue(e.getMessage().contains("0 to 31"), e.getMessage());
+    }
+
+    @Test
+    void toOptionString_dumpLevel_roundTrips() {
+        MountOptions o = parse("uid=3,dump_level=31");
+        assertEquals("uid=3,dump_level=31", o.toOptionString());
+        assertEquals(o, MountOptions.parse(List.of(o.toOptionString())));
+        assertEquals("", parse("dump_level=0").toOptionString());
     }
 
     @Test

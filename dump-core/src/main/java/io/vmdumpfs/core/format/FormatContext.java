@@ -1,5 +1,6 @@
 package io.vmdumpfs.core.format;
 
+import io.vmdumpfs.core.format.kdump.DumpLevel;
 import io.vmdumpfs.core.guest.GuestDump;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
@@ -22,6 +23,8 @@ import java.util.function.Function;
  *       four kdump sizes at once, and finishing one file first (then the others, which reuse what the first learnt
  *       about the pages) beats finishing four late.</li>
  *   <li>{@link #shared}: work several files of one dump share (the kdump files' page classification).</li>
+ *   <li>{@link #dumpLevel()}: which pages the kdump files leave out (makedumpfile's {@code -d}); one level for all
+ *       of them, as {@code -o dump_level=N} gives it to a mount.</li>
  * </ul>
  *
  * <p>Thread-safe.
@@ -47,6 +50,7 @@ public final class FormatContext {
     private final ChunkCache cache;
     private final IndexRepository indexes;
     private final int threads;
+    private final DumpLevel dumpLevel;
     private final ThreadPoolExecutor builds;
     private final ConcurrentMap<SharedKey, Object> shared = new ConcurrentHashMap<>();
 
@@ -55,7 +59,17 @@ public final class FormatContext {
      * @throws IllegalArgumentException if {@code threads} is less than 1
      */
     public FormatContext(ChunkCache cache, IndexRepository indexes, int threads) {
+        this(cache, indexes, threads, DumpLevel.NONE);
+    }
+
+    /**
+     * @param threads   how many threads a format may use to build an index, at least 1
+     * @param dumpLevel which pages the kdump files leave out
+     * @throws IllegalArgumentException if {@code threads} is less than 1
+     */
+    public FormatContext(ChunkCache cache, IndexRepository indexes, int threads, DumpLevel dumpLevel) {
         this.cache = Objects.requireNonNull(cache, "cache");
+        this.dumpLevel = Objects.requireNonNull(dumpLevel, "dumpLevel");
         this.indexes = Objects.requireNonNull(indexes, "indexes");
         if (threads < 1) {
             throw new IllegalArgumentException("threads must be at least 1, was " + threads);
@@ -86,6 +100,11 @@ public final class FormatContext {
 
     public int threads() {
         return threads;
+    }
+
+    /** Returns the dump level of the kdump files: which pages they leave out. */
+    public DumpLevel dumpLevel() {
+        return dumpLevel;
     }
 
     /** Returns the executor index builds run on: one at a time, in the order they were asked for. */

@@ -78,7 +78,14 @@ public record QemuFixture(Path dir, Map<String, String> meta) {
         /** One {@code dd if=/dev/zero of=/dev/null} loop pinned to each vCPU: the vCPUs are inside the kernel. */
         BUSY,
         /** The last vCPU panicked ({@code echo c >/proc/sysrq-trigger}, {@code panic=0}); the others stopped. */
-        PANIC
+        PANIC,
+        /**
+         * RAM in use every way makedumpfile's dump levels tell apart: page cache of an ext4 file system on a RAM disk
+         * (with and without buffer heads), a process's anonymous memory (partly transparent huge pages), tmpfs,
+         * hugetlbfs pages (in use and free); x86_64, at least 256 MiB. The guest's /proc/meminfo is in its facts
+         * ({@code meminfo}).
+         */
+        MEMORY
     }
 
     /** Who wrote {@link #core()} ({@code --core}). */
@@ -242,6 +249,14 @@ public record QemuFixture(Path dir, Map<String, String> meta) {
     /** The 256 MiB pc guest whose last vCPU panicked ({@code sysrq c}, {@code panic=0}) before QEMU stopped. */
     public static QemuFixture pc256Panicked() {
         return of(Spec.x86("pc", 256).withLoad(Load.PANIC));
+    }
+
+    /**
+     * The 256 MiB pc guest with page cache, anonymous memory, tmpfs and hugetlbfs pages in its RAM ({@link Load#MEMORY}):
+     * every class of page a dump level leaves out.
+     */
+    public static QemuFixture pc256Memory() {
+        return of(Spec.x86("pc", 256).withLoad(Load.MEMORY));
     }
 
     /** The idle 256 MiB pc guest, its core written by the host kernel (SIGABRT to the paused QEMU; sparse). */

@@ -159,6 +159,47 @@ final class DumpedPages {
         }
     }
 
+    /**
+     * Calls {@code action} with each run of present pages {@code [firstPage, endPage)} whose pfns lie in
+     * {@code [startPfn, endPfn)}, in order.
+     */
+    void forEachPageRun(long startPfn, long endPfn, PageRunAction action) {
+        for (int r = firstRunEndingAfter(startPfn); r < runStartPfn.length && runStartPfn[r] < endPfn; r++) {
+            long first = runFirstPage[r] + (Math.max(runStartPfn[r], startPfn) - runStartPfn[r]);
+            long end = runFirstPage[r] + (Math.min(runEndPfn[r], endPfn) - runStartPfn[r]);
+            action.run((int) first, (int) end);
+        }
+    }
+
+    /** Receives a run of present pages. */
+    @FunctionalInterface
+    interface PageRunAction {
+        void run(int firstPage, int endPage);
+    }
+
+    /**
+     * Returns a test of "is this pfn present" for one thread: it remembers the last run it found, so a walk in pfn
+     * order costs one comparison per pfn.
+     */
+    java.util.function.LongPredicate presence() {
+        return new java.util.function.LongPredicate() {
+            private int run = -1;
+
+            @Override
+            public boolean test(long pfn) {
+                if (run >= 0 && runStartPfn[run] <= pfn && pfn < runEndPfn[run]) {
+                    return true;
+                }
+                int r = firstRunEndingAfter(pfn);
+                if (r < runStartPfn.length && runStartPfn[r] <= pfn) {
+                    run = r;
+                    return true;
+                }
+                return false;
+            }
+        };
+    }
+
     private int firstRunEndingAfter(long pfn) {
         int lo = 0;
         int hi = runEndPfn.length;

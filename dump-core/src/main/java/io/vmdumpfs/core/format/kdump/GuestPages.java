@@ -1,5 +1,6 @@
 package io.vmdumpfs.core.format.kdump;
 
+import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.format.FormatContext;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.GuestMemory;
@@ -22,20 +23,114 @@ final class GuestPages {
 
     private final GuestDump dump;
     private final DumpedPages present;
+    private final DumpLevel level;
+    private final int threads;
     private volatile PageSet stored;
+    /** The pages dumped (bitmap 2) at {@link #level}, once decided or learnt; all pages at level 0. */
+    private volatile PageSet dumped;
+    /** What this mount's filter run found (per class), or null before one ran (or when a load made it needless). */
+    private volatile PageFilter.Result filtered;
+    /** The filter, opened on first use (guarded by this); or why it cannot be. */
+    private PageFilter filter;
+    private BadCoreException refused;
     /** Chunks with at least one page not in a hole; computed on first use. */
     private volatile int[] candidateChunks;
     /** Whether the core has holes at all (without, every page is a candidate); found on first use. */
     private volatile Boolean coreHasHoles;
 
     GuestPages(GuestDump dump) {
-        this.dump = dump;
-        this.present = new DumpedPages(dump.memory(), dump.platform().pageSize());
+        this(dump, DumpLevel.NONE, 1);
     }
 
-    /** Returns the pages shared by the kdump files of {@code dump} in {@code ctx}. */
+    /** @param threads how many threads deciding the dumped pages may use */
+    GuestPages(GuestDump dump, DumpLevel level, int threads) {
+        this.dump = dump;
+        this.present = new DumpedPages(dump.memory(), dump.platform().pageSize());
+        this.level = level;
+        this.threads = threads;
+        if (!level.filters()) {
+            this.dumped = PageSet.all(present.pageCount());
+        }
+    }
+
+    /** Returns the pages shared by the kdump files of {@code dump} in {@code ctx}, at the context's dump level. */
     static GuestPages of(GuestDump dump, FormatContext ctx) {
-        return ctx.shared(dump, GuestPages.class, GuestPages::new);
+        return ctx.shared(dump, GuestPages.class, d -> new GuestPages(d, ctx.dumpLevel(), ctx.threads()));
+    }
+
+    DumpLevel level() {
+        return level;
+    }
+
+    /**
+     * Returns the filter of this dump level, opened once: the check that the guest kernel and its VMCOREINFO can
+     * honour the level, and where its memory map is. Cheap (no struct page is read).
+     *
+     * @throws BadCoreException (UNSUPPORTED) naming what is missing, every time once refused
+     */
+    synchronized PageFilter filter() {
+        if (refused != null) {
+            throw new BadCoreException(refused.kind(), refused.file(), stripFile(refused), refused);
+        }
+        if (filter == null) {
+            try {
+                filter = PageFilter.open(dump, present, level);
+            } catch (BadCoreException e) {
+                refused = e;
+                throw e;
+            }
+        }
+        return filter;
+    }
+
+    private static String stripFile(BadCoreException e) {
+        String prefix = e.file() == null ? "" : e.file() + ": ";
+        return e.getMessage().startsWith(prefix) ? e.getMessage().substring(prefix.length()) : e.getMessage();
+    }
+
+    /**
+     * Returns the pages dumped at this level (bitmap 2): every present page at level 0; otherwise decided from the
+     * guest kernel's struct pages on first use (threads in parallel; seconds for terabytes) or learnt from a
+     * persisted index. Waits while another thread decides them.
+     *
+     * @throws BadCoreException if the level cannot be honoured or the struct pages cannot be read
+     */
+    PageSet dumped() {
+        PageSet d = dumped;
+        if (d != null) {
+            return d;
+        }
+        synchronized (this) {
+            if (dumped == null) {
+                PageFilter.Result r = filter().run(threads);
+                filtered = r;
+                dumped = r.dumped();
+            }
+            return dumped;
+        }
+    }
+
+    /** Returns the dumped pages if they are known yet, without deciding them. */
+    PageSet dumpedIfKnown() {
+        return dumped;
+    }
+
+    /** Returns what this process's filter run left out, per class, or null when none ran. */
+    PageFilter.Result filtered() {
+        return filtered;
+    }
+
+    /** Records the dumped pages a persisted index holds, so no filter needs to run. */
+    void learnDumped(PageSet dumpedPages) {
+        if (dumpedPages.size() != present.pageCount()) {
+            throw new IllegalArgumentException("a set over " + dumpedPages.size() + " pages for "
+                    + present.pageCount() + " present");
+        }
+        synchronized (this) {
+            if (dumped == null) {
+                dumped = dumpedPages;
+            }
+        }
     }
 
     GuestDump dump() {

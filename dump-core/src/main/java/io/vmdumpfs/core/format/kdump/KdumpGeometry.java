@@ -24,7 +24,7 @@ import java.util.Optional;
  * 0                       disk_dump_header
  * P                       kdump_sub_header (104 bytes; 80 for ELF32), then the ELF notes
  * (1 + sub_hdr_size) P    1st bitmap: pages that exist (RAM)
- *   + bitmap_blocks P / 2 2nd bitmap: pages dumped; equal to the 1st, as we dump every RAM page
+ *   + bitmap_blocks P / 2 2nd bitmap: pages dumped; equal to the 1st unless a dump level leaves pages out
  * (1 + sub_hdr_size + bitmap_blocks) P
  *                         page descriptors, 24 bytes per dumped page
  * + 24 N                  the shared zero page (P raw zero bytes, QEMU's pd_zero)
@@ -45,11 +45,6 @@ final class KdumpGeometry {
 
     /** makedumpfile's header_version with max_mapnr_64 in the sub-header. */
     static final int HEADER_VERSION = 6;
-    /**
-     * dump_level 0: no page is excluded (zero pages are kept, sharing one zero page). QEMU writes 1 here although it
-     * keeps zero pages too; 0 is what the file holds.
-     */
-    static final int DUMP_LEVEL = 0;
 
     private final DumpedPages pages;
     private final KdumpCodec codec;
@@ -92,6 +87,17 @@ final class KdumpGeometry {
      * @throws BadCoreException (MISSING) if the guest has no RAM, (UNSUPPORTED) for page sizes the index cannot hold
      */
     static KdumpGeometry of(GuestDump dump, DumpedPages pages, KdumpCodec codec, byte[] notes, long timestampSec) {
+        return of(dump, pages, codec, notes, timestampSec, DumpLevel.NONE);
+    }
+
+    /**
+     * Computes the geometry of {@code dump}'s kdump file of dump level {@code level}, which the sub-header's
+     * dump_level says. Level 0 (nothing left out) is what our unfiltered files hold; QEMU writes 1 for the same
+     * content, which makedumpfile's level 1 (zero pages as one shared page, still in bitmap 2) also is, apart from
+     * what makedumpfile leaves out past the kernel's memory map.
+     */
+    static KdumpGeometry of(GuestDump dump, DumpedPages pages, KdumpCodec codec, byte[] notes, long timestampSec,
+            DumpLevel level) {
         int pageSize = dump.platform().pageSize();
         if (pageSize > KdumpIndex.MAX_PAGE_SIZE) {
             throw new BadCoreException(Kind.UNSUPPORTED, dump.core().path(),
@@ -128,7 +134,7 @@ final class KdumpGeometry {
         DiskDumpHeader header = new DiskDumpHeader(HEADER_VERSION, utsname(dump), timestampSec, codec.flag, pageSize,
                 subHdrSize, (int) bitmapBlocks,
                 (int) Math.min(maxMapnr, 0xFFFF_FFFFL), nrCpus);
-        KdumpSubHeader sub = new KdumpSubHeader(physBase, DUMP_LEVEL, offsetVmcoreinfo, sizeVmcoreinfo,
+        KdumpSubHeader sub = new KdumpSubHeader(physBase, level.bits(), offsetVmcoreinfo, sizeVmcoreinfo,
                 notes.length == 0 ? 0 : offsetNote, notes.length, maxMapnr);
         return new KdumpGeometry(pages, codec, dump.platform().byteOrder(), elfClass, header, sub, notes);
     }
@@ -216,21 +222,30 @@ final class KdumpGeometry {
         return offsetDesc;
     }
 
+    /** Returns whether metadata bytes {@code [offset, offset + len)} reach into the second bitmap. */
+    boolean touchesBitmap2(long offset, long len) {
+        return offset + len > offsetBitmap1 + bitmapLen && offset < offsetDesc;
+    }
+
     /**
      * Copies metadata bytes {@code [offset, offset + len)} into {@code dst[off...]}; the range must end at or before
-     * {@link #offsetDesc()}.
+     * {@link #offsetDesc()}. The second bitmap shows {@code dumped}, which may be null when the range does not
+     * reach it.
      */
-    void readMeta(long offset, byte[] dst, int off, int len) {
+    void readMeta(long offset, byte[] dst, int off, int len, PageSet dumped) {
         while (len > 0) {
             int n;
             if (offset < offsetBitmap1) {
                 n = (int) Math.min(len, offsetBitmap1 - offset);
                 System.arraycopy(headBlocks, (int) offset, dst, off, n);
-            } else {
-                long inBitmaps = offset - offsetBitmap1;
-                long within = inBitmaps % bitmapLen; // the 2nd bitmap equals the 1st
+            } else if (offset < offsetBitmap1 + bitmapLen) {
+                long within = offset - offsetBitmap1;
                 n = (int) Math.min(len, bitmapLen - within);
                 pages.fillBitmap(within, dst, off, n);
+            } else {
+                long within = offset - offsetBitmap1 - bitmapLen;
+                n = (int) Math.min(len, bitmapLen - within);
+                pages.fillBitmap(within, dst, off, n, dumped);
             }
             offset += n;
             off += n;

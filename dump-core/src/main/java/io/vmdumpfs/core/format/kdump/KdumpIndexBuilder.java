@@ -1,7 +1,5 @@
 package io.vmdumpfs.core.format.kdump;
 
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -41,14 +39,16 @@ final class KdumpIndexBuilder {
      * @throws io.vmdumpfs.core.BadCoreException if the core cannot be read; the first failure of any thread
      */
     static KdumpIndex build(GuestPages pages, KdumpCodec codec, int threads, ChunkSink sink, AtomicLong done) {
+        // a filtered file's first step: which pages its dump level keeps, from the struct pages (on all threads)
+        PageSet dumped = pages.dumped();
         PageSet known = pages.stored();
-        return known != null ? buildKnown(pages, known, codec, threads, sink, done)
-                : buildClassifying(pages, codec, threads, sink, done);
+        return known != null ? buildKnown(pages, dumped, known, codec, threads, sink, done)
+                : buildClassifying(pages, dumped, codec, threads, sink, done);
     }
 
     /** Reads and compresses only the pages known to hold data, writing their sizes straight into place. */
-    private static KdumpIndex buildKnown(GuestPages pages, PageSet stored, KdumpCodec codec, int threads,
-            ChunkSink sink, AtomicLong done) {
+    private static KdumpIndex buildKnown(GuestPages pages, PageSet dumped, PageSet stored, KdumpCodec codec,
+            int threads, ChunkSink sink, AtomicLong done) {
         DumpedPages present = pages.present();
         char[] sizes = new char[stored.count()];
         int slots = stored.slots();
@@ -69,14 +69,17 @@ final class KdumpIndexBuilder {
             }
             done.addAndGet(pagesInChunk(present, c));
         });
-        return new KdumpIndex(present.pageSize(), PageSet.all(present.pageCount()), stored, sizes);
+        return new KdumpIndex(present.pageSize(), dumped, stored, sizes);
     }
 
-    /** Reads every page not in a hole, learns which are zero, and publishes that to {@code pages}. */
-    private static KdumpIndex buildClassifying(GuestPages pages, KdumpCodec codec, int threads, ChunkSink sink,
-            AtomicLong done) {
+    /**
+     * Reads every dumped page not in a hole, learns which are zero, and publishes that to {@code pages}. Pages the
+     * dump level leaves out are never read.
+     */
+    private static KdumpIndex buildClassifying(GuestPages pages, PageSet dumped, KdumpCodec codec, int threads,
+            ChunkSink sink, AtomicLong done) {
         DumpedPages present = pages.present();
-        int[] work = pages.candidateChunks();
+        int[] work = dumped.isAll() ? pages.candidateChunks() : withMembers(pages.candidateChunks(), dumped);
         long[] storedMasks = new long[work.length * PageSet.WORDS];
         char[][] chunkSizes = new char[work.length][];
         done.addAndGet(present.pageCount() - pagesIn(present, work.length, k -> work[k]));
@@ -84,6 +87,12 @@ final class KdumpIndexBuilder {
             int c = work[k];
             long[] mask = new long[PageSet.WORDS];
             pages.candidateMask(c, mask);
+            if (!dumped.isAll()) {
+                int slot = dumped.slotOf(c);
+                for (int w = 0; w < PageSet.WORDS; w++) {
+                    mask[w] &= slot < 0 ? 0 : dumped.slotWord(slot, w);
+                }
+            }
             byte[] packed = cc.compress(c, mask, true);
             System.arraycopy(cc.storedMask(), 0, storedMasks, k * PageSet.WORDS, PageSet.WORDS);
             char[] s = new char[cc.storedCount()];
@@ -121,7 +130,19 @@ final class KdumpIndexBuilder {
         }
         PageSet stored = PageSet.of(present.pageCount(), chunks, masks);
         pages.learn(stored);
-        return new KdumpIndex(present.pageSize(), PageSet.all(present.pageCount()), stored, sizes);
+        return new KdumpIndex(present.pageSize(), dumped, stored, sizes);
+    }
+
+    /** Returns those of {@code chunks} (ascending) in which {@code set} has a member. */
+    private static int[] withMembers(int[] chunks, PageSet set) {
+        int n = 0;
+        int[] out = new int[chunks.length];
+        for (int c : chunks) {
+            if (set.slotOf(c) >= 0) {
+                out[n++] = c;
+            }
+        }
+        return java.util.Arrays.copyOf(out, n);
     }
 
     private static int pagesInChunk(DumpedPages present, int c) {
@@ -158,29 +179,9 @@ final class KdumpIndexBuilder {
                 failure.compareAndSet(null, t);
             }
         };
-        int count = Math.max(1, Math.min(threads, n));
-        List<Thread> started = new ArrayList<>();
-        for (int i = 1; i < count; i++) {
-            Thread t = new Thread(worker, "vmdumpfs-kdump-" + codec.codecName + "-" + i);
-            t.setDaemon(true);
-            t.start();
-            started.add(t);
-        }
-        worker.run(); // the calling thread works too
-        boolean interrupted = false;
-        for (Thread t : started) {
-            while (true) {
-                try {
-                    t.join(); // join() also publishes the workers' writes to the result arrays
-                    break;
-                } catch (InterruptedException e) {
-                    interrupted = true; // the workers still write into the arrays: wait for them regardless
-                }
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
+        Runnable[] workers = new Runnable[Math.max(1, Math.min(threads, n))];
+        java.util.Arrays.fill(workers, worker);
+        Parallel.run(workers, "vmdumpfs-kdump-" + codec.codecName); // the calling thread works too
         Throwable t = failure.get();
         if (t instanceof RuntimeException re) {
             throw re;

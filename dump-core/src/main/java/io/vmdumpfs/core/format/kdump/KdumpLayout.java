@@ -127,15 +127,7 @@ public final class KdumpLayout {
     private int readMeta(long pos, int len, ByteBuffer dst) {
         int n = Math.min(len, META_BATCH);
         byte[] tmp = new byte[n];
-        long bitmap2 = geometry.offsetBitmap1() + geometry.bitmapLen();
-        if (dumped.isAll() || pos + n <= bitmap2) {
-            geometry.readMeta(pos, tmp, 0, n);
-        } else if (pos < bitmap2) {
-            n = (int) (bitmap2 - pos); // up to the second bitmap: from the geometry; the rest in the next step
-            geometry.readMeta(pos, tmp, 0, n);
-        } else {
-            pages.fillBitmap(pos - bitmap2, tmp, 0, n, dumped);
-        }
+        geometry.readMeta(pos, tmp, 0, n, dumped);
         dst.put(tmp, 0, n);
         return n;
     }

@@ -53,6 +53,8 @@ public final class KdumpView implements View {
 
     /** Version of what the index key covers; a change makes every persisted index stale. */
     static final int KEY_VERSION = 2;
+    /** Version of the filtering rules; a change makes the persisted indexes of filtered files stale. */
+    static final int FILTER_VERSION = 1;
     /** Bytes of the core hashed into the key: its ELF header, program headers and notes in practice. */
     static final int CORE_PREFIX = 64 * 1024;
 
@@ -106,9 +108,40 @@ public final class KdumpView implements View {
      */
     public static KdumpView open(GuestDump dump, FormatContext ctx, KdumpCodec codec) {
         GuestPages pages = GuestPages.of(dump, ctx);
+        if (pages.level().filters()) {
+            pages.filter(); // refuse a level the guest cannot honour now, not at the first read
+        }
         byte[] notes = DumpNotes.kdump(dump, NotePids.shared(dump, ctx));
-        KdumpGeometry g = KdumpGeometry.of(dump, pages.present(), codec, notes, coreMtimeSeconds(dump));
+        KdumpGeometry g = KdumpGeometry.of(dump, pages.present(), codec, notes, coreMtimeSeconds(dump),
+                pages.level());
         return new KdumpView(dump, pages, codec, g, ctx);
+    }
+
+    /**
+     * Checks that the kdump files of {@code dump} can be made at {@code ctx}'s dump level: that the guest kernel can
+     * be read and its VMCOREINFO has what the level needs. Cheap (reads where the memory map is); a mount calls it
+     * before it announces itself, so a level it cannot honour fails the mount with one line.
+     *
+     * @throws BadCoreException (UNSUPPORTED) naming what is missing
+     */
+    public static void requireDumpLevel(GuestDump dump, FormatContext ctx) {
+        if (ctx.dumpLevel().filters()) {
+            GuestPages.of(dump, ctx).filter();
+        }
+    }
+
+    /**
+     * Returns lines saying how many pages {@code ctx}'s dump level leaves out of {@code dump}'s kdump files, per
+     * class, and how many of the dumped pages are zero: for {@code vmdumpfs info --dump-level}. Decides the dumped
+     * pages if no file has yet, and reads every dumped page (not in a hole of the core) to count the zero ones.
+     *
+     * @throws BadCoreException if the level cannot be honoured or the core cannot be read
+     */
+    public static java.util.Map<String, String> describeDumpLevel(GuestDump dump, FormatContext ctx) {
+        GuestPages pages = GuestPages.of(dump, ctx);
+        PageSet dumped = pages.dumped();
+        long zero = ZeroPages.count(pages, dumped, ctx.threads());
+        return DumpLevelReport.describe(pages, dumped, zero);
     }
 
     private static long coreMtimeSeconds(GuestDump dump) {
@@ -137,11 +170,12 @@ public final class KdumpView implements View {
         }
         long metaEnd = geometry.offsetDesc();
         if (offset < metaEnd && dst.remaining() <= metaEnd - offset) {
-            // headers and bitmaps: known without the index, so `file` or a header peek never waits for a build (the
-            // second bitmap is the first while every present page is dumped; a filtered file's comes from its index)
+            // headers and bitmaps: known without the index, so `file` or a header peek never waits for a build; the
+            // second bitmap of a filtered file waits for the struct pages to be classified (a second or two per
+            // 100 GiB), not for the index
             int n = dst.remaining();
             byte[] tmp = new byte[n];
-            geometry.readMeta(offset, tmp, 0, n);
+            geometry.readMeta(offset, tmp, 0, n, geometry.touchesBitmap2(offset, n) ? pages.dumped() : null);
             dst.put(tmp);
             return n;
         }
@@ -155,7 +189,11 @@ public final class KdumpView implements View {
 
     @Override
     public Optional<String> buildStatus() {
-        return Optional.of(progress().line());
+        String line = progress().line();
+        if (pages.level().filters()) {
+            line += "; " + DumpLevelReport.summary(pages, index.ifReady().map(KdumpLayout::index).orElse(null));
+        }
+        return Optional.of(line);
     }
 
     /** Starts loading or building the index without waiting for it (e.g. right after mounting). */
@@ -172,7 +210,7 @@ public final class KdumpView implements View {
     IndexRepository.Key key() {
         IndexRepository.Key k = key;
         if (k == null) {
-            k = IndexRepository.Key.of("kdump-" + codec.codecName, digest(dump, codec));
+            k = IndexRepository.Key.of("kdump-" + codec.codecName, digest(dump, codec, pages.level()));
             key = k;
         }
         return k;
@@ -185,6 +223,11 @@ public final class KdumpView implements View {
      * index is never found. Reads the core's first 64 KiB.
      */
     static byte[] digest(GuestDump dump, KdumpCodec codec) {
+        return digest(dump, codec, DumpLevel.NONE);
+    }
+
+    /** Returns the digest of {@link #digest(GuestDump, KdumpCodec)} for a file of dump level {@code level}. */
+    static byte[] digest(GuestDump dump, KdumpCodec codec, DumpLevel level) {
         MessageDigest md;
         try {
             md = MessageDigest.getInstance("SHA-256");
@@ -195,6 +238,11 @@ public final class KdumpView implements View {
         md.update(("vmdumpfs kdump index v" + KEY_VERSION + "." + KdumpIndex.FORMAT_VERSION + "\0" + codec.codecName
                 + "\0" + codec.fingerprint() + "\0" + dump.platform().pageSize() + "\0" + KdumpIndex.CHUNK_PAGES
                 + "\0" + core.identity() + "\0").getBytes(StandardCharsets.UTF_8));
+        if (level.filters()) {
+            // an unfiltered file's key stays what it was before dump levels existed, so its index is still found
+            md.update(("dump_level " + level.bits() + " by makedumpfile's rules v" + FILTER_VERSION + "\0")
+                    .getBytes(StandardCharsets.UTF_8));
+        }
         md.update(core.read(0, (int) Math.min(CORE_PREFIX, core.size())));
         ByteBuffer b = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
         for (GuestPhysBlock blk : dump.memory().blocks()) {
@@ -209,6 +257,7 @@ public final class KdumpView implements View {
         int pageSize = geometry.blockSize();
         int pageCount = pages.present().pageCount();
         return indexes.load(key(), in -> KdumpIndex.readFrom(in, pageSize, pageCount)).map(idx -> {
+            pages.learnDumped(idx.dumped()); // no struct page needs to be read again
             pages.learn(idx.stored()); // the other codecs' builds then read only these pages
             return layoutOf(idx);
         });
