@@ -457,9 +457,13 @@ if want read; then
         r=$(div "$ours_cold" "$triv_cold")
         row "cold read vmcore.elf, $label ($(mib "$elf_bytes"))" "$ours_cold GB/s" "trivial FS: $triv_cold GB/s" "${r}x" ">= 0.80x trivial" "$(judge "$r" '>=' 0.8)"
         note "  same run: cat qemu.core after drop_caches $core_cold GB/s (disk; cold vmcore.elf = $(div "$ours_cold" "$core_cold")x that, and the goal asks $(div "$(awk -v t="$triv_cold" 'BEGIN { print 0.8 * t }')" "$core_cold")x); vmcore.elf with the core cached but not the file: $ours_hot GB/s ($(div "$ours_hot" "$triv_cold")x trivial); the mount's read-ahead (/sys/class/bdi/…/read_ahead_kb): $bdi_ra KiB$COLD_NOTE"
-        # issue "Big guests and partial cores": against the disk itself, and the FUSE path alone
-        r=$(div "$ours_cold" "$core_cold")
-        row "cold read vmcore.elf, $label" "$ours_cold GB/s" "cat qemu.core, cold: $core_cold GB/s" "${r}x" ">= 0.90x cat of the core" "$(judge "$r" '>=' 0.9)"
+        # issue "Big guests and partial cores": against the disk itself on the 3 GiB guest, as the issue asks (the small
+        # guest's 0.7 GB core came back at 4 GB/s after drop_caches here, cached below this VM: no disk figure), and the
+        # FUSE path alone
+        if [ $which = q35 ]; then
+            r=$(div "$ours_cold" "$core_cold")
+            row "cold read vmcore.elf, $label" "$ours_cold GB/s" "cat qemu.core, cold: $core_cold GB/s" "${r}x" ">= 0.90x cat of the core" "$(judge "$r" '>=' 0.9)"
+        fi
         r=$(div "$ours_hot" "$triv_cold")
         row "read vmcore.elf, $label, core cached" "$ours_hot GB/s" "trivial FS: $triv_cold GB/s" "${r}x" ">= 0.80x trivial" "$(judge "$r" '>=' 0.8)"
         row "warm re-read vmcore.elf, $label (page cache; best of 3)" "$ours_warm GB/s" "trivial FS re-read: $triv_warm GB/s" \
