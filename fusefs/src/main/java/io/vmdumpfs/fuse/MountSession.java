@@ -1,6 +1,7 @@
 package io.vmdumpfs.fuse;
 
 import io.vmdumpfs.core.LibC;
+import io.vmdumpfs.core.format.DumpFormat;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -55,7 +56,11 @@ record MountSession(Path core, Path shownAs, Path mountPoint, MountOptions optio
             LOG.fine(() -> "libfuse bound at +" + Main.sinceStartMillis() + " ms");
             Ownership own = Ownership.of(options, b.uid(), b.gid(), src.coreMtime());
             FsContent content = new FsContent(src.files(), own, src.coreBytes(), src.dump().core());
-            Thread watcher = new Thread(() -> announceWhenVisible(b.fs(), ready), "vmdumpfs-ready");
+            Thread watcher = new Thread(() -> {
+                if (announceWhenVisible(b.fs(), ready)) {
+                    prepareElfHeader(src.files());
+                }
+            }, "vmdumpfs-ready");
             watcher.setDaemon(true);
             watcher.start();
             try {
@@ -133,11 +138,11 @@ record MountSession(Path core, Path shownAs, Path mountPoint, MountOptions optio
      * through FUSE), raises its read-ahead, then tells {@code ready}. Gives up silently if the loop ends first: the
      * main thread reports that.
      */
-    private void announceWhenVisible(VmdumpFs fs, ReadySignal ready) {
+    private boolean announceWhenVisible(VmdumpFs fs, ReadySignal ready) {
         try {
             while (!fs.awaitInit(10)) {
                 if (fs.isStopped()) {
-                    return;
+                    return false;
                 }
             }
             long deadline = System.nanoTime() + VISIBLE_TIMEOUT_MS * 1_000_000;
@@ -145,7 +150,7 @@ record MountSession(Path core, Path shownAs, Path mountPoint, MountOptions optio
             while ((entry = MountInfo.find(MountInfo.read(), mountPoint)
                     .filter(e -> e.fsType().equals("fuse.vmdumpfs"))).isEmpty()) {
                 if (fs.isStopped()) {
-                    return;
+                    return false;
                 }
                 if (System.nanoTime() > deadline) {
                     LOG.warning("INIT answered, but " + mountPoint + " is not in /proc/self/mountinfo");
@@ -167,12 +172,32 @@ record MountSession(Path core, Path shownAs, Path mountPoint, MountOptions optio
                 LOG.fine(() -> what);
             });
             if (fs.isStopped()) {
-                return;
+                return false;
             }
             LOG.fine(() -> "mounted " + shownAs + " at " + mountPoint + " at +" + Main.sinceStartMillis() + " ms");
             ready.ready();
+            return true;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    /**
+     * Builds vmcore.elf's header now that the mount is ready, rather than in its first {@code stat}: the header needs
+     * the guest kernel (kallsyms, page tables, BTF for the notes' pids) and the vCPUs (a scan of QEMU's heap), about
+     * 0.3 s in a fresh JVM, which a user starting crash a moment later would otherwise wait for. A file that cannot be
+     * built stays as it is: its first use reports it, as before.
+     */
+    private static void prepareElfHeader(List<VirtualFile> files) {
+        for (VirtualFile f : files) {
+            if (f.name().equals(DumpFormat.ELF.fileName())) {
+                try {
+                    f.view().size();
+                } catch (RuntimeException e) {
+                    LOG.fine(() -> "vmcore.elf's header not prepared: " + e);
+                }
+            }
         }
     }
 }
