@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.vmdumpfs.core.testing.SyntheticMemMap;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
@@ -19,33 +20,16 @@ import org.junit.jupiter.api.Test;
  */
 class PageClassifierTest {
 
-    /** What Debian's 6.1.0-57-cloud-amd64 puts into VMCOREINFO about struct page (copied from a fixture). */
+    /**
+     * What Debian's 6.1.0-57-cloud-amd64 puts into VMCOREINFO about struct page (copied from a fixture): the
+     * synthetic memory map's entries, with the kernel's release, page size and list_head.
+     */
     static final String VMCI_6_1 = """
             OSRELEASE=6.1.0-57-cloud-amd64
             PAGESIZE=4096
-            SIZE(page)=64
-            OFFSET(page.flags)=0
-            OFFSET(page._refcount)=52
-            OFFSET(page.mapping)=24
-            OFFSET(page.lru)=8
-            OFFSET(page._mapcount)=48
-            OFFSET(page.private)=40
-            OFFSET(page.compound_dtor)=16
-            OFFSET(page.compound_order)=17
-            OFFSET(page.compound_head)=8
             OFFSET(list_head.next)=0
             OFFSET(list_head.prev)=8
-            LENGTH(zone.free_area)=11
-            NUMBER(PG_lru)=4
-            NUMBER(PG_private)=13
-            NUMBER(PG_swapcache)=10
-            NUMBER(PG_swapbacked)=19
-            NUMBER(PG_slab)=9
-            NUMBER(PG_head_mask)=65536
-            NUMBER(HUGETLB_PAGE_DTOR)=2
-            NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)=-129
-            NUMBER(PAGE_OFFLINE_MAPCOUNT_VALUE)=-257
-            """;
+            """ + SyntheticMemMap.STRUCT_PAGE_INFO;
 
     static final long LRU = 1L << 4;
     static final long PRIVATE = 1L << 13;
