@@ -13,7 +13,6 @@ import io.vmdumpfs.core.guest.GuestMemory;
 import io.vmdumpfs.core.guest.RamCoverage;
 import io.vmdumpfs.core.guest.Vcpu;
 import io.vmdumpfs.core.guest.VmcoreInfo;
-import io.vmdumpfs.core.kernel.GuestKernel;
 import io.vmdumpfs.core.kernel.KernelAddressException;
 import io.vmdumpfs.core.kernel.KernelUnavailableException;
 import java.io.IOException;
@@ -64,13 +63,14 @@ final class InfoCommand implements Callable<Integer>, Main.HasDebug {
     public Integer call() throws IOException {
         DumpLevel level = dumpLevel == null ? null : MountOptions.parseDumpLevel("--dump-level", dumpLevel);
         try (GuestDump dump = input.open(true)) {
-            for (Map.Entry<String, String> e : describe(dump).entrySet()) {
+            // one context: the kernel (kallsyms, BTF) is read once for the report and the dump level's counts
+            FormatContext ctx = new FormatContext(ChunkCache.NONE, IndexRepository.NONE,
+                    Runtime.getRuntime().availableProcessors(), level == null ? DumpLevel.NONE : level);
+            for (Map.Entry<String, String> e : describe(dump, ctx).entrySet()) {
                 out.printf("%-13s %s%n", e.getKey() + ":", e.getValue());
             }
             out.flush();
             if (level != null) {
-                FormatContext ctx = new FormatContext(ChunkCache.NONE, IndexRepository.NONE,
-                        Runtime.getRuntime().availableProcessors(), level);
                 Map<String, String> counts = KdumpView.describeDumpLevel(dump, ctx);
                 int width = counts.keySet().stream().mapToInt(k -> k.length() + 1).max().orElse(1);
                 for (Map.Entry<String, String> e : counts.entrySet()) {
@@ -84,6 +84,11 @@ final class InfoCommand implements Callable<Integer>, Main.HasDebug {
 
     /** Returns the lines of the report, in order. */
     static Map<String, String> describe(GuestDump dump) {
+        return describe(dump, FormatContext.uncached());
+    }
+
+    /** Returns the lines of the report, with the guest kernel and the notes' pids shared in {@code ctx}. */
+    static Map<String, String> describe(GuestDump dump, FormatContext ctx) {
         Map<String, String> m = new LinkedHashMap<>();
         m.put("core", dump.core().path() + " (" + bytes(dump.core().size()) + ")");
         m.put("architecture", dump.platform().utsMachine());
@@ -109,7 +114,7 @@ final class InfoCommand implements Callable<Integer>, Main.HasDebug {
         m.put("QEMU", dump.qemuVersion().orElse(NOT_FOUND));
         m.put("vCPUs", dump.vcpus().describe());
         List<Vcpu> vcpus = dump.vcpus().list();
-        NotePids pids = vcpus.isEmpty() ? null : NotePids.of(dump);
+        NotePids pids = vcpus.isEmpty() ? null : NotePids.shared(dump, ctx);
         for (int i = 0; i < vcpus.size(); i++) {
             Vcpu v = vcpus.get(i);
             // index as QEMU numbers vCPUs (cpu_index); then what the guest kernel ran there, when it can be read
@@ -126,7 +131,7 @@ final class InfoCommand implements Callable<Integer>, Main.HasDebug {
         m.put("KERNELOFFSET", vi.map(v -> v.get("KERNELOFFSET")).orElse(NOT_FOUND));
         m.put("VMCOREINFO", vi.map(v -> v.source() + ", at guest-physical 0x" + Long.toHexString(v.guestPaddr()))
                 .orElse(NOT_FOUND));
-        kernel(dump, m);
+        kernel(dump, ctx, m);
         List<String> files = new ArrayList<>();
         for (DumpFormat f : DumpFormat.values()) {
             if (f.availableFor(dump)) {
@@ -138,12 +143,12 @@ final class InfoCommand implements Callable<Integer>, Main.HasDebug {
     }
 
     /**
-     * Adds what the guest-kernel layer found ({@link GuestKernel#describe()}: page tables, kernel image, direct map,
+     * Adds what the guest-kernel layer found ({@link io.vmdumpfs.core.kernel.GuestKernel#describe()}: page tables, kernel image, direct map,
      * symbols), one line each, or one "kernel" line saying why it cannot see the kernel.
      */
-    private static void kernel(GuestDump dump, Map<String, String> m) {
+    private static void kernel(GuestDump dump, FormatContext ctx, Map<String, String> m) {
         try {
-            for (String line : GuestKernel.open(dump).describe()) {
+            for (String line : ctx.kernel(dump).describe()) {
                 int colon = line.indexOf(": ");
                 m.put(line.substring(0, colon), line.substring(colon + 2));
             }

@@ -82,7 +82,8 @@ public final class ElfView implements View {
     /** Returns the layout with the notes and the kernel's program headers. */
     private ElfLayout withKernel() {
         NotePids pids = ctx == null ? NotePids.of(dump) : NotePids.shared(dump, ctx);
-        return layout(dump, DumpNotes.elf(dump, pids), ElfLoads.of(dump, GuestKernel.find(dump)));
+        return layout(dump, DumpNotes.elf(dump, pids),
+                ElfLoads.of(dump, ctx == null ? GuestKernel.find(dump) : ctx.findKernel(dump)));
     }
 
     @Override

@@ -2,7 +2,10 @@ package io.vmdumpfs.core.format;
 
 import io.vmdumpfs.core.format.kdump.DumpLevel;
 import io.vmdumpfs.core.guest.GuestDump;
+import io.vmdumpfs.core.kernel.GuestKernel;
+import io.vmdumpfs.core.kernel.KernelUnavailableException;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.Executor;
@@ -22,7 +25,9 @@ import java.util.function.Function;
  *   <li>{@link #builds()}: where index builds run, one after the other: a mount's first {@code ls -l} asks for all
  *       four kdump sizes at once, and finishing one file first (then the others, which reuse what the first learnt
  *       about the pages) beats finishing four late.</li>
- *   <li>{@link #shared}: work several files of one dump share (the kdump files' page classification).</li>
+ *   <li>{@link #shared}: work several files of one dump share (the kdump files' page classification, the notes'
+ *       pids); {@link #kernel}: the dump's one {@link GuestKernel}, so its kallsyms, BTF and direct map are found
+ *       once for all files.</li>
  *   <li>{@link #dumpLevel()}: which pages the kdump files leave out (makedumpfile's {@code -d}); one level for all
  *       of them, as {@code -o dump_level=N} gives it to a mount.</li>
  * </ul>
@@ -52,7 +57,7 @@ public final class FormatContext {
     private final int threads;
     private final DumpLevel dumpLevel;
     private final ThreadPoolExecutor builds;
-    private final ConcurrentMap<SharedKey, Object> shared = new ConcurrentHashMap<>();
+    private final ConcurrentMap<SharedKey, Once> shared = new ConcurrentHashMap<>();
 
     /**
      * @param threads how many threads a format may use to build an index, at least 1
@@ -113,10 +118,57 @@ public final class FormatContext {
     }
 
     /**
+     * Returns the guest kernel of {@code dump}, opened once for all its files in this context (its kallsyms and
+     * direct map are then found once, not per file).
+     *
+     * @throws KernelUnavailableException as {@link GuestKernel#open(GuestDump)}, the same message every time
+     */
+    public GuestKernel kernel(GuestDump dump) {
+        OpenedKernel k = shared(dump, OpenedKernel.class, OpenedKernel::open);
+        if (k.kernel() == null) {
+            throw new KernelUnavailableException(k.problem());
+        }
+        return k.kernel();
+    }
+
+    /**
+     * Returns the guest kernel of {@code dump} as {@link #kernel}, or empty when it cannot be seen (as
+     * {@link GuestKernel#find}: for files that are written without it).
+     */
+    public Optional<GuestKernel> findKernel(GuestDump dump) {
+        return Optional.ofNullable(shared(dump, OpenedKernel.class, OpenedKernel::open).kernel());
+    }
+
+    /** The outcome of opening a dump's kernel: the kernel, or why there is none. */
+    private record OpenedKernel(GuestKernel kernel, String problem) {
+        static OpenedKernel open(GuestDump dump) {
+            try {
+                return new OpenedKernel(GuestKernel.open(dump), null);
+            } catch (KernelUnavailableException e) {
+                return new OpenedKernel(null, e.getMessage());
+            }
+        }
+    }
+
+    /**
      * Returns the {@code type} object shared by the formats of {@code dump} in this context, made by {@code make} on
      * first use (once, even when several threads ask at once).
      */
     public <T> T shared(GuestDump dump, Class<T> type, Function<GuestDump, T> make) {
-        return type.cast(shared.computeIfAbsent(new SharedKey(dump, type), k -> make.apply(dump)));
+        // made under the entry's own lock, not inside computeIfAbsent: making one may ask for another (NotePids
+        // opens the kernel), which ConcurrentHashMap forbids, and a slow one must not block other keys
+        return type.cast(shared.computeIfAbsent(new SharedKey(dump, type), k -> new Once()).get(dump, make));
+    }
+
+    /** One shared object, made on first use; a failed make is tried again by the next caller. */
+    private static final class Once {
+        private Object value;
+
+        synchronized Object get(GuestDump dump, Function<GuestDump, ?> make) {
+            if (value == null) {
+                value = Objects.requireNonNull(make.apply(dump), "shared object");
+            }
+            return value;
+        }
     }
 }

@@ -143,8 +143,12 @@ public final class LazyIndex<T> {
         phase = new Phase(State.BUILDING, t0, 0, null);
         try {
             T index = source.build(done);
+            long t1 = System.nanoTime();
             source.persist(index);
-            phase = new Phase(State.READY, t0, System.nanoTime(), null);
+            long t2 = System.nanoTime();
+            phase = new Phase(State.READY, t0, t2, null);
+            LOG.log(System.Logger.Level.DEBUG, () -> name + ": index built in " + (t1 - t0) / 1_000_000 + " ms, persisted in "
+                    + (t2 - t1) / 1_000_000 + " ms");
             return index;
         } catch (RuntimeException | Error e) {
             phase = new Phase(State.FAILED, t0, System.nanoTime(), String.valueOf(e.getMessage()));

@@ -15,6 +15,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.OptionalLong;
+import java.util.function.Function;
 
 /**
  * The {@code pr_pid} of each vCPU's NT_PRSTATUS note: the pid of the task the guest kernel was running on that
@@ -56,6 +57,11 @@ public final class NotePids {
      * ({@link #shared}).
      */
     public static NotePids of(GuestDump dump) {
+        return of(dump, GuestKernel::open);
+    }
+
+    /** As {@link #of(GuestDump)}, with the guest kernel {@code kernel} opens (which may throw as it does). */
+    static NotePids of(GuestDump dump, Function<GuestDump, GuestKernel> kernel) {
         Vcpus vcpus = dump.vcpus();
         if (vcpus.list().isEmpty()) {
             return qemus(vcpus, "no vCPU notes");
@@ -64,8 +70,7 @@ public final class NotePids {
             return qemus(vcpus, "no kernel CPU mapping for " + dump.platform().utsMachine() + " yet");
         }
         try {
-            GuestKernel kernel = GuestKernel.open(dump);
-            return running(vcpus, RunningTasks.open(kernel));
+            return running(vcpus, RunningTasks.open(kernel.apply(dump)));
         } catch (KernelUnavailableException | KernelAddressException e) {
             return qemus(vcpus, e.getMessage());
         } catch (RuntimeException e) {
@@ -77,7 +82,7 @@ public final class NotePids {
 
     /** Returns the one {@link NotePids} of {@code dump} in {@code ctx}, computed on first use. */
     public static NotePids shared(GuestDump dump, FormatContext ctx) {
-        return ctx.shared(dump, NotePids.class, NotePids::of);
+        return ctx.shared(dump, NotePids.class, d -> of(d, ctx::kernel));
     }
 
     /** Returns QEMU's pids, cpu_index + 1, because {@code why}. */

@@ -4,7 +4,9 @@ import io.vmdumpfs.core.BadCoreException;
 import io.vmdumpfs.core.format.FormatContext;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.GuestMemory;
+import io.vmdumpfs.core.kernel.GuestKernel;
 import java.util.Arrays;
+import java.util.function.Function;
 
 /**
  * The guest's pages as all kdump files of one dump see them, shared through {@link FormatContext#shared}: which are
@@ -25,6 +27,8 @@ final class GuestPages {
     private final DumpedPages present;
     private final DumpLevel level;
     private final int threads;
+    /** Opens the guest kernel the filter reads (the context's shared one); may throw KernelUnavailableException. */
+    private final Function<GuestDump, GuestKernel> kernel;
     private volatile PageSet stored;
     /** The pages dumped (bitmap 2) at {@link #level}, once decided or learnt; all pages at level 0. */
     private volatile PageSet dumped;
@@ -39,12 +43,16 @@ final class GuestPages {
     private volatile Boolean coreHasHoles;
 
     GuestPages(GuestDump dump) {
-        this(dump, DumpLevel.NONE, 1);
+        this(dump, DumpLevel.NONE, 1, GuestKernel::open);
     }
 
-    /** @param threads how many threads deciding the dumped pages may use */
-    GuestPages(GuestDump dump, DumpLevel level, int threads) {
+    /**
+     * @param threads how many threads deciding the dumped pages may use
+     * @param kernel  opens the guest kernel whose struct pages the filter reads
+     */
+    GuestPages(GuestDump dump, DumpLevel level, int threads, Function<GuestDump, GuestKernel> kernel) {
         this.dump = dump;
+        this.kernel = kernel;
         this.present = new DumpedPages(dump.memory(), dump.platform().pageSize());
         this.level = level;
         this.threads = threads;
@@ -55,7 +63,7 @@ final class GuestPages {
 
     /** Returns the pages shared by the kdump files of {@code dump} in {@code ctx}, at the context's dump level. */
     static GuestPages of(GuestDump dump, FormatContext ctx) {
-        return ctx.shared(dump, GuestPages.class, d -> new GuestPages(d, ctx.dumpLevel(), ctx.threads()));
+        return ctx.shared(dump, GuestPages.class, d -> new GuestPages(d, ctx.dumpLevel(), ctx.threads(), ctx::kernel));
     }
 
     DumpLevel level() {
@@ -74,7 +82,7 @@ final class GuestPages {
         }
         if (filter == null) {
             try {
-                filter = PageFilter.open(dump, present, level);
+                filter = PageFilter.open(dump, present, level, kernel);
             } catch (BadCoreException e) {
                 refused = e;
                 throw e;

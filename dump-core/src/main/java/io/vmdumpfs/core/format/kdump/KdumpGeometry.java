@@ -13,6 +13,7 @@ import io.vmdumpfs.core.kernel.KernelUnavailableException;
 import io.vmdumpfs.core.kernel.Utsname;
 import java.nio.ByteOrder;
 import java.util.Optional;
+import java.util.function.Supplier;
 
 /**
  * Everything of a kdump-compressed file that does not depend on compressed sizes: the header blocks, the bitmaps
@@ -51,31 +52,69 @@ final class KdumpGeometry {
     private final ByteOrder order;
     private final ElfClass elfClass;
     private final int blockSize;
-    private final byte[] headBlocks;
-    private final DiskDumpHeader header;
+    /** The header as laid out, with an empty utsname: the real one comes with {@link #content}. */
+    private final DiskDumpHeader layoutHeader;
     private final KdumpSubHeader subHeader;
+    /** The notes the layout was computed with: the real ones have the same length and VMCOREINFO offset. */
+    private final byte[] layoutNotes;
+    private final Supplier<HeadContent> content;
     private final long offsetBitmap1;
     private final long bitmapLen;
     private final long offsetDesc;
+    /** The header blocks, made on their first read (guarded by this). */
+    private byte[] headBlocks;
+    private DiskDumpHeader header;
+
+    /**
+     * What the header blocks hold that costs reading the guest kernel (its utsname; the notes' pids, from its run
+     * queues): made on the first read of those blocks, so a file's size and index never wait for it.
+     *
+     * @param notes the ELF note section; as long as the notes the layout was computed with, VMCOREINFO at the same
+     *              offset (only pr_pid values differ)
+     */
+    record HeadContent(Utsname utsname, byte[] notes) {
+    }
 
     private KdumpGeometry(DumpedPages pages, KdumpCodec codec, ByteOrder order, ElfClass elfClass,
-            DiskDumpHeader header, KdumpSubHeader subHeader, byte[] notes) {
+            DiskDumpHeader layoutHeader, KdumpSubHeader subHeader, byte[] layoutNotes, Supplier<HeadContent> content) {
         this.pages = pages;
         this.codec = codec;
         this.order = order;
         this.elfClass = elfClass;
-        this.blockSize = header.blockSize();
-        this.header = header;
+        this.blockSize = layoutHeader.blockSize();
+        this.layoutHeader = layoutHeader;
         this.subHeader = subHeader;
-        this.headBlocks = new byte[(1 + header.subHdrSize()) * blockSize];
-        byte[] h = header.toBytes(order, elfClass);
-        System.arraycopy(h, 0, headBlocks, 0, h.length);
-        byte[] sh = subHeader.toBytes(order, elfClass);
-        System.arraycopy(sh, 0, headBlocks, blockSize, sh.length);
-        System.arraycopy(notes, 0, headBlocks, blockSize + sh.length, notes.length);
-        this.offsetBitmap1 = headBlocks.length;
-        this.bitmapLen = (long) header.bitmapBlocks() / 2 * blockSize;
+        this.layoutNotes = layoutNotes;
+        this.content = content;
+        this.offsetBitmap1 = (long) (1 + layoutHeader.subHdrSize()) * blockSize;
+        this.bitmapLen = (long) layoutHeader.bitmapBlocks() / 2 * blockSize;
         this.offsetDesc = offsetBitmap1 + 2 * bitmapLen;
+    }
+
+    /** Returns the header blocks (disk_dump_header, sub-header, notes), made on first use. */
+    private synchronized byte[] headBlocks() {
+        if (headBlocks == null) {
+            HeadContent c = content.get();
+            byte[] notes = c.notes();
+            if (notes.length != layoutNotes.length || !java.util.Arrays.equals(findVmcoreinfoDesc(notes, order),
+                    findVmcoreinfoDesc(layoutNotes, order))) {
+                throw new IllegalStateException("the notes changed their layout: " + layoutNotes.length + " -> "
+                        + notes.length + " bytes");
+            }
+            DiskDumpHeader h = new DiskDumpHeader(layoutHeader.headerVersion(), c.utsname(),
+                    layoutHeader.timestampSec(), layoutHeader.status(), layoutHeader.blockSize(),
+                    layoutHeader.subHdrSize(), layoutHeader.bitmapBlocks(), layoutHeader.maxMapnr(),
+                    layoutHeader.nrCpus());
+            byte[] blocks = new byte[Math.toIntExact(offsetBitmap1)];
+            byte[] hb = h.toBytes(order, elfClass);
+            System.arraycopy(hb, 0, blocks, 0, hb.length);
+            byte[] sh = subHeader.toBytes(order, elfClass);
+            System.arraycopy(sh, 0, blocks, blockSize, sh.length);
+            System.arraycopy(notes, 0, blocks, blockSize + sh.length, notes.length);
+            header = h;
+            headBlocks = blocks;
+        }
+        return headBlocks;
     }
 
     /**
@@ -87,7 +126,8 @@ final class KdumpGeometry {
      * @throws BadCoreException (MISSING) if the guest has no RAM, (UNSUPPORTED) for page sizes the index cannot hold
      */
     static KdumpGeometry of(GuestDump dump, DumpedPages pages, KdumpCodec codec, byte[] notes, long timestampSec) {
-        return of(dump, pages, codec, notes, timestampSec, DumpLevel.NONE);
+        return of(dump, pages, codec, notes, () -> new HeadContent(utsname(dump, GuestKernel.find(dump)), notes),
+                timestampSec, DumpLevel.NONE);
     }
 
     /**
@@ -96,8 +136,8 @@ final class KdumpGeometry {
      * content, which makedumpfile's level 1 (zero pages as one shared page, still in bitmap 2) also is, apart from
      * what makedumpfile leaves out past the kernel's memory map.
      */
-    static KdumpGeometry of(GuestDump dump, DumpedPages pages, KdumpCodec codec, byte[] notes, long timestampSec,
-            DumpLevel level) {
+    static KdumpGeometry of(GuestDump dump, DumpedPages pages, KdumpCodec codec, byte[] notes,
+            Supplier<HeadContent> content, long timestampSec, DumpLevel level) {
         int pageSize = dump.platform().pageSize();
         if (pageSize > KdumpIndex.MAX_PAGE_SIZE) {
             throw new BadCoreException(Kind.UNSUPPORTED, dump.core().path(),
@@ -131,12 +171,12 @@ final class KdumpGeometry {
         // QEMU: the number of vCPUs on its list; 1 when we found none (crash warns about nr_cpus <= 0).
         int nrCpus = Math.max(1, dump.vcpus().count().orElse(1));
 
-        DiskDumpHeader header = new DiskDumpHeader(HEADER_VERSION, utsname(dump), timestampSec, codec.flag, pageSize,
+        DiskDumpHeader header = new DiskDumpHeader(HEADER_VERSION, new Utsname("", "", "", "", "", ""), timestampSec, codec.flag, pageSize,
                 subHdrSize, (int) bitmapBlocks,
                 (int) Math.min(maxMapnr, 0xFFFF_FFFFL), nrCpus);
         KdumpSubHeader sub = new KdumpSubHeader(physBase, level.bits(), offsetVmcoreinfo, sizeVmcoreinfo,
                 notes.length == 0 ? 0 : offsetNote, notes.length, maxMapnr);
-        return new KdumpGeometry(pages, codec, dump.platform().byteOrder(), elfClass, header, sub, notes);
+        return new KdumpGeometry(pages, codec, dump.platform().byteOrder(), elfClass, header, sub, notes, content);
     }
 
     /**
@@ -146,8 +186,7 @@ final class KdumpGeometry {
      * what VMCOREINFO says: sysname "Linux" (only Linux writes VMCOREINFO), release OSRELEASE, machine from the
      * platform; the rest empty rather than invented.
      */
-    static Utsname utsname(GuestDump dump) {
-        Optional<GuestKernel> kernel = GuestKernel.find(dump);
+    static Utsname utsname(GuestDump dump, Optional<GuestKernel> kernel) {
         if (kernel.isPresent()) {
             try {
                 return kernel.get().utsname();
@@ -200,7 +239,9 @@ final class KdumpGeometry {
         return blockSize;
     }
 
-    DiskDumpHeader header() {
+    /** Returns the header as written (its utsname read on first use). */
+    synchronized DiskDumpHeader header() {
+        headBlocks();
         return header;
     }
 
@@ -237,7 +278,7 @@ final class KdumpGeometry {
             int n;
             if (offset < offsetBitmap1) {
                 n = (int) Math.min(len, offsetBitmap1 - offset);
-                System.arraycopy(headBlocks, (int) offset, dst, off, n);
+                System.arraycopy(headBlocks(), (int) offset, dst, off, n);
             } else if (offset < offsetBitmap1 + bitmapLen) {
                 long within = offset - offsetBitmap1;
                 n = (int) Math.min(len, bitmapLen - within);

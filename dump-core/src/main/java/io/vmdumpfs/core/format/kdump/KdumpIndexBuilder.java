@@ -22,6 +22,8 @@ import java.util.concurrent.atomic.AtomicReference;
  */
 final class KdumpIndexBuilder {
 
+    private static final System.Logger LOG = System.getLogger(KdumpIndexBuilder.class.getName());
+
     /** Receives each chunk's packed bytes as it is compressed; called from the build threads. */
     @FunctionalInterface
     interface ChunkSink {
@@ -40,7 +42,10 @@ final class KdumpIndexBuilder {
      */
     static KdumpIndex build(GuestPages pages, KdumpCodec codec, int threads, ChunkSink sink, AtomicLong done) {
         // a filtered file's first step: which pages its dump level keeps, from the struct pages (on all threads)
+        long t0 = System.nanoTime();
         PageSet dumped = pages.dumped();
+        long t1 = System.nanoTime();
+        LOG.log(System.Logger.Level.DEBUG, () -> "dumped pages decided in " + (t1 - t0) / 1_000_000 + " ms");
         PageSet known = pages.stored();
         return known != null ? buildKnown(pages, dumped, known, codec, threads, sink, done)
                 : buildClassifying(pages, dumped, codec, threads, sink, done);
@@ -83,6 +88,7 @@ final class KdumpIndexBuilder {
         long[] storedMasks = new long[work.length * PageSet.WORDS];
         char[][] chunkSizes = new char[work.length][];
         done.addAndGet(present.pageCount() - pagesIn(present, work.length, k -> work[k]));
+        long t0 = System.nanoTime();
         runParallel(work.length, threads, codec, present, (cc, k) -> {
             int c = work[k];
             long[] mask = new long[PageSet.WORDS];
@@ -105,6 +111,8 @@ final class KdumpIndexBuilder {
             }
             done.addAndGet(pagesInChunk(present, c));
         });
+        LOG.log(System.Logger.Level.DEBUG, () -> work.length + " chunks read and compressed in "
+                + (System.nanoTime() - t0) / 1_000_000 + " ms");
         // lay out what the threads found, in page order: only chunks with a stored page are kept
         int slots = 0;
         long storedCount = 0;

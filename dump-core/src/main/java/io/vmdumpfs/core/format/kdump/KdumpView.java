@@ -111,9 +111,14 @@ public final class KdumpView implements View {
         if (pages.level().filters()) {
             pages.filter(); // refuse a level the guest cannot honour now, not at the first read
         }
-        byte[] notes = DumpNotes.kdump(dump, NotePids.shared(dump, ctx));
-        KdumpGeometry g = KdumpGeometry.of(dump, pages.present(), codec, notes, coreMtimeSeconds(dump),
-                pages.level());
+        // The notes' pids and the utsname read the guest kernel (kallsyms, BTF, run queues: a few hundred ms in a
+        // fresh JVM, shared with vmcore.elf's header); the layout needs only the notes' length, which QEMU's pids
+        // give as well: so the size and the index do not wait for them, the header's first read does.
+        byte[] layoutNotes = DumpNotes.of(dump.vcpus(), dump.vmcoreinfo(), dump.platform().byteOrder());
+        KdumpGeometry g = KdumpGeometry.of(dump, pages.present(), codec, layoutNotes,
+                () -> new KdumpGeometry.HeadContent(KdumpGeometry.utsname(dump, ctx.findKernel(dump)),
+                        DumpNotes.kdump(dump, NotePids.shared(dump, ctx))),
+                coreMtimeSeconds(dump), pages.level());
         return new KdumpView(dump, pages, codec, g, ctx);
     }
 

@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
 import java.util.function.LongPredicate;
 
 /**
@@ -75,12 +76,13 @@ final class PageFilter {
      *
      * @throws BadCoreException (UNSUPPORTED) naming what the guest or its VMCOREINFO lacks for the level
      */
-    static PageFilter open(GuestDump dump, DumpedPages present, DumpLevel level) {
+    static PageFilter open(GuestDump dump, DumpedPages present, DumpLevel level,
+            Function<GuestDump, GuestKernel> kernelOf) {
         if (!level.filters()) {
             throw new IllegalArgumentException("dump level 0 filters nothing");
         }
         try {
-            GuestKernel kernel = GuestKernel.open(dump);
+            GuestKernel kernel = kernelOf.apply(dump);
             PageFlags flags = PageFlags.of(kernel.vmcoreinfo());
             flags.require(level.bits());
             boolean l5 = kernel.vmcoreinfo().number("pgtable_l5_enabled").orElse(0) == 1;

@@ -231,6 +231,38 @@ class KdumpViewTest {
     }
 
     @Test
+    void headers_kernelContentMadeOnTheFirstReadOfTheHeaderBlocksOnly() {
+        GuestDump d = guest.dump();
+        byte[] notes = DumpNotes.kdump(d);
+        AtomicInteger made = new AtomicInteger();
+        KdumpGeometry g = KdumpGeometry.of(d, new DumpedPages(d.memory(), 4096), KdumpCodec.ZLIB, notes, () -> {
+            made.incrementAndGet();
+            return new KdumpGeometry.HeadContent(new Utsname("Linux", "guest", "6.1", "#1", "x86_64", ""), notes);
+        }, mtime, DumpLevel.NONE);
+        byte[] bitmap = new byte[4096];
+        g.readMeta(g.offsetBitmap1(), bitmap, 0, bitmap.length, null);
+        assertEquals(0, made.get(), "layout and bitmaps need no kernel");
+        byte[] head = new byte[2 * 4096];
+        g.readMeta(0, head, 0, head.length, null);
+        g.readMeta(0, head, 0, head.length, null);
+        assertEquals(1, made.get());
+        assertEquals("guest", DiskDumpHeader.parse(ByteBuffer.wrap(head).order(ByteOrder.LITTLE_ENDIAN)).utsname()
+                .nodename());
+        byte[] noteBytes = java.util.Arrays.copyOfRange(head, 4096 + 104, 4096 + 104 + notes.length);
+        assertArrayEquals(notes, noteBytes);
+    }
+
+    @Test
+    void headers_notesOfAnotherLayoutThanLaidOut_refused() {
+        GuestDump d = guest.dump();
+        byte[] notes = DumpNotes.kdump(d);
+        KdumpGeometry g = KdumpGeometry.of(d, new DumpedPages(d.memory(), 4096), KdumpCodec.ZLIB, notes,
+                () -> new KdumpGeometry.HeadContent(new Utsname("", "", "", "", "", ""),
+                        java.util.Arrays.copyOf(notes, notes.length + 4)), mtime, DumpLevel.NONE);
+        assertThrows(IllegalStateException.class, () -> g.readMeta(0, new byte[64], 0, 64, null));
+    }
+
+    @Test
     void headers_noVmcoreinfo_zeroPhysBaseAndNoVmcoreinfoOffset() throws Exception {
         try (SyntheticGuest g = SyntheticGuest.builder(tmp).blocks("0 10000 pc.ram").build()) {
             KdumpView v = KdumpView.open(g.dump(), FormatContext.uncached(), KdumpCodec.ZLIB);
