@@ -218,6 +218,9 @@ note() { printf 'N\t%s\n' "$1" >>"$ROWS"; }
 f2() { awk -v x="$1" 'BEGIN { printf "%.2f", x }'; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
+mul() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a * b }'; }
+# proc_cpu PID -> the process's CPU seconds so far (user + system, all threads, exited ones included)
+proc_cpu() { awk -v t="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.3f", ($12 + $13) / t }' "/proc/$1/stat"; }
 # judge VALUE OP LIMIT -> PASS / MISS (n/a when VALUE is not a number)
 judge() {
     awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
@@ -666,15 +669,17 @@ if want filter; then
     cat "$MCORE" >/dev/null   # compression and filtering cost, not disk
     plain=$WORK/mnt-plain
     vm_mount "$MCORE" "$plain" >/dev/null
-    # first cp of our kdump file of level N: "seconds bytes"; the mount's own time is not counted (as makedumpfile's
-    # is not: it starts on a vmcore.elf that is there)
+    # the mount's own time is not counted (as makedumpfile's is not: it starts on a vmcore.elf that is there)
+    # first cp of our kdump file of level N: "seconds bytes cpu-seconds" (cpu: the serving JVM's, all threads)
     first_cp() {
-        local m=$WORK/mnt-d$1 t0 s
+        local m=$WORK/mnt-d$1 t0 s pid c0
         if [ "$1" = 0 ]; then vm_mount "$MCORE" "$m" >/dev/null; else vm_mount "$MCORE" "$m" -o "dump_level=$1" >/dev/null; fi
+        pid=$(serving_pid "$m")
+        c0=$(proc_cpu "$pid")
         t0=$EPOCHREALTIME
         cp "$m/vmcore.kdump-zlib" /dev/null
         s=$(sub "$t0" "$EPOCHREALTIME")
-        echo "$s $(stat -c %s "$m/vmcore.kdump-zlib")"
+        echo "$s $(stat -c %s "$m/vmcore.kdump-zlib") $(sub "$c0" "$(proc_cpu "$pid")")"
         vm_umount "$m"
     }
     # makedumpfile -c -d N of our unfiltered vmcore.elf: "seconds bytes"
@@ -684,17 +689,18 @@ if want filter; then
         echo "$s $(stat -c %s "$out")"
         rm -f "$out"
     }
-    read -r p_s p_bytes < <(first_cp 0)
-    read -r o_s o_bytes < <(first_cp 31)
+    read -r p_s p_bytes _ < <(first_cp 0)
+    read -r o_s o_bytes o_cpu < <(first_cp 31)
     read -r m_s m_bytes < <(md_level 31)
     r=$(div "$o_s" "$m_s")
     row "first cp vmcore.kdump-zlib, dump_level=31" "$(f2 "$o_s") s" "makedumpfile -c -d 31: $(f2 "$m_s") s" "${r}x" "<= 0.30x makedumpfile" "$(judge "$r" '<=' 0.3)"
+    row "  its CPU time (serving JVM, all threads)" "$(f2 "$o_cpu") s" "wall x $(nproc) CPUs: $(f2 "$(mul "$o_s" "$(nproc)")") s" "$(div "$o_cpu" "$(mul "$o_s" "$(nproc)")")x busy" "" ""
     r=$(div "$o_bytes" "$m_bytes")
     row "size vmcore.kdump-zlib, dump_level=31" "$(mib "$o_bytes")" "makedumpfile -c -d 31: $(mib "$m_bytes")" "${r}x" "<= makedumpfile" "$(judge "$r" '<=' 1)"
     row "first cp vmcore.kdump-zlib, unfiltered (dump_level=0)" "$(f2 "$p_s") s" "dump_level=31: $(f2 "$o_s") s" "$(div "$o_s" "$p_s")x (31/0)" "" "size $(mib "$p_bytes")"
     note "  makedumpfile reads /MNT/vmcore.elf of an unfiltered mount (its FUSE cache cold), writes to $WORK; our first cp goes to /dev/null after a fresh mount, index built then"
     for n in 1 2 4 8 16; do
-        read -r o_s o_bytes < <(first_cp "$n")
+        read -r o_s o_bytes _ < <(first_cp "$n")
         read -r m_s m_bytes < <(md_level "$n")
         r=$(div "$o_bytes" "$m_bytes")
         row "size vmcore.kdump-zlib, dump_level=$n (first cp $(f2 "$o_s") s)" "$(mib "$o_bytes")" "makedumpfile -c -d $n: $(mib "$m_bytes"), $(f2 "$m_s") s" "${r}x" "<= makedumpfile" "$(judge "$r" '<=' 1)"

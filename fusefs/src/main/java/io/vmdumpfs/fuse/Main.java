@@ -146,8 +146,10 @@ public final class Main {
 
     /**
      * Walks the start-up path of a mount without mounting: parses a command line, reads the mount table, opens a
-     * missing core, binds libc and libfuse. The launcher runs this once with -XX:ArchiveClassesAtExit so that later
-     * runs map these classes from the archive instead of loading them.
+     * missing core, binds libc and libfuse, makes a chunk cache and runs each codec once; then loads (without
+     * initialising) every vmdumpfs class, since a missing core reaches few of those that open, index and serve a
+     * real one. The launcher runs this once with -XX:ArchiveClassesAtExit so that later runs map these classes from
+     * the archive instead of loading them (about 180 of ours and 70 of Caffeine's on a mount and first kdump copy).
      */
     static int trainClassDataSharing(PrintStream out, PrintStream err) {
         String[] mount = route(new String[] {"-f", "-o", "allow_other,cache_size=1M,rw", "/core", "/mnt"});
@@ -170,7 +172,36 @@ public final class Main {
         } catch (Throwable noLibfuse) {
             // Nothing to archive then; the mount will report the missing library.
         }
+        io.vmdumpfs.core.format.ChunkCache cache = Caches.context(java.util.OptionalLong.of(1 << 20)).cache();
+        cache.get("train", k -> java.nio.ByteBuffer.allocate(16));
+        for (io.vmdumpfs.core.format.kdump.KdumpCodec c : io.vmdumpfs.core.format.kdump.KdumpCodec.values()) {
+            try {
+                c.fingerprint(); // compresses four pages: the codec's library and its binding
+            } catch (Throwable unavailable) {
+                // a codec whose library is missing: its file reports that when read
+            }
+        }
+        loadOwnClasses();
         return 0;
+    }
+
+    /** Loads every class of this jar under io/vmdumpfs/, without running their static initialisers. */
+    private static void loadOwnClasses() {
+        ClassLoader loader = Main.class.getClassLoader();
+        try (java.util.jar.JarFile jar = new java.util.jar.JarFile(java.nio.file.Path.of(
+                Main.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toFile())) {
+            jar.stream().map(java.util.jar.JarEntry::getName)
+                    .filter(n -> n.startsWith("io/vmdumpfs/") && n.endsWith(".class"))
+                    .forEach(n -> {
+                        try {
+                            Class.forName(n.substring(0, n.length() - 6).replace('/', '.'), false, loader);
+                        } catch (Throwable e) {
+                            // a class that cannot load here (a missing optional library) is loaded by use, if ever
+                        }
+                    });
+        } catch (java.io.IOException | java.net.URISyntaxException | RuntimeException notAJar) {
+            // run from classes (tests, an IDE): no archive is made from those
+        }
     }
 
     /** Returns the one-line message for {@code t}: the user's problem as it is, anything else as an internal error. */
