@@ -143,8 +143,8 @@ final class InfoCommand implements Callable<Integer>, Main.HasDebug {
     }
 
     /**
-     * Adds what the guest-kernel layer found ({@link io.vmdumpfs.core.kernel.GuestKernel#describe()}: page tables, kernel image, direct map,
-     * symbols), one line each, or one "kernel" line saying why it cannot see the kernel.
+     * Adds what the guest-kernel layer found ({@link io.vmdumpfs.core.kernel.GuestKernel#describe()}: page tables,
+     * kernel image, direct map, symbols), one line each, or one "kernel" line saying why it cannot see the kernel.
      */
     private static void kernel(GuestDump dump, FormatContext ctx, Map<String, String> m) {
         try {

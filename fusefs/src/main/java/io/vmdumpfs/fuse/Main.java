@@ -162,7 +162,8 @@ public final class Main {
         MountInfo.read();
         Preflight.findLibrary(Preflight.librarySearchPath(), Preflight.LIBFUSE2);
         try {
-            io.vmdumpfs.core.guest.GuestDumps.open(java.nio.file.Path.of("/nonexistent/core"), java.util.Optional.empty());
+            io.vmdumpfs.core.guest.GuestDumps.open(java.nio.file.Path.of("/nonexistent/core"),
+                    java.util.Optional.empty());
         } catch (RuntimeException expected) {
             describe(expected);
         }

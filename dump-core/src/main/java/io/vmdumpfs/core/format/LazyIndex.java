@@ -147,8 +147,8 @@ public final class LazyIndex<T> {
             source.persist(index);
             long t2 = System.nanoTime();
             phase = new Phase(State.READY, t0, t2, null);
-            LOG.log(System.Logger.Level.DEBUG, () -> name + ": index built in " + (t1 - t0) / 1_000_000 + " ms, persisted in "
-                    + (t2 - t1) / 1_000_000 + " ms");
+            LOG.log(System.Logger.Level.DEBUG, () -> name + ": index built in " + (t1 - t0) / 1_000_000
+                    + " ms, persisted in " + (t2 - t1) / 1_000_000 + " ms");
             return index;
         } catch (RuntimeException | Error e) {
             phase = new Phase(State.FAILED, t0, System.nanoTime(), String.valueOf(e.getMessage()));

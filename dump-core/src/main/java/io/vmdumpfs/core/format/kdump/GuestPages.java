@@ -63,7 +63,8 @@ final class GuestPages {
 
     /** Returns the pages shared by the kdump files of {@code dump} in {@code ctx}, at the context's dump level. */
     static GuestPages of(GuestDump dump, FormatContext ctx) {
-        return ctx.shared(dump, GuestPages.class, d -> new GuestPages(d, ctx.dumpLevel(), ctx.threads(), ctx::kernel));
+        return ctx.shared(dump, GuestPages.class,
+                d -> new GuestPages(d, ctx.dumpLevel(), ctx.threads(), ctx::kernel));
     }
 
     DumpLevel level() {

@@ -171,9 +171,8 @@ final class KdumpGeometry {
         // QEMU: the number of vCPUs on its list; 1 when we found none (crash warns about nr_cpus <= 0).
         int nrCpus = Math.max(1, dump.vcpus().count().orElse(1));
 
-        DiskDumpHeader header = new DiskDumpHeader(HEADER_VERSION, new Utsname("", "", "", "", "", ""), timestampSec, codec.flag, pageSize,
-                subHdrSize, (int) bitmapBlocks,
-                (int) Math.min(maxMapnr, 0xFFFF_FFFFL), nrCpus);
+        DiskDumpHeader header = new DiskDumpHeader(HEADER_VERSION, new Utsname("", "", "", "", "", ""), timestampSec,
+                codec.flag, pageSize, subHdrSize, (int) bitmapBlocks, (int) Math.min(maxMapnr, 0xFFFF_FFFFL), nrCpus);
         KdumpSubHeader sub = new KdumpSubHeader(physBase, level.bits(), offsetVmcoreinfo, sizeVmcoreinfo,
                 notes.length == 0 ? 0 : offsetNote, notes.length, maxMapnr);
         return new KdumpGeometry(pages, codec, dump.platform().byteOrder(), elfClass, header, sub, notes, content);
