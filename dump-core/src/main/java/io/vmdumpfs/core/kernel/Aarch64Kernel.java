@@ -44,7 +44,8 @@ public final class Aarch64Kernel implements KernelArch {
         long root = info.requireSymbol("swapper_pg_dir");
         long pageSize = info.pageSize().orElse(platform.pageSize());
         if (pageSize != 4096 && pageSize != 16384 && pageSize != 65536) {
-            throw new KernelUnavailableException("PAGESIZE is " + pageSize + ", not an arm64 granule (4, 16 or 64 KiB)");
+            throw new KernelUnavailableException("PAGESIZE is " + pageSize
+                    + ", not an arm64 granule (4, 16 or 64 KiB)");
         }
         long vaBits = info.requireNumber("VA_BITS");
         if (vaBits < 36 || vaBits > 52) {

@@ -236,8 +236,9 @@ public final class GuestKernel {
      * the image start ({@link KernelArch#imageStart}) to the end of the last page the guest's page tables map in the
      * image window at the image's linear distance (so the image's bss and brk included; pages the kernel freed and
      * unmapped inside the image, such as its init sections, lie within and are covered, as /proc/vmcore's kernel
-     * segment covers them), cut at the end of the guest RAM block that holds the start. Empty when the start is not
-     * in guest RAM or the page tables map nothing there.
+     * segment covers them), and past the window's end for as long as the pages go on at that distance (arm64's
+     * window ends at its last VMCOREINFO symbol, before bss ends), cut at the end of the guest RAM block that holds
+     * the start. Empty when the start is not in guest RAM or the page tables map nothing there.
      */
     public Optional<Translation> imageMapping() {
         KernelImageWindow window = space.image();

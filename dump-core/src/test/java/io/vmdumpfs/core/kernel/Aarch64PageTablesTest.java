@@ -91,8 +91,8 @@ class Aarch64PageTablesTest {
     @Test
     void walk_4k39bit_threeLevelsWithBlockAtTheTop() {
         long linear39 = -(1L << 39);
-        SyntheticArm64Tables t = tables(4096, 39).mapBlock(linear39, RAM_BASE, 1).mapPage(linear39 + (1L << 30) + 0x3000,
-                RAM_BASE + 0x5000);
+        SyntheticArm64Tables t = tables(4096, 39).mapBlock(linear39, RAM_BASE, 1)
+                .mapPage(linear39 + (1L << 30) + 0x3000, RAM_BASE + 0x5000);
         assertEquals(RAM_BASE + 0x1234, walk(t, 4096, 39, linear39 + 0x1234).guestPaddrOf(linear39 + 0x1234));
         assertEquals(new Translation(linear39 + (1L << 30) + 0x3000, RAM_BASE + 0x5000, 4096),
                 walk(t, 4096, 39, linear39 + (1L << 30) + 0x3008));
