@@ -236,8 +236,9 @@ public final class GuestKernel {
      * the image start ({@link KernelArch#imageStart}) to the end of the last page the guest's page tables map in the
      * image window at the image's linear distance (so the image's bss and brk included; pages the kernel freed and
      * unmapped inside the image, such as its init sections, lie within and are covered, as /proc/vmcore's kernel
-     * segment covers them), cut at the end of the guest RAM block that holds the start. Empty when the start is not
-     * in guest RAM or the page tables map nothing there.
+     * segment covers them), and past the window's end for as long as the pages go on at that distance (arm64's
+     * window ends at its last VMCOREINFO symbol, before bss ends), cut at the end of the guest RAM block that holds
+     * the start. Empty when the start is not in guest RAM or the page tables map nothing there.
      */
     public Optional<Translation> imageMapping() {
         KernelImageWindow window = space.image();
@@ -273,6 +274,23 @@ public final class GuestKernel {
         }
         if (Long.compareUnsigned(end, windowEnd) > 0 || end == 0) {
             end = windowEnd;
+        }
+        long blockEndVaddr = start + (b.guestPaddrEnd() - startPaddr);
+        // A window that VMCOREINFO could only prove as far as its last symbol (arm64: the image lies in the vmalloc
+        // area, so no reserved range bounds it) may end inside the image: when its last page is mapped at the
+        // image's distance, the image goes on as long as the next pages are, up to the first that is not (arm64
+        // puts a guard page after _end). x86_64's window ends in unmapped space, so this never runs there.
+        while (end == windowEnd && Long.compareUnsigned(end - start, blockEndVaddr - start) < 0) {
+            try {
+                Translation t = space.tables().walk(end, phys);
+                if (t.guestPaddrOf(end) != window.guestPaddrOf(end) || t.kernelVaddr() + t.size() == 0) {
+                    break;
+                }
+                end = t.kernelVaddr() + t.size();
+                windowEnd = end;
+            } catch (KernelAddressException e) {
+                break;
+            }
         }
         long size = Math.min(end - start, b.guestPaddrEnd() - startPaddr);
         return size <= 0 ? Optional.empty() : Optional.of(new Translation(start, startPaddr, size));

@@ -11,12 +11,9 @@ import java.util.Optional;
  * the kernel image's extent.
  *
  * <p>To add an architecture: implement this (usually with a {@link PageTableWalker} of its own) and name it in
- * {@link #of}. What each needs from VMCOREINFO, for those to come:
+ * {@link #of}. x86_64 ({@link X86_64Kernel}) and aarch64 ({@link Aarch64Kernel}) are done. What the others need
+ * from VMCOREINFO:
  * <ul>
- *   <li>aarch64: the image at {@code kimage_voffset} (NUMBER, 0x-hex): {@code guestPaddr = kernelVaddr −
- *       kimage_voffset}; tables from SYMBOL(swapper_pg_dir); granule from PAGESIZE, levels from NUMBER(VA_BITS)
- *       (and TCR_EL1.T1SZ, NUMBER(tcr_el1_t1sz)); direct map offset {@code PAGE_OFFSET − PHYS_OFFSET} with
- *       PAGE_OFFSET = −2^VA_BITS (5.4 and later) and NUMBER(PHYS_OFFSET).</li>
  *   <li>i386: the image and the direct map are one linear map at PAGE_OFFSET (0xc0000000 by default); 2-level
  *       tables of 4-byte entries, or 3-level PAE ones of 8 bytes (SYMBOL(swapper_pg_dir), CONFIG_X86_PAE shows
  *       as NUMBER(X86_PAE) or the size of pte_t). {@link PhysReader#readU32} is there for it.</li>
@@ -53,6 +50,7 @@ public interface KernelArch {
     static Optional<KernelArch> of(GuestArch arch) {
         return switch (arch) {
             case X86_64 -> Optional.of(X86_64Kernel.INSTANCE);
+            case AARCH64 -> Optional.of(Aarch64Kernel.INSTANCE);
             default -> Optional.empty();
         };
     }

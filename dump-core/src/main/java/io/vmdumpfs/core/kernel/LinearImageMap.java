@@ -10,7 +10,8 @@ import java.util.List;
  * known from VMCOREINFO without reading a page table. Enough to read the image's own variables
  * ({@code init_uts_ns}) on the architectures whose page-table walkers are not written yet:
  * <ul>
- *   <li>aarch64: {@code kimage_voffset} (NUMBER, 0x-hex), which KASLR moves along with the image;</li>
+ *   <li>aarch64: {@code kimage_voffset} (NUMBER, 0x-hex), which KASLR moves along with the image (the fallback
+ *       for when {@link Aarch64Kernel} cannot set up the page-table walk, e.g. VMCOREINFO without VA_BITS);</li>
  *   <li>i386: PAGE_OFFSET, where the one linear map of low memory starts: 0xc0000000 by default, 0x80000000,
  *       0xb0000000 or 0x78000000 with the other CONFIG_VMSPLIT_* choices, 0x40000000 for 1G/3G; VMCOREINFO does
  *       not say which, so each is a candidate and the caller confirms by what it reads;</li>

@@ -107,6 +107,11 @@ public final class VmcoreInfoTable {
         return of(symbols.get(name));
     }
 
+    /** Returns every SYMBOL(name) as name → kernel virtual address, unordered and unmodifiable. */
+    public Map<String, Long> symbols() {
+        return symbols;
+    }
+
     /** Returns NUMBER(name), if present. */
     public OptionalLong number(String name) {
         return of(numbers.get(name));

@@ -208,10 +208,10 @@ class GuestKernelTest {
     void open_architectureNotImplemented_saysSo() {
         build(DMAP, true, true, k -> { });
         GuestDump d = guest.dump();
-        GuestPlatform arm = new GuestPlatform(GuestArch.AARCH64, ByteOrder.LITTLE_ENDIAN, 4096, "test");
+        GuestPlatform s390 = new GuestPlatform(GuestArch.S390X, ByteOrder.BIG_ENDIAN, 4096, "test");
         KernelUnavailableException e = assertThrows(KernelUnavailableException.class,
-                () -> GuestKernel.open(arm, d.memory(), VmcoreInfoTable.of(d.vmcoreinfo().orElseThrow())));
-        assertTrue(e.getMessage().contains("aarch64"), e.getMessage());
+                () -> GuestKernel.open(s390, d.memory(), VmcoreInfoTable.of(d.vmcoreinfo().orElseThrow())));
+        assertTrue(e.getMessage().contains("s390x"), e.getMessage());
     }
 
     @Test

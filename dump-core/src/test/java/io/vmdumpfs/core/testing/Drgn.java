@@ -61,6 +61,20 @@ public final class Drgn {
         return new Facts(run("drgn_facts.py", args));
     }
 
+    /**
+     * Returns what {@code drgn_read.py} prints for {@code dump} opened without debug info: a "platform" line, and for
+     * each {@code reads} pair {kernelVaddr, length} "read ADDR HEX" (the bytes drgn reads there) or "read-error ADDR
+     * MESSAGE".
+     */
+    public static Facts readKernel(Path dump, long[]... reads) {
+        requireModule("drgn", "python3-drgn");
+        List<String> args = new ArrayList<>(List.of(dump.toString()));
+        for (long[] r : reads) {
+            args.addAll(List.of(Long.toHexString(r[0]), Long.toString(r[1])));
+        }
+        return new Facts(run("drgn_read.py", args));
+    }
+
     /** The "KEY VALUE" lines a script printed. */
     public record Facts(List<String> lines) {
 

@@ -112,6 +112,10 @@ def read(path, space, requests, out):
         msg = ("%s: %s" % (type(e).__name__, e)).encode("utf-8")[:65535]
         out.write(b"F" + struct.pack(">H", len(msg)) + msg)
         return
+    if space == "kvaddr":
+        # kernel virtual addresses through the guest's own page tables: libkdumpfile sets up Linux's translation
+        # (VA_BITS, swapper_pg_dir, kimage_voffset from VMCOREINFO) only when told the OS
+        k.attr["addrxlat.ostype"] = "linux"
     page = k.attr.get("arch.page_size") or 4096
     addrtype = {"machphys": kdumpfile.KDUMP_MACHPHYSADDR, "kphys": kdumpfile.KDUMP_KPHYSADDR,
                 "kvaddr": kdumpfile.KDUMP_KVADDR}[space]
