@@ -49,10 +49,20 @@ public interface KernelArch {
      */
     List<DirectMap> directMapCandidates(GuestKernel kernel);
 
+    /**
+     * Returns true when the kernel image lies inside the direct map at the direct map's own distance (i386: one
+     * linear map of low memory at PAGE_OFFSET), so that the image's addresses are direct-map addresses; false where
+     * the image has a mapping of its own (x86_64's __START_KERNEL_map), whose addresses then confirm no direct map.
+     */
+    default boolean imageInDirectMap() {
+        return false;
+    }
+
     /** Returns the support for {@code arch}, or empty where it is not implemented yet. */
     static Optional<KernelArch> of(GuestArch arch) {
         return switch (arch) {
             case X86_64 -> Optional.of(X86_64Kernel.INSTANCE);
+            case I386 -> Optional.of(I386Kernel.INSTANCE);
             default -> Optional.empty();
         };
     }
