@@ -33,7 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
  * The guest-kernel layer on the real i386 fixture (qemu-system-i386 pc, Debian 6.1 686-pae, KASLR on), judged by
  * sources that do not go through it: the guest's own uname, /proc/kallsyms and /proc/iomem lines (guest-facts.txt),
  * and libkdumpfile, which walks the guest's page tables itself, reading QEMU's own dump of the same stopped guest and
- * our vmcore.elf at the same kernel virtual addresses.
+ * our vmcore.elf at the same kernel virtual addresses, and drgn reading our vmcore.elf through its PT_LOADs.
  */
 class I386KernelIT {
 
@@ -214,7 +214,8 @@ class I386KernelIT {
             }
             try {
                 long paddr = k.memory().toGuestPaddr(start + 0x40);
-                if (k.guestMemory().blockIndexOf(paddr) >= 0 && nonZero(k.memory().readBytes(start + 0x40, PROBE_BYTES)) > 8) {
+                if (k.guestMemory().blockIndexOf(paddr) >= 0
+                        && nonZero(k.memory().readBytes(start + 0x40, PROBE_BYTES)) > 8) {
                     out.add(start + 0x40);
                 }
             } catch (KernelAddressException e) {
