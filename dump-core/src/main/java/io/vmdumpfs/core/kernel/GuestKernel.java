@@ -188,7 +188,9 @@ public final class GuestKernel {
                 long step;
                 boolean conflict;
                 if (space.image().contains(kernelVaddr)) {
-                    conflict = true;
+                    // The image window's addresses are the image's, not the direct map's, unless the image lies in
+                    // the direct map (i386) where this is the same address for the same byte.
+                    conflict = !(arch.imageInDirectMap() && space.image().guestPaddrOf(kernelVaddr) == guestPaddr);
                     step = platform.pageSize() - (kernelVaddr & (platform.pageSize() - 1));
                 } else {
                     try {
@@ -218,10 +220,17 @@ public final class GuestKernel {
     }
 
     private boolean maps(DirectMap candidate, long[] guestPaddrs) {
+        PhysReader phys = PhysReader.direct(guestMemory, platform.byteOrder());
         for (long guestPaddr : guestPaddrs) {
             long kernelVaddr = candidate.kernelVaddrOf(guestPaddr);
+            // An address in the image window confirms nothing where the image has a mapping of its own (x86_64); where
+            // it lies in the direct map (i386) the page tables are asked, not the window, which would agree with
+            // any candidate of its own offset.
+            if (space.image().contains(kernelVaddr) && !arch.imageInDirectMap()) {
+                return false;
+            }
             try {
-                if (space.image().contains(kernelVaddr) || memory.toGuestPaddr(kernelVaddr) != guestPaddr) {
+                if (space.tables().walk(kernelVaddr, phys).guestPaddrOf(kernelVaddr) != guestPaddr) {
                     return false;
                 }
             } catch (KernelAddressException e) {

@@ -114,23 +114,31 @@ public final class Kallsyms {
                 if (stextIndex < 0) {
                     throw new KernelUnavailableException("kallsyms has no _stext");
                 }
-                long relativeBase = info.symbol("kallsyms_relative_base").isPresent()
-                        ? memory.readU64(info.symbol("kallsyms_relative_base").getAsLong()) : 0;
-                for (Encoding e : Encoding.values()) {
-                    if ((e == Encoding.ABSOLUTE) != offsetsAt.isEmpty()) {
-                        continue;
-                    }
-                    if ((e == Encoding.BASE_RELATIVE || e == Encoding.ABSOLUTE_PERCPU)
-                            && info.symbol("kallsyms_relative_base").isEmpty()) {
-                        continue;
-                    }
-                    long base = e == Encoding.PLACE_RELATIVE ? offsetsAt.getAsLong() : relativeBase;
-                    if (address(e, base, raw, stextIndex) == stext.getAsLong()) {
-                        long[] addresses = new long[count];
-                        for (int i = 0; i < count; i++) {
-                            addresses[i] = address(e, base, raw, i);
+                // kallsyms_relative_base is an unsigned long: 8 bytes on 64-bit kernels, 4 on 32-bit ones (where the
+                // next 4 are kallsyms_num_syms). The word size is not known here; the _stext check below tells.
+                long[] relativeBases = {0};
+                if (info.symbol("kallsyms_relative_base").isPresent()) {
+                    long at = info.symbol("kallsyms_relative_base").getAsLong();
+                    relativeBases = new long[] {memory.readU64(at), memory.readU32(at)};
+                }
+                for (long relativeBase : relativeBases) {
+                    for (Encoding e : Encoding.values()) {
+                        if ((e == Encoding.ABSOLUTE) != offsetsAt.isEmpty()) {
+                            continue;
                         }
-                        return Optional.of(new Kallsyms(count, nm, longLengths, tokenTable, tokenStart, addresses, e));
+                        if ((e == Encoding.BASE_RELATIVE || e == Encoding.ABSOLUTE_PERCPU)
+                                && info.symbol("kallsyms_relative_base").isEmpty()) {
+                            continue;
+                        }
+                        long base = e == Encoding.PLACE_RELATIVE ? offsetsAt.getAsLong() : relativeBase;
+                        if (address(e, base, raw, stextIndex) == stext.getAsLong()) {
+                            long[] addresses = new long[count];
+                            for (int i = 0; i < count; i++) {
+                                addresses[i] = address(e, base, raw, i);
+                            }
+                            return Optional.of(new Kallsyms(count, nm, longLengths, tokenTable, tokenStart, addresses,
+                                    e));
+                        }
                     }
                 }
                 throw new KernelUnavailableException("no reading of kallsyms_offsets gives _stext its VMCOREINFO "

@@ -11,12 +11,9 @@ import java.util.Optional;
  * the kernel image's extent.
  *
  * <p>To add an architecture: implement this (usually with a {@link PageTableWalker} of its own) and name it in
- * {@link #of}. x86_64 ({@link X86_64Kernel}) and aarch64 ({@link Aarch64Kernel}) are done. What the others need
- * from VMCOREINFO:
+ * {@link #of}. x86_64 ({@link X86_64Kernel}), aarch64 ({@link Aarch64Kernel}) and i386 ({@link I386Kernel}) are
+ * done. What the others need from VMCOREINFO:
  * <ul>
- *   <li>i386: the image and the direct map are one linear map at PAGE_OFFSET (0xc0000000 by default); 2-level
- *       tables of 4-byte entries, or 3-level PAE ones of 8 bytes (SYMBOL(swapper_pg_dir), CONFIG_X86_PAE shows
- *       as NUMBER(X86_PAE) or the size of pte_t). {@link PhysReader#readU32} is there for it.</li>
  *   <li>s390x: big-endian; kernel virtual equals physical in the identity map of older kernels, newer ones move
  *       the image (KERNELOFFSET) and the identity map (as arch/s390/kernel/machine_kexec.c prints it); region and
  *       segment tables from SYMBOL(swapper_pg_dir).</li>
@@ -46,11 +43,21 @@ public interface KernelArch {
      */
     List<DirectMap> directMapCandidates(GuestKernel kernel);
 
+    /**
+     * Returns true when the kernel image lies inside the direct map at the direct map's own distance (i386: one
+     * linear map of low memory at PAGE_OFFSET), so that the image's addresses are direct-map addresses; false where
+     * the image has a mapping of its own (x86_64's __START_KERNEL_map), whose addresses then confirm no direct map.
+     */
+    default boolean imageInDirectMap() {
+        return false;
+    }
+
     /** Returns the support for {@code arch}, or empty where it is not implemented yet. */
     static Optional<KernelArch> of(GuestArch arch) {
         return switch (arch) {
             case X86_64 -> Optional.of(X86_64Kernel.INSTANCE);
             case AARCH64 -> Optional.of(Aarch64Kernel.INSTANCE);
+            case I386 -> Optional.of(I386Kernel.INSTANCE);
             default -> Optional.empty();
         };
     }
