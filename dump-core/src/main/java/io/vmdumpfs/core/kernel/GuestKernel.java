@@ -288,8 +288,10 @@ public final class GuestKernel {
         // A window that VMCOREINFO could only prove as far as its last symbol (arm64: the image lies in the vmalloc
         // area, so no reserved range bounds it) may end inside the image: when its last page is mapped at the
         // image's distance, the image goes on as long as the next pages are, up to the first that is not (arm64
-        // puts a guard page after _end). x86_64's window ends in unmapped space, so this never runs there.
-        while (end == windowEnd && Long.compareUnsigned(end - start, blockEndVaddr - start) < 0) {
+        // puts a guard page after _end). x86_64's window ends in unmapped space, so this never runs there; where the
+        // image lies in the direct map (i386) every page after it is at the same distance, so the window's end stands.
+        while (!arch.imageInDirectMap() && end == windowEnd
+                && Long.compareUnsigned(end - start, blockEndVaddr - start) < 0) {
             try {
                 Translation t = space.tables().walk(end, phys);
                 if (t.guestPaddrOf(end) != window.guestPaddrOf(end) || t.kernelVaddr() + t.size() == 0) {
