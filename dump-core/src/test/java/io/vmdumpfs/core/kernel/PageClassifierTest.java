@@ -93,7 +93,7 @@ class PageClassifierTest {
     }
 
     static PageFlags flags(String extra) {
-        return PageFlags.of(VmcoreInfoTable.parse(VMCI_6_1 + extra));
+        return PageFlags.of(VmcoreInfoTable.parse(VMCI_6_1 + extra), 8);
     }
 
     static List<Excluded> classify(Pages p, int level) {
@@ -219,7 +219,7 @@ class PageClassifierTest {
         String v69 = "NUMBER(PAGE_HUGETLB_MAPCOUNT_VALUE)=-1025\n";
         Pages p = new Pages(64).compound(8, 2, 0, FILE_MAPPING, 0).mapcount(8, -1025);
         p.b.putLong(9 * SIZE, 2); // folio._flags_1: order 2
-        PageFlags f = PageFlags.of(VmcoreInfoTable.parse(VMCI_6_1.replace("6.1.0-57", "6.9.0-1") + v69));
+        PageFlags f = PageFlags.of(VmcoreInfoTable.parse(VMCI_6_1.replace("6.1.0-57", "6.9.0-1") + v69), 8);
         assertEquals(one(8, 12, PageClass.USER), classify(f, p, 8, pfn -> true));
     }
 
@@ -292,23 +292,23 @@ class PageClassifierTest {
     @Test
     void require_namesTheMissingEntry_perLevel() {
         String noLru = VMCI_6_1.replace("NUMBER(PG_lru)=4\n", "");
-        PageFlags f = PageFlags.of(VmcoreInfoTable.parse(noLru));
+        PageFlags f = PageFlags.of(VmcoreInfoTable.parse(noLru), 8);
         KernelUnavailableException e = assertThrows(KernelUnavailableException.class, () -> f.require(2));
         assertEquals("VMCOREINFO has no NUMBER(PG_lru)", e.getMessage());
         f.require(8 | 16); // user data and free pages need no PG_lru
         assertThrows(KernelUnavailableException.class, () -> new PageClassifier(f, 31, ByteOrder.LITTLE_ENDIAN));
 
         PageFlags noBuddy = PageFlags.of(VmcoreInfoTable.parse(
-                VMCI_6_1.replace("NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)=-129\n", "")));
+                VMCI_6_1.replace("NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)=-129\n", "")), 8);
         noBuddy.require(15);
         assertEquals("VMCOREINFO has no NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)",
                 assertThrows(KernelUnavailableException.class, () -> noBuddy.require(16)).getMessage());
 
-        PageFlags noHead = PageFlags.of(VmcoreInfoTable.parse(VMCI_6_1.replace("NUMBER(PG_head_mask)=65536\n", "")));
+        PageFlags noHead = PageFlags.of(VmcoreInfoTable.parse(VMCI_6_1.replace("NUMBER(PG_head_mask)=65536\n", "")), 8);
         assertEquals("VMCOREINFO has no NUMBER(PG_head_mask)",
                 assertThrows(KernelUnavailableException.class, () -> noHead.require(8)).getMessage());
 
-        PageFlags noPage = PageFlags.of(VmcoreInfoTable.parse("OSRELEASE=6.1.0\n"));
+        PageFlags noPage = PageFlags.of(VmcoreInfoTable.parse("OSRELEASE=6.1.0\n"), 8);
         assertEquals("VMCOREINFO has no SIZE(page)",
                 assertThrows(KernelUnavailableException.class, () -> noPage.require(1)).getMessage());
     }
