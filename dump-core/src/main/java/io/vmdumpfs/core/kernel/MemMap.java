@@ -109,7 +109,9 @@ public final class MemMap {
      * array for every pfn. Where VMCOREINFO gives node 0's span (SYMBOL(contig_page_data),
      * OFFSET(pglist_data.node_start_pfn) and .node_spanned_pages) only the pfns it spans have a struct page: the
      * kernel allocates mem_map for those alone, so a pfn past them would be judged by bytes that are no struct page.
-     * makedumpfile walks all of max_mapnr; we keep such pfns unjudged (dumped) instead, which is the safe side.
+     * makedumpfile walks all of max_mapnr; we keep such pfns unjudged (dumped) instead, which is the safe side: on a
+     * pc guest max_mapnr ends with the BIOS ROM just below 4 GiB, whose "struct pages" would lie far past mem_map's
+     * end, beyond low memory.
      * Unlike SPARSEMEM, max_mapnr is not lowered (makedumpfile does not lower it for FLATMEM either).
      *
      * <p>The map is walked in runs of {@code 2^15} pfns, aligned: free blocks and compound pages, aligned to their
@@ -138,7 +140,7 @@ public final class MemMap {
         }
         long first = 0;
         long end = maxMapnr;
-        String span = "";
+        String span = " (the dump's max_mapnr)";
         OptionalLong pgdat = info.symbol("contig_page_data");
         OptionalLong offStart = info.offset("pglist_data.node_start_pfn");
         OptionalLong offSpanned = info.offset("pglist_data.node_spanned_pages");
@@ -170,7 +172,7 @@ public final class MemMap {
             }
             first = start;
             end = Math.min(maxMapnr, start + spanned);
-            span = ", node 0 spanning pfns 0x" + Long.toHexString(start) + "-0x" + Long.toHexString(start + spanned);
+            span = " (node 0's span)";
         }
         try {
             // the first struct page must be readable: else this mem_map is no map of this dump's kernel
@@ -193,7 +195,8 @@ public final class MemMap {
             }
         }
         return new MemMap(pageShift, chunkShift, sizePage, maps, maxMapnr, first, end, maxMapnr,
-                "FLATMEM through SYMBOL(mem_map): mem_map 0x" + Long.toHexString(memMap) + span);
+                "FLATMEM through SYMBOL(mem_map): mem_map 0x" + Long.toHexString(memMap) + ", struct pages of pfns 0x"
+                        + Long.toHexString(first) + "-0x" + Long.toHexString(end) + span);
     }
 
     private static long readWord(KernelMemory kernel, long kernelVaddr, int wordBytes) {
@@ -369,9 +372,7 @@ public final class MemMap {
     @Override
     public String toString() {
         if (model.startsWith("FLATMEM")) {
-            return model + ": pfns 0x" + Long.toHexString(firstMappedPfn) + "-0x" + Long.toHexString(endMappedPfn)
-                    + " with a struct page, read in " + sectionsWithMap() + " runs of " + (1L << sectionShift >> 20)
-                    + " MiB";
+            return model;
         }
         return model + ": " + sectionsWithMap() + " of " + memMaps.length + " sections of " + (1L << sectionShift >> 20)
                 + " MiB with a memory map";

@@ -138,8 +138,8 @@ class MemMapTest {
         assertEquals(MAX_MAPNR >>> MemMap.FLATMEM_CHUNK_PAGE_SHIFT, map.sections());
         assertEquals(List.of(1L, 0x2000L), Arrays.stream(map.sectionPfns(0)).boxed().toList());
         assertEquals(map.sectionPfns(1)[0], map.sectionPfns(1)[1], "runs past the span are empty");
-        assertTrue(map.toString().startsWith("FLATMEM through SYMBOL(mem_map): mem_map 0xc1800000, node 0 spanning"
-                + " pfns 0x1-0x2000"), map.toString());
+        assertTrue(map.toString().startsWith("FLATMEM through SYMBOL(mem_map): mem_map 0xc1800000, struct pages of"
+                + " pfns 0x1-0x2000 (node 0's span)"), map.toString());
     }
 
     @Test
@@ -149,7 +149,8 @@ class MemMapTest {
         assertEquals(OptionalLong.of(SyntheticFlatMem.structPage(0)), map.structPage(0));
         assertEquals(OptionalLong.of(SyntheticFlatMem.structPage(0x3000)), map.structPage(0x3000));
         assertEquals(MAX_MAPNR >>> MemMap.FLATMEM_CHUNK_PAGE_SHIFT, map.sectionsWithMap());
-        assertTrue(map.toString().startsWith("FLATMEM through SYMBOL(mem_map): mem_map 0xc1800000: pfns 0x0-0x100000"),
+        assertTrue(map.toString().startsWith("FLATMEM through SYMBOL(mem_map): mem_map 0xc1800000, struct pages of pfns"
+                + " 0x0-0x100000 (the dump's max_mapnr)"),
                 map.toString());
     }
 
