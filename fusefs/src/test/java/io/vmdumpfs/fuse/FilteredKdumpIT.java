@@ -182,8 +182,8 @@ class FilteredKdumpIT {
     /**
      * The i386 guest (Debian 6.1 686-pae, PAE, KASLR, FLATMEM: one {@code mem_map}, 4-byte words in its 40-byte
      * struct page) at dump_level=31, checked against QEMU's own dump as the aarch64 one is. No reference bitmap:
-     * makedumpfile built for x86_64 (this host's) refuses the i386 vmcore.elf ("Can't convert a virtual address"),
-     * it reads only dumps of its own architecture. On top: the memory map is FLATMEM's, and free pages, the bulk of
+     * makedumpfile built for x86_64 (this host's) reads only dumps of its own architecture: it refuses our i386
+     * vmcore.elf ("Can't convert a virtual address") and QEMU's ELF32 one ("Can't get the number of PT_LOAD"). On top: the memory map is FLATMEM's, and free pages, the bulk of
      * an idle 256 MiB guest, are what is left out most.
      */
     @org.junit.jupiter.api.Test
