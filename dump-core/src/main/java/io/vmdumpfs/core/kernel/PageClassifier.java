@@ -138,7 +138,7 @@ public final class PageClassifier {
                         int o = next + layout.compoundDtorOffset;
                         dtor = byteFields ? Byte.toUnsignedInt(window.get(o))
                                 : layout.kernelVersion >= PageFlags.version(4, 4, 0)
-                                        ? Short.toUnsignedInt(window.getShort(o)) : window.getLong(o);
+                                        ? Short.toUnsignedInt(window.getShort(o)) : layout.word(window, o);
                     }
                 }
                 if (order >= 64 || (pfn & ((1L << order) - 1)) != 0) {

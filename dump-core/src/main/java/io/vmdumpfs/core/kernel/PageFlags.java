@@ -16,7 +16,10 @@ import java.util.OptionalLong;
  *
  * <p>Entries a kernel may lack are optional here, as they are in makedumpfile (a missing NUMBER(PG_hwpoison) means
  * "no page is hwpoison"); {@link #require} names what a dump level cannot do without. Field reads take one struct
- * page's bytes at a buffer position; the byte order is the buffer's. Immutable and thread-safe.
+ * page's bytes at a buffer position; the byte order is the buffer's. The {@code unsigned long} and pointer fields
+ * (flags, mapping, private, compound_head) are as wide as the guest kernel's word: 4 bytes on i386 (read
+ * zero-extended, as the 32-bit makedumpfile holds them in its 32-bit {@code unsigned long}), 8 on 64-bit kernels.
+ * Immutable and thread-safe.
  */
 public final class PageFlags {
 
@@ -26,6 +29,8 @@ public final class PageFlags {
     static final long IS_HUGETLB = -1L;
 
     private final VmcoreInfoTable info;
+    /** The guest kernel's {@code sizeof(unsigned long)}: 4 or 8. */
+    final int wordBytes;
     final int kernelVersion;
     final int sizePage;
     final int offFlags;
@@ -53,8 +58,12 @@ public final class PageFlags {
     final OptionalLong freeHugePage;
     final OptionalLong freeAreaLength;
 
-    private PageFlags(VmcoreInfoTable info) {
+    private PageFlags(VmcoreInfoTable info, int wordBytes) {
+        if (wordBytes != 4 && wordBytes != 8) {
+            throw new IllegalArgumentException("word size " + wordBytes);
+        }
         this.info = info;
+        this.wordBytes = wordBytes;
         this.kernelVersion = kernelVersion(info.osRelease().orElse(""));
         this.sizePage = (int) info.size("page").orElse(0);
         this.offFlags = (int) info.offset("page.flags").orElse(-1);
@@ -90,9 +99,12 @@ public final class PageFlags {
         this.freeAreaLength = info.length("zone.free_area");
     }
 
-    /** Returns the layout VMCOREINFO describes; nothing is required yet (see {@link #require}). */
-    public static PageFlags of(VmcoreInfoTable info) {
-        return new PageFlags(info);
+    /**
+     * Returns the layout VMCOREINFO describes for a kernel whose {@code unsigned long} is {@code wordBytes} bytes
+     * ({@code GuestPlatform.wordBytes()}); nothing is required yet (see {@link #require}).
+     */
+    public static PageFlags of(VmcoreInfoTable info, int wordBytes) {
+        return new PageFlags(info, wordBytes);
     }
 
     /** makedumpfile's KERNEL_VERSION(): one int that orders releases. */
@@ -168,10 +180,17 @@ public final class PageFlags {
                 throw new KernelUnavailableException("VMCOREINFO has no " + key);
             }
         }
-        if (sizePage <= 0 || sizePage > 1024 || offFlags + 8 > sizePage || offMapping + 8 > sizePage) {
+        if (sizePage <= 0 || sizePage > 1024 || offFlags + wordBytes > sizePage || offMapping + wordBytes > sizePage
+                || fieldBeyond(offMapcount, 4) || fieldBeyond(offPrivate, wordBytes)
+                || fieldBeyond(offCompoundHead, wordBytes)) {
             throw new KernelUnavailableException("VMCOREINFO's SIZE(page) " + sizePage + " and OFFSET(page.flags) "
                     + offFlags + ", OFFSET(page.mapping) " + offMapping + " do not describe a struct page");
         }
+    }
+
+    /** Whether a field of {@code width} bytes at {@code offset} would not lie within a struct page. */
+    private boolean fieldBeyond(OptionalLong offset, int width) {
+        return offset.isPresent() && (offset.getAsLong() < 0 || offset.getAsLong() + width > sizePage);
     }
 
     private boolean has(String key) {
@@ -202,12 +221,17 @@ public final class PageFlags {
 
     // ------------------------------------------------------------------ fields of one struct page at buffer index i
 
+    /** Returns the {@code unsigned long} (or pointer) at {@code at}: the guest's word, zero-extended. */
+    long word(ByteBuffer b, int at) {
+        return wordBytes == 8 ? b.getLong(at) : Integer.toUnsignedLong(b.getInt(at));
+    }
+
     long flags(ByteBuffer b, int i) {
-        return b.getLong(i + offFlags);
+        return word(b, i + offFlags);
     }
 
     long mapping(ByteBuffer b, int i) {
-        return b.getLong(i + offMapping);
+        return word(b, i + offMapping);
     }
 
     /** Returns {@code _mapcount} as makedumpfile keeps it (an unsigned int compared with (int) values); 0 if absent. */
@@ -216,11 +240,11 @@ public final class PageFlags {
     }
 
     long privateField(ByteBuffer b, int i) {
-        return offPrivate.isPresent() ? b.getLong(i + (int) offPrivate.getAsLong()) : 0;
+        return offPrivate.isPresent() ? word(b, i + (int) offPrivate.getAsLong()) : 0;
     }
 
     long compoundHead(ByteBuffer b, int i) {
-        return offCompoundHead.isPresent() ? b.getLong(i + (int) offCompoundHead.getAsLong()) : 0;
+        return offCompoundHead.isPresent() ? word(b, i + (int) offCompoundHead.getAsLong()) : 0;
     }
 
     // ------------------------------------------------------------------ makedumpfile's predicates

@@ -4,10 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.vmdumpfs.core.testing.SyntheticFlatMem;
 import io.vmdumpfs.core.testing.SyntheticGuest;
 import io.vmdumpfs.core.testing.SyntheticMemMap;
 import io.vmdumpfs.core.testing.SyntheticMemMap.Layout;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
 import java.util.OptionalLong;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -111,5 +114,81 @@ class MemMapTest {
                 "SYMBOL(mem_section)=" + Long.toHexString(SyntheticMemMap.DMAP + SyntheticMemMap.STRUCT_PAGES_PADDR)));
         assertThrows(KernelUnavailableException.class,
                 () -> MemMap.open(shifted, k.memory().bulk(), 4096, MAX_MAPNR, false));
+    }
+
+    // ------------------------------------------------------------------ FLATMEM (i386)
+
+    private MemMap openFlat(SyntheticFlatMem m) {
+        guest = m.build("");
+        GuestKernel k = GuestKernel.open(guest.dump());
+        return MemMap.open(k.vmcoreinfo(), k.memory().bulk(), 4096, MAX_MAPNR, false, 4);
+    }
+
+    @Test
+    void open_flatmem_memMapIsPfn0sStructPage_cutToNode0sSpan() {
+        MemMap map = openFlat(new SyntheticFlatMem(tmp));
+        assertEquals(40, map.structPageSize());
+        assertEquals(OptionalLong.of(SyntheticFlatMem.structPage(1)), map.structPage(1));
+        assertEquals(OptionalLong.of(SyntheticFlatMem.structPage(0x1fff)), map.structPage(0x1fff));
+        assertEquals(OptionalLong.empty(), map.structPage(0), "pfn 0: before node 0's span");
+        assertEquals(OptionalLong.empty(), map.structPage(0x2000), "past node 0's span");
+        assertEquals(OptionalLong.empty(), map.structPage(0xfffc0), "the BIOS ROM has no struct page");
+        assertEquals(MAX_MAPNR, map.maxPfn(), "FLATMEM: max_mapnr is not lowered (makedumpfile neither)");
+        assertEquals(1, map.sectionsWithMap(), "32 MiB: one run of 128 MiB");
+        assertEquals(MAX_MAPNR >>> MemMap.FLATMEM_CHUNK_PAGE_SHIFT, map.sections());
+        assertEquals(List.of(1L, 0x2000L), Arrays.stream(map.sectionPfns(0)).boxed().toList());
+        assertEquals(map.sectionPfns(1)[0], map.sectionPfns(1)[1], "runs past the span are empty");
+        assertTrue(map.toString().startsWith("FLATMEM through SYMBOL(mem_map): mem_map 0xc1800000, struct pages of"
+                + " pfns 0x1-0x2000 (node 0's span)"), map.toString());
+    }
+
+    @Test
+    void open_flatmemWithoutNodeData_everyPfnOfTheDump() {
+        // makedumpfile's get_mm_flatmem(): mem_map for all of max_mapnr
+        MemMap map = openFlat(new SyntheticFlatMem(tmp).omit("SYMBOL(contig_page_data)="));
+        assertEquals(OptionalLong.of(SyntheticFlatMem.structPage(0)), map.structPage(0));
+        assertEquals(OptionalLong.of(SyntheticFlatMem.structPage(0x3000)), map.structPage(0x3000));
+        assertEquals(MAX_MAPNR >>> MemMap.FLATMEM_CHUNK_PAGE_SHIFT, map.sectionsWithMap());
+        assertTrue(map.toString().startsWith("FLATMEM through SYMBOL(mem_map): mem_map 0xc1800000, struct pages of pfns"
+                + " 0x0-0x100000 (the dump's max_mapnr)"),
+                map.toString());
+    }
+
+    @Test
+    void open_flatmemNodeMapNotMemMapPlusStart_refused() {
+        // ARCH_PFN_OFFSET other than 0, or a misread: pfn 0 is not mem_map[0], and nothing is guessed
+        SyntheticFlatMem m = new SyntheticFlatMem(tmp).nodeMemMap(SyntheticFlatMem.structPage(0));
+        KernelUnavailableException e = assertThrows(KernelUnavailableException.class, () -> openFlat(m));
+        assertTrue(e.getMessage().contains("pfn 0 is not mem_map[0]"), e.getMessage());
+    }
+
+    @Test
+    void open_flatmemNullOrUnmapped_refused() {
+        KernelUnavailableException e = assertThrows(KernelUnavailableException.class,
+                () -> openFlat(new SyntheticFlatMem(tmp).memMapValue(0).omit("SYMBOL(contig_page_data)=")));
+        assertTrue(e.getMessage().contains("is NULL"), e.getMessage());
+    }
+
+    @Test
+    void open_flatmemUnmappedMemMap_refused() {
+        // beyond the 32 MiB of low memory the page tables map
+        KernelUnavailableException e = assertThrows(KernelUnavailableException.class,
+                () -> openFlat(new SyntheticFlatMem(tmp).memMapValue(0xf000_0000L).omit("SYMBOL(contig_page_data)=")));
+        assertTrue(e.getMessage().contains("mem_map 0xf0000000 cannot be read"), e.getMessage());
+    }
+
+    @Test
+    void open_noMemoryModelOrSparsememOf32Bit_refused() {
+        SyntheticFlatMem m = new SyntheticFlatMem(tmp);
+        guest = m.build("");
+        GuestKernel k = GuestKernel.open(guest.dump());
+        VmcoreInfoTable none = VmcoreInfoTable.parse(m.vmcoreinfo("").replaceAll("SYMBOL\\(mem_map\\)=.*\n", ""));
+        assertEquals("VMCOREINFO has no SYMBOL(mem_section) nor SYMBOL(mem_map)", assertThrows(
+                KernelUnavailableException.class,
+                () -> MemMap.open(none, k.memory().bulk(), 4096, MAX_MAPNR, false, 4)).getMessage());
+        VmcoreInfoTable sparse = VmcoreInfoTable.parse(m.vmcoreinfo("SYMBOL(mem_section)=c1f00000\n"));
+        assertTrue(assertThrows(KernelUnavailableException.class,
+                () -> MemMap.open(sparse, k.memory().bulk(), 4096, MAX_MAPNR, false, 4)).getMessage()
+                .contains("SPARSEMEM memory maps of 32-bit kernels are not supported"));
     }
 }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.vmdumpfs.core.testing.SyntheticFlatMem;
 import io.vmdumpfs.core.testing.SyntheticMemMap;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -93,7 +94,7 @@ class PageClassifierTest {
     }
 
     static PageFlags flags(String extra) {
-        return PageFlags.of(VmcoreInfoTable.parse(VMCI_6_1 + extra));
+        return PageFlags.of(VmcoreInfoTable.parse(VMCI_6_1 + extra), 8);
     }
 
     static List<Excluded> classify(Pages p, int level) {
@@ -219,7 +220,7 @@ class PageClassifierTest {
         String v69 = "NUMBER(PAGE_HUGETLB_MAPCOUNT_VALUE)=-1025\n";
         Pages p = new Pages(64).compound(8, 2, 0, FILE_MAPPING, 0).mapcount(8, -1025);
         p.b.putLong(9 * SIZE, 2); // folio._flags_1: order 2
-        PageFlags f = PageFlags.of(VmcoreInfoTable.parse(VMCI_6_1.replace("6.1.0-57", "6.9.0-1") + v69));
+        PageFlags f = PageFlags.of(VmcoreInfoTable.parse(VMCI_6_1.replace("6.1.0-57", "6.9.0-1") + v69), 8);
         assertEquals(one(8, 12, PageClass.USER), classify(f, p, 8, pfn -> true));
     }
 
@@ -292,24 +293,127 @@ class PageClassifierTest {
     @Test
     void require_namesTheMissingEntry_perLevel() {
         String noLru = VMCI_6_1.replace("NUMBER(PG_lru)=4\n", "");
-        PageFlags f = PageFlags.of(VmcoreInfoTable.parse(noLru));
+        PageFlags f = PageFlags.of(VmcoreInfoTable.parse(noLru), 8);
         KernelUnavailableException e = assertThrows(KernelUnavailableException.class, () -> f.require(2));
         assertEquals("VMCOREINFO has no NUMBER(PG_lru)", e.getMessage());
         f.require(8 | 16); // user data and free pages need no PG_lru
         assertThrows(KernelUnavailableException.class, () -> new PageClassifier(f, 31, ByteOrder.LITTLE_ENDIAN));
 
         PageFlags noBuddy = PageFlags.of(VmcoreInfoTable.parse(
-                VMCI_6_1.replace("NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)=-129\n", "")));
+                VMCI_6_1.replace("NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)=-129\n", "")), 8);
         noBuddy.require(15);
         assertEquals("VMCOREINFO has no NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)",
                 assertThrows(KernelUnavailableException.class, () -> noBuddy.require(16)).getMessage());
 
-        PageFlags noHead = PageFlags.of(VmcoreInfoTable.parse(VMCI_6_1.replace("NUMBER(PG_head_mask)=65536\n", "")));
+        PageFlags noHead = PageFlags.of(VmcoreInfoTable.parse(VMCI_6_1.replace("NUMBER(PG_head_mask)=65536\n", "")), 8);
         assertEquals("VMCOREINFO has no NUMBER(PG_head_mask)",
                 assertThrows(KernelUnavailableException.class, () -> noHead.require(8)).getMessage());
 
-        PageFlags noPage = PageFlags.of(VmcoreInfoTable.parse("OSRELEASE=6.1.0\n"));
+        PageFlags noPage = PageFlags.of(VmcoreInfoTable.parse("OSRELEASE=6.1.0\n"), 8);
         assertEquals("VMCOREINFO has no SIZE(page)",
                 assertThrows(KernelUnavailableException.class, () -> noPage.require(1)).getMessage());
+    }
+
+    // ------------------------------------------------------------------ 32-bit kernels (i386 686-pae)
+
+    /**
+     * A struct page array in Debian 6.1 686-pae's layout (SIZE(page) 40; flags 0, compound_head 4, compound_dtor 8,
+     * compound_order 9, mapping 12, private 20, _mapcount 24): 4-byte words.
+     */
+    static final class Pages32 {
+        static final int SIZE32 = 40;
+        static final long MEM_MAP = 0xcfc4_6000L;
+        final ByteBuffer b;
+
+        Pages32(int pfns) {
+            b = ByteBuffer.allocate(pfns * SIZE32).order(ByteOrder.LITTLE_ENDIAN);
+        }
+
+        Pages32 page(long pfn, long flags, long mapping) {
+            b.putInt((int) pfn * SIZE32, (int) flags);
+            b.putInt((int) pfn * SIZE32 + 12, (int) mapping);
+            return this;
+        }
+
+        /** A free block of {@code 2^order} pages: PAGE_BUDDY_MAPCOUNT_VALUE in _mapcount, the order in private. */
+        Pages32 buddy(long pfn, int order) {
+            b.putInt((int) pfn * SIZE32 + 24, -129);
+            b.putInt((int) pfn * SIZE32 + 20, order);
+            return this;
+        }
+
+        Pages32 compound(long head, int order, long flags, long mapping, int dtor) {
+            page(head, flags | HEAD, mapping);
+            for (long t = head + 1; t < head + (1L << order); t++) {
+                b.putInt((int) t * SIZE32 + 4, (int) ((MEM_MAP + head * SIZE32) | 1));
+                b.putInt((int) t * SIZE32 + 12, 0x400);
+            }
+            b.put((int) (head + 1) * SIZE32 + 8, (byte) dtor);
+            b.put((int) (head + 1) * SIZE32 + 9, (byte) order);
+            return this;
+        }
+
+        List<Excluded> classify(PageFlags f, int level) {
+            List<Excluded> out = new ArrayList<>();
+            new PageClassifier(f, level, ByteOrder.LITTLE_ENDIAN).classify(0, b.capacity() / SIZE32, pfn -> true,
+                    (first, count, dst) -> dst.put(b.slice((int) first * SIZE32, count * SIZE32)),
+                    (st, e, why) -> out.add(new Excluded(st, e, why)));
+            return out;
+        }
+    }
+
+    static PageFlags flags32() {
+        return PageFlags.of(VmcoreInfoTable.parse("OSRELEASE=6.1.0-57-686-pae\nPAGESIZE=4096\n"
+                + SyntheticFlatMem.STRUCT_PAGE_INFO), 4);
+    }
+
+    /** The i386 fixture's kind of pages, one of each class, in 4-byte words. */
+    static Pages32 everyClass32() {
+        return new Pages32(128)
+                .buddy(8, 3) // free: 8 to 15
+                .page(16, LRU, 0xc1234560L) // page cache
+                .page(17, LRU | PRIVATE, 0xc1234560L) // page cache with buffer heads
+                .page(18, LRU | SWAPBACKED, 0xc7654321L) // anonymous
+                .page(19, SLAB, 0xc7654321L) // slab, its mapping word odd: kept
+                .compound(32, 2, LRU | SWAPBACKED, 0xc7654321L, 3) // an anonymous compound page: 32 to 35
+                .compound(40, 3, 0, 0xc1234560L, 2) // hugetlbfs: 40 to 47
+                .page(50, 1L << 23, 0) // hwpoison (PG_hwpoison 23 on 686-pae)
+                .page(51, 0, 0).buddy(64, 6); // free: 64 to 127
+    }
+
+    @Test
+    void classify_32BitStructPages_eachClassAsOn64Bit() {
+        PageFlags f = flags32();
+        Pages32 p = everyClass32();
+        p.b.putInt(51 * Pages32.SIZE32 + 24, -257); // offline
+        assertEquals(List.of(new Excluded(8, 16, PageClass.FREE), new Excluded(16, 17, PageClass.CACHE),
+                new Excluded(17, 18, PageClass.CACHE_PRIVATE), new Excluded(18, 19, PageClass.USER),
+                new Excluded(32, 36, PageClass.USER), new Excluded(40, 48, PageClass.USER),
+                new Excluded(50, 51, PageClass.HWPOISON), new Excluded(51, 52, PageClass.OFFLINE),
+                new Excluded(64, 128, PageClass.FREE)), p.classify(f, 31));
+        assertEquals(List.of(new Excluded(16, 17, PageClass.CACHE), new Excluded(50, 51, PageClass.HWPOISON),
+                new Excluded(51, 52, PageClass.OFFLINE)), p.classify(f, 2));
+        assertEquals(List.of(new Excluded(8, 16, PageClass.FREE), new Excluded(50, 51, PageClass.HWPOISON),
+                new Excluded(51, 52, PageClass.OFFLINE), new Excluded(64, 128, PageClass.FREE)), p.classify(f, 16));
+    }
+
+    @Test
+    void classify_32BitWordsReadAs64_wouldKeepFreePages() {
+        // why the word size matters: read as 8 bytes, private (at 20) takes _mapcount (at 24) into its high half,
+        // and a free page's order becomes invalid, so makedumpfile's rule keeps it
+        Pages32 p = new Pages32(64).buddy(8, 3);
+        assertEquals(List.of(new Excluded(8, 16, PageClass.FREE)), p.classify(flags32(), 16));
+        PageFlags wrong = PageFlags.of(VmcoreInfoTable.parse("OSRELEASE=6.1.0-57-686-pae\nPAGESIZE=4096\n"
+                + SyntheticFlatMem.STRUCT_PAGE_INFO), 8);
+        assertEquals(List.of(), p.classify(wrong, 16));
+    }
+
+    @Test
+    void require_32BitLayout_fieldsWithinSizePage() {
+        flags32().require(31);
+        PageFlags tooSmall = PageFlags.of(VmcoreInfoTable.parse("OSRELEASE=6.1.0-57-686-pae\nPAGESIZE=4096\n"
+                + SyntheticFlatMem.STRUCT_PAGE_INFO.replace("OFFSET(page.private)=20", "OFFSET(page.private)=38")), 4);
+        assertThrows(KernelUnavailableException.class, () -> tooSmall.require(16));
+        assertThrows(IllegalArgumentException.class, () -> PageFlags.of(VmcoreInfoTable.parse(""), 2));
     }
 }

@@ -83,11 +83,12 @@ final class PageFilter {
         }
         try {
             GuestKernel kernel = kernelOf.apply(dump);
-            PageFlags flags = PageFlags.of(kernel.vmcoreinfo());
+            int wordBytes = kernel.platform().wordBytes();
+            PageFlags flags = PageFlags.of(kernel.vmcoreinfo(), wordBytes);
             flags.require(level.bits());
             boolean l5 = kernel.vmcoreinfo().number("pgtable_l5_enabled").orElse(0) == 1;
             MemMap map = MemMap.open(kernel.vmcoreinfo(), kernel.memory().bulk(), present.pageSize(),
-                    present.maxMapnr(), l5);
+                    present.maxMapnr(), l5, wordBytes);
             if (map.structPageSize() != flags.structPageSize()) {
                 throw new KernelUnavailableException("SIZE(page) changed");
             }

@@ -12,6 +12,7 @@ import io.vmdumpfs.core.format.IndexRepository;
 import io.vmdumpfs.core.format.FormatContext;
 import io.vmdumpfs.core.kernel.PageClass;
 import io.vmdumpfs.core.kernel.PageFlags;
+import io.vmdumpfs.core.testing.SyntheticFlatMem;
 import io.vmdumpfs.core.testing.SyntheticGuest;
 import io.vmdumpfs.core.testing.SyntheticMemMap;
 import io.vmdumpfs.core.testing.SyntheticMemMap.Layout;
@@ -220,5 +221,65 @@ class FilteredKdumpTest {
         assertFalse(new DumpLevel(31).excludes(PageClass.HWPOISON), "no bit chooses hwpoison: always");
         assertEquals("0 (none)", DumpLevel.NONE.describe());
         assertEquals("17 (zero pages, free pages)", new DumpLevel(17).describe());
+    }
+
+    // ------------------------------------------------------------------ i386: FLATMEM, 4-byte words
+
+    /** An i386 FLATMEM guest with a page of each class (4-byte words in 40-byte struct pages). */
+    private SyntheticGuest buildFlat() {
+        SyntheticFlatMem m = new SyntheticFlatMem(tmp);
+        ByteBuffer b = m.pages();
+        int size = SyntheticFlatMem.STRUCT_PAGE;
+        b.putInt(0x100 * size + 24, -129); // a free block of order 3
+        b.putInt(0x100 * size + 20, 3);
+        b.putInt(0x200 * size, (int) LRU); // page cache
+        b.putInt(0x200 * size + 12, 0xc1234560);
+        b.putInt(0x201 * size, (int) (LRU | PRIVATE)); // with buffer heads
+        b.putInt(0x201 * size + 12, 0xc1234560);
+        b.putInt(0x202 * size, (int) LRU); // anonymous
+        b.putInt(0x202 * size + 12, 0xc7654321);
+        b.putInt(0x400 * size, (int) (LRU | HEAD)); // an anonymous compound page of order 2
+        b.putInt(0x400 * size + 12, 0xc7654321);
+        for (long t = 0x401; t < 0x404; t++) {
+            b.putInt((int) t * size + 4, (int) (SyntheticFlatMem.structPage(0x400) | 1));
+        }
+        b.put(0x401 * size + 9, (byte) 2);
+        // pfn 0 (before node 0's span) looks free: its struct page is not judged
+        b.putInt(24, -129);
+        guest = m.build("");
+        return guest;
+    }
+
+    @Test
+    void describeDumpLevel_i386Flatmem_countsPerClass() {
+        buildFlat();
+        Map<String, String> m = KdumpView.describeDumpLevel(guest.dump(), ctx(31));
+        assertTrue(m.get("memory map").startsWith("FLATMEM through SYMBOL(mem_map)"), m.toString());
+        assertEquals("8 (0.0 MiB)", m.get("  free pages"));
+        assertEquals("1 (0.0 MiB)", m.get("  non-private cache"));
+        assertEquals("1 (0.0 MiB)", m.get("  private cache"));
+        assertEquals("5 (0.0 MiB)", m.get("  user data"));
+        assertEquals("0 (0.0 MiB)", m.get("  above the kernel's memory map"), "FLATMEM: the BIOS ROM is kept");
+        assertEquals("15 (0.1 MiB)", m.get("pages left out"));
+    }
+
+    @Test
+    void kdumpFile_i386Flatmem_bitmap2LeavesOutTheClasses() {
+        buildFlat();
+        byte[] file = KdumpViewTest.readAll(KdumpView.open(guest.dump(), ctx(31), KdumpCodec.ZLIB), 1 << 20);
+        KdumpReader r = new KdumpReader(file);
+        assertEquals(31, r.sub.dumpLevel());
+        BitSet out = new BitSet();
+        out.set(0x100, 0x108);
+        out.set(0x200, 0x203);
+        out.set(0x400, 0x404);
+        List<String> wrong = new ArrayList<>();
+        for (long pfn = 0; pfn < r.maxMapnr; pfn++) {
+            boolean present = pfn < RAM_PAGES || pfn >= BIOS_PFN && pfn < BIOS_PFN + 64;
+            if (r.inBitmap2(pfn) != (present && !out.get((int) pfn))) {
+                wrong.add("bitmap 2, pfn 0x" + Long.toHexString(pfn));
+            }
+        }
+        assertEquals(List.of(), wrong.subList(0, Math.min(20, wrong.size())));
     }
 }
