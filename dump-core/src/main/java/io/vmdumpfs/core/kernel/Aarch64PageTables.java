@@ -114,21 +114,9 @@ public final class Aarch64PageTables implements PageTableWalker {
             int indexBits = i == 0 ? topIndexBits() : perLevel;
             long index = (kernelVaddr >>> shift) & ((1L << indexBits) - 1);
             long entryPaddr = table + index * 8;
-            if (!phys.holds(entryPaddr)) {
-                throw new KernelAddressException(Reason.NOT_IN_DUMP, kernelVaddr, 0, levelName(level)
-                        + " table at guest-physical 0x" + Long.toHexString(table) + " is not in the dump");
-            }
-            long entry;
-            try {
-                entry = phys.readU64(entryPaddr);
-            } catch (IllegalArgumentException e) {
-                throw new KernelAddressException(Reason.NOT_IN_DUMP, kernelVaddr, 0, levelName(level)
-                        + " entry at guest-physical 0x" + Long.toHexString(entryPaddr) + " is not in the dump");
-            }
+            long entry = TableEntry.read(phys, table, index, 8, kernelVaddr, levelName(level));
             if ((entry & VALID) == 0) {
-                throw new KernelAddressException(Reason.NOT_MAPPED, kernelVaddr, 1L << shift,
-                        "not mapped (" + levelName(level) + " entry " + index + " at guest-physical 0x"
-                                + Long.toHexString(entryPaddr) + " is 0x" + Long.toHexString(entry) + ")");
+                throw TableEntry.notMapped(kernelVaddr, 1L << shift, levelName(level), table, index, 8, entry);
             }
             long outputAddress = outputAddress(entry);
             boolean tableOrPage = (entry & TABLE_OR_PAGE) != 0;

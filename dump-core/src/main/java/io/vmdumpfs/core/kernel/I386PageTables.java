@@ -72,23 +72,11 @@ public final class I386PageTables implements PageTableWalker {
             visited[l] = table & -4096L;
             int shift = shifts[l];
             long index = (kernelVaddr >>> shift) & ((1L << indexBits[l]) - 1);
-            long entryPaddr = table + index * entryBytes;
             String name = levelName(l);
-            if (!phys.holds(entryPaddr)) {
-                throw new KernelAddressException(Reason.NOT_IN_DUMP, kernelVaddr, 0,
-                        name + " table at guest-physical 0x" + Long.toHexString(table) + " is not in the dump");
-            }
-            long entry;
-            try {
-                entry = pae ? phys.readU64(entryPaddr) : phys.readU32(entryPaddr);
-            } catch (IllegalArgumentException e) {
-                throw new KernelAddressException(Reason.NOT_IN_DUMP, kernelVaddr, 0,
-                        name + " entry at guest-physical 0x" + Long.toHexString(entryPaddr) + " is not in the dump");
-            }
+            long entryPaddr = table + index * entryBytes;
+            long entry = TableEntry.read(phys, table, index, entryBytes, kernelVaddr, name);
             if ((entry & PRESENT) == 0) {
-                throw new KernelAddressException(Reason.NOT_MAPPED, kernelVaddr, 1L << shift, "not mapped (" + name
-                        + " entry " + index + " at guest-physical 0x" + Long.toHexString(entryPaddr) + " is 0x"
-                        + Long.toHexString(entry) + ")");
+                throw TableEntry.notMapped(kernelVaddr, 1L << shift, name, table, index, entryBytes, entry);
             }
             boolean last = l == levels - 1;
             boolean large = !last && (entry & PAGE_SIZE_BIT) != 0;

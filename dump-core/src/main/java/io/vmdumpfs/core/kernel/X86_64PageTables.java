@@ -73,21 +73,9 @@ public final class X86_64PageTables implements PageTableWalker {
             int shift = 12 + 9 * (level - 1);
             long index = (kernelVaddr >>> shift) & 511;
             long entryPaddr = table + index * 8;
-            if (!phys.holds(entryPaddr)) {
-                throw new KernelAddressException(Reason.NOT_IN_DUMP, kernelVaddr, 0, levelName(level)
-                        + " table at guest-physical 0x" + Long.toHexString(table) + " is not in the dump");
-            }
-            long entry;
-            try {
-                entry = phys.readU64(entryPaddr);
-            } catch (IllegalArgumentException e) {
-                throw new KernelAddressException(Reason.NOT_IN_DUMP, kernelVaddr, 0, levelName(level)
-                        + " entry at guest-physical 0x" + Long.toHexString(entryPaddr) + " is not in the dump");
-            }
+            long entry = TableEntry.read(phys, table, index, 8, kernelVaddr, levelName(level));
             if ((entry & PRESENT) == 0) {
-                throw new KernelAddressException(Reason.NOT_MAPPED, kernelVaddr, 1L << shift,
-                        "not mapped (" + levelName(level) + " entry " + index + " at guest-physical 0x"
-                                + Long.toHexString(entryPaddr) + " is 0x" + Long.toHexString(entry) + ")");
+                throw TableEntry.notMapped(kernelVaddr, 1L << shift, levelName(level), table, index, 8, entry);
             }
             long frame = entry & FRAME_MASK & ~smeMask;
             boolean large = (entry & PAGE_SIZE_BIT) != 0;
