@@ -1,5 +1,6 @@
 package io.vmdumpfs.core.format;
 
+import io.vmdumpfs.core.guest.Aarch64Registers;
 import io.vmdumpfs.core.guest.GuestDump;
 import io.vmdumpfs.core.guest.Vcpu;
 import io.vmdumpfs.core.guest.Vcpus;
@@ -10,6 +11,7 @@ import io.vmdumpfs.core.kernel.KernelUnavailableException;
 import io.vmdumpfs.core.kernel.RunningTasks;
 import io.vmdumpfs.core.kernel.RunningTasks.CpuTask;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
@@ -30,10 +32,11 @@ import java.util.function.Function;
  * pid (0 for an idle CPU, whose idle task has pid 0) each gets what it should. QEMU is wrong here; we are right.
  *
  * <p>Which vCPU is which kernel CPU: on x86_64 the kernel's GS base on CPU n is {@code __per_cpu_offset[n]}; in
- * kernel mode it is the GS base, in user mode the swapped-out KERNEL_GS_BASE. Each vCPU must match exactly one CPU
- * and no two the same one ({@link RunningTasks} checks each CPU's run queue and task). When anything is missing or
- * does not check out — no BTF, a kernel we cannot read, an i386 guest (no page-table walker yet), a vCPU outside
- * the kernel — every note keeps QEMU's value and {@link #describe()} says why: never a mix.
+ * kernel mode it is the GS base, in user mode the swapped-out KERNEL_GS_BASE. On aarch64 it is TPIDR_EL1, found by
+ * value among QEMU's system registers ({@link #runningAarch64}). Each vCPU must match exactly one CPU and no two the
+ * same one ({@link RunningTasks} checks each CPU's run queue and task). When anything is missing or does not check
+ * out — no BTF, a kernel we cannot read, an i386 guest (32-bit), a vCPU outside the kernel — every note keeps
+ * QEMU's value and {@link #describe()} says why: never a mix.
  *
  * <p>Immutable.
  */
@@ -60,14 +63,22 @@ public final class NotePids {
         return of(dump, GuestKernel::open);
     }
 
-    /** As {@link #of(GuestDump)}, with the guest kernel {@code kernel} opens (which may throw as it does). */
-    static NotePids of(GuestDump dump, Function<GuestDump, GuestKernel> kernel) {
+    /**
+     * As {@link #of(GuestDump)}, with the guest kernel {@code kernel} opens (which may throw as it does): a shared
+     * one, or one given symbols from elsewhere.
+     */
+    public static NotePids of(GuestDump dump, Function<GuestDump, GuestKernel> kernel) {
         Vcpus vcpus = dump.vcpus();
         if (vcpus.list().isEmpty()) {
             return qemus(vcpus, "no vCPU notes");
         }
-        if (!(vcpus.list().get(0).registers() instanceof X86Registers)) {
+        boolean x86 = vcpus.list().stream().allMatch(v -> v.registers() instanceof X86Registers);
+        boolean arm = vcpus.list().stream().allMatch(v -> v.registers() instanceof Aarch64Registers);
+        if (!x86 && !arm) {
             return qemus(vcpus, "no kernel CPU mapping for " + dump.platform().utsMachine() + " yet");
+        }
+        if (arm && vcpus.list().stream().anyMatch(v -> ((Aarch64Registers) v.registers()).sysregs().length == 0)) {
+            return qemus(vcpus, "a vCPU's system registers are not in the core");
         }
         try {
             return running(vcpus, RunningTasks.open(kernel.apply(dump)));
@@ -98,6 +109,9 @@ public final class NotePids {
 
     /** Maps each vCPU to its kernel CPU and reads what that CPU runs; see the class comment. */
     static NotePids running(Vcpus vcpus, RunningTasks rt) {
+        if (vcpus.list().get(0).registers() instanceof Aarch64Registers) {
+            return runningAarch64(vcpus, rt);
+        }
         List<Vcpu> list = vcpus.list();
         int[] pids = new int[list.size()];
         List<Optional<CpuTask>> tasks = new ArrayList<>();
@@ -125,6 +139,77 @@ public final class NotePids {
         }
         return new NotePids(pids, tasks, "running task's pid (" + rt.describe() + "; "
                 + (identity ? "vCPU n is kernel CPU n" : "vCPUs are other kernel CPUs") + ", by GS base)");
+    }
+
+    /**
+     * aarch64: the kernel keeps CPU n's {@code __per_cpu_offset[n]} in TPIDR_EL1 (TPIDR_EL2 under VHE), in every mode
+     * (EL0 cannot write it). QEMU keeps it in CPUARMState's cp15.tpidr_el[], whose place changes with QEMU's version,
+     * so it is found by value among the vCPU's raw system register words: the one place, the same in every vCPU,
+     * where each vCPU holds a different kernel CPU's per-CPU offset. Several such places are accepted only when they
+     * map the vCPUs alike (TPIDR_EL1 and a copy of it say the same).
+     */
+    private static NotePids runningAarch64(Vcpus vcpus, RunningTasks rt) {
+        List<Vcpu> list = vcpus.list();
+        List<long[]> words = new ArrayList<>();
+        int at = ((Aarch64Registers) list.get(0).registers()).sysregsAt();
+        int len = Integer.MAX_VALUE;
+        for (Vcpu v : list) {
+            Aarch64Registers r = (Aarch64Registers) v.registers();
+            if (r.sysregsAt() != at) {
+                return qemus(vcpus, "the vCPUs' system registers start at different places");
+            }
+            words.add(r.sysregs());
+            len = Math.min(len, r.sysregs().length);
+        }
+        int[] mapping = null;
+        int mappingAt = -1;
+        String twoOnOne = null;
+        for (int k = 0; k < len; k++) {
+            int[] cpus = new int[list.size()];
+            boolean[] taken = new boolean[rt.cpuCount()];
+            boolean all = true;
+            for (int i = 0; i < list.size() && all; i++) {
+                long w = words.get(i)[k];
+                OptionalInt cpu = w == 0 ? OptionalInt.empty() : rt.cpuWithPerCpuOffset(w);
+                if (cpu.isEmpty()) {
+                    all = false;
+                } else if (taken[cpu.getAsInt()]) {
+                    twoOnOne = "two vCPUs have kernel CPU " + cpu.getAsInt() + "'s per-CPU offset (CPUARMState +"
+                            + (at + 8 * k) + ")";
+                    all = false;
+                } else {
+                    taken[cpu.getAsInt()] = true;
+                    cpus[i] = cpu.getAsInt();
+                }
+            }
+            if (!all) {
+                continue;
+            }
+            if (mapping != null && !Arrays.equals(mapping, cpus)) {
+                return qemus(vcpus, "CPUARMState +" + mappingAt + " and +" + (at + 8 * k)
+                        + " map the vCPUs to kernel CPUs differently");
+            }
+            if (mapping == null) {
+                mapping = cpus;
+                mappingAt = at + 8 * k;
+            }
+        }
+        if (mapping == null) {
+            return qemus(vcpus, twoOnOne != null ? twoOnOne : "no system register holds a kernel CPU's per-CPU offset"
+                    + " in every vCPU (TPIDR_EL1 not found)");
+        }
+        int[] pids = new int[list.size()];
+        List<Optional<CpuTask>> tasks = new ArrayList<>();
+        boolean identity = true;
+        for (int i = 0; i < list.size(); i++) {
+            identity &= mapping[i] == list.get(i).index();
+            CpuTask t = rt.running(mapping[i]);
+            pids[i] = t.pid();
+            tasks.add(Optional.of(t));
+        }
+        return new NotePids(pids, tasks, "running task's pid (" + rt.describe() + "; "
+                + (identity ? "vCPU n is kernel CPU n" : "vCPUs are other kernel CPUs")
+                + ", by TPIDR_EL1 at CPUARMState +" + mappingAt + ")");
     }
 
     /**

@@ -109,8 +109,19 @@ final class Aarch64CpuTarget implements CpuTarget {
             vregs[2 * i + 1] = fp.getLong(i * Aarch64VfpLayout.VECTOR_REG_SIZE + 8);
         }
         int fpscr = fpscr(fp, v, v.zregs());
+        int sysregsAt = align8(head.headBytes());
+        long[] sysregs = new long[Math.max(0, (v.zregs() - sysregsAt) / 8)];
+        if (mem.isPresent(env + sysregsAt, 8 * sysregs.length)) {
+            // raw: which of them is which is for the layers above to tell (see Aarch64Registers)
+            ByteBuffer s = mem.read(env + sysregsAt, 8 * sysregs.length);
+            for (int i = 0; i < sysregs.length; i++) {
+                sysregs[i] = s.getLong(8 * i);
+            }
+        } else {
+            sysregs = new long[0];
+        }
         return Hop.found(new Aarch64Registers(x, h.getLong(head.pc()), pstate(h), vregs, fpscr & FPSR_MASK,
-                fpscr & FPCR_MASK));
+                fpscr & FPCR_MASK, sysregsAt, sysregs));
     }
 
     /**
@@ -262,6 +273,10 @@ final class Aarch64CpuTarget implements CpuTarget {
             f.add("standard_fp_status without flush-to-zero and default NaN");
         }
         return f;
+    }
+
+    private static int align8(int n) {
+        return (n + 7) & -8;
     }
 
     private static int align16(int n) {

@@ -12,9 +12,15 @@ package io.vmdumpfs.core.guest;
  * @param vregs  V0 … V31 as 64 words: V n's low half at [2n], its high half at [2n + 1]
  * @param fpsr   FPSR
  * @param fpcr   FPCR
+ * @param sysregsAt where {@code sysregs} starts in CPUARMState (bytes)
+ * @param sysregs the raw 8-byte words of CPUARMState from the end of the register file head to the FP/SIMD block
+ *               (elr_el, sp_el, the cp15 system registers, …), in the core's order; empty when they are not in the
+ *               core. Not named one by one: their places change with QEMU's version, and what they mean to the
+ *               guest is for the kernel layer to tell (the format layer finds TPIDR_EL1, the kernel's per-CPU
+ *               offset, among them by value)
  */
-public record Aarch64Registers(long[] x, long pc, int pstate, long[] vregs, int fpsr, int fpcr)
-        implements CpuRegisters {
+public record Aarch64Registers(long[] x, long pc, int pstate, long[] vregs, int fpsr, int fpcr, int sysregsAt,
+        long[] sysregs) implements CpuRegisters {
 
     /** Index of SP in {@link #x}. */
     public static final int SP = 31;
@@ -25,6 +31,17 @@ public record Aarch64Registers(long[] x, long pc, int pstate, long[] vregs, int 
         }
         x = x.clone();
         vregs = vregs.clone();
+        sysregs = sysregs.clone();
+    }
+
+    /** As the canonical constructor, without the system register words (none read). */
+    public Aarch64Registers(long[] x, long pc, int pstate, long[] vregs, int fpsr, int fpcr) {
+        this(x, pc, pstate, vregs, fpsr, fpcr, 0, new long[0]);
+    }
+
+    @Override
+    public long[] sysregs() {
+        return sysregs.clone();
     }
 
     @Override

@@ -24,7 +24,8 @@ import java.util.OptionalLong;
  * ({@code task_struct.thread_info.cpu} or {@code .cpu}, where BTF has one) is n, and whose pid is 0 exactly when
  * it is the CPU's idle task. Anything else is a {@link KernelUnavailableException} naming the check.
  *
- * <p>64-bit kernels only (pointers are read as 8 bytes; x86_64 is the architecture with a walker). Immutable and
+ * <p>64-bit kernels only (pointers are read as 8 bytes: x86_64 and aarch64). The symbols must be in kallsyms
+ * (CONFIG_KALLSYMS_ALL: Debian's amd64 kernels have it, its cloud-arm64 6.1 does not) or VMCOREINFO. Immutable and
  * thread-safe (reads go through the kernel's shared reader).
  */
 public final class RunningTasks {
@@ -94,7 +95,10 @@ public final class RunningTasks {
         }
         Btf btf = Btf.read(kernel).orElseThrow(() -> new KernelUnavailableException(
                 "no BTF: __start_BTF/__stop_BTF are not among the kernel's symbols ("
-                        + kernel.kallsyms().map(k -> "kernel built without CONFIG_DEBUG_INFO_BTF?")
+                        + kernel.kallsyms().map(k -> k.address("runqueues").isEmpty()
+                                // kallsyms without data symbols (Debian's cloud-arm64 6.1) says nothing of BTF
+                                ? "kallsyms holds no data symbols: kernel built without CONFIG_KALLSYMS_ALL?"
+                                : "kernel built without CONFIG_DEBUG_INFO_BTF?")
                                 .orElse("no kallsyms") + ")"));
         Btf.Member curr = require(btf, "rq", "curr");
         Optional<Btf.Member> idle = btf.member("rq", "idle");

@@ -8,8 +8,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vmdumpfs.core.elf.ElfNote;
 import io.vmdumpfs.core.elf.ElfNotes;
+import io.vmdumpfs.core.guest.Aarch64Registers;
 import io.vmdumpfs.core.guest.GuestDump;
+import io.vmdumpfs.core.guest.Vcpu;
 import io.vmdumpfs.core.guest.Vcpus;
+import io.vmdumpfs.core.testing.SyntheticCpu;
 import io.vmdumpfs.core.testing.SyntheticGuest;
 import io.vmdumpfs.core.testing.SyntheticTasks;
 import java.nio.ByteBuffer;
@@ -163,6 +166,126 @@ class NotePidsTest {
         ByteBuffer kn = ByteBuffer.allocate((int) sub.getLong(56)); // size_note
         kdump.read(sub.getLong(48), kn);                             // offset_note
         assertArrayEquals(notes.array(), kn.array(), "the kdump note section holds the same notes");
+    }
+
+    // aarch64: vCPUs whose raw system register words hold TPIDR_EL1 somewhere; the kernel reader is SyntheticTasks'
+    // (the mapping does not depend on the kernel's architecture past __per_cpu_offset)
+
+    /** Word of {@link #armVcpu}'s system registers that holds TPIDR_EL1 unless told otherwise. */
+    private static final int TPIDR_WORD = 77;
+    private static final int SYSREGS_AT = 576;
+
+    /**
+     * Returns aarch64 vCPU {@code index} whose system register words hold {@code words[i]} at word {@code words[i+1]}
+     * (pairs: value, word), the rest kernel-looking noise that is nobody's per-CPU offset.
+     */
+    private static Vcpu armVcpu(int index, long... valueAtWord) {
+        long[] sys = new long[320];
+        for (int k = 0; k < sys.length; k++) {
+            sys[k] = k % 3 == 0 ? 0 : 0xffff_8000_0800_0000L + 0x1000L * k + index;
+        }
+        for (int i = 0; i < valueAtWord.length; i += 2) {
+            sys[(int) valueAtWord[i + 1]] = valueAtWord[i];
+        }
+        Aarch64Registers r = SyntheticCpu.aarch64Registers(index);
+        return new Vcpu(index, "cortex-a57-arm-cpu", 0, 0, new Aarch64Registers(r.x(), r.pc(), r.pstate(), r.vregs(),
+                r.fpsr(), r.fpcr(), SYSREGS_AT, sys));
+    }
+
+    private NotePids armPids(Vcpu... vcpus) {
+        return NotePids.of(tasks.dump(Vcpus.found(List.of(vcpus), "exact (test)")));
+    }
+
+    @Test
+    void of_aarch64TpidrEl1_runningPidsAndWhereItWasFound() {
+        build(0, 148);
+        NotePids p = armPids(armVcpu(0, SyntheticTasks.perCpuOffset(0), TPIDR_WORD),
+                armVcpu(1, SyntheticTasks.perCpuOffset(1), TPIDR_WORD));
+        assertEquals(List.of(0, 148), List.of(p.pid(0), p.pid(1)), p.describe());
+        assertEquals("running task's pid (BTF: rq.curr +2400, task_struct.pid +2416; vCPU n is kernel CPU n, by"
+                + " TPIDR_EL1 at CPUARMState +" + (SYSREGS_AT + 8 * TPIDR_WORD) + ")", p.describe());
+        assertEquals("dd", p.task(1).orElseThrow().comm());
+        assertEquals(1, p.task(1).orElseThrow().cpu());
+    }
+
+    @Test
+    void of_aarch64VcpusOnOtherKernelCpus_eachGetsItsOwnCpusTask() {
+        build(0, 148);
+        NotePids p = armPids(armVcpu(0, SyntheticTasks.perCpuOffset(1), TPIDR_WORD),
+                armVcpu(1, SyntheticTasks.perCpuOffset(0), TPIDR_WORD));
+        assertEquals(List.of(148, 0), List.of(p.pid(0), p.pid(1)));
+        assertTrue(p.describe().contains("vCPUs are other kernel CPUs"), p.describe());
+    }
+
+    @Test
+    void of_aarch64CopyOfTpidrElsewhere_sameMappingAccepted() {
+        build(0, 148);
+        // TPIDR_EL2 (or a saved copy) holding the same offsets says the same thing
+        NotePids p = armPids(armVcpu(0, SyntheticTasks.perCpuOffset(0), TPIDR_WORD, SyntheticTasks.perCpuOffset(0), 5),
+                armVcpu(1, SyntheticTasks.perCpuOffset(1), TPIDR_WORD, SyntheticTasks.perCpuOffset(1), 5));
+        assertEquals(List.of(0, 148), List.of(p.pid(0), p.pid(1)), p.describe());
+        assertTrue(p.describe().endsWith("CPUARMState +" + (SYSREGS_AT + 8 * 5) + ")"), "the first place found");
+    }
+
+    @Test
+    void of_aarch64TwoPlacesDisagree_qemusPids() {
+        build(0, 148);
+        NotePids p = armPids(armVcpu(0, SyntheticTasks.perCpuOffset(0), TPIDR_WORD, SyntheticTasks.perCpuOffset(1), 9),
+                armVcpu(1, SyntheticTasks.perCpuOffset(1), TPIDR_WORD, SyntheticTasks.perCpuOffset(0), 9));
+        assertEquals(List.of(1, 2), List.of(p.pid(0), p.pid(1)), "never a guess");
+        assertFalse(p.fromKernel());
+        assertEquals("QEMU's cpu+1 (CPUARMState +" + (SYSREGS_AT + 72) + " and +" + (SYSREGS_AT + 8 * TPIDR_WORD)
+                + " map the vCPUs to kernel CPUs differently)", p.describe());
+    }
+
+    @Test
+    void of_aarch64NoWordIsAPerCpuOffset_qemusPidsAndWhy() {
+        build(0, 148);
+        NotePids p = armPids(armVcpu(0, SyntheticTasks.perCpuOffset(0), TPIDR_WORD), armVcpu(1));
+        assertEquals(List.of(1, 2), List.of(p.pid(0), p.pid(1)), "never a mix");
+        assertEquals("QEMU's cpu+1 (no system register holds a kernel CPU's per-CPU offset in every vCPU (TPIDR_EL1"
+                + " not found))", p.describe());
+    }
+
+    @Test
+    void of_aarch64OffsetsAtDifferentPlaces_qemusPids() {
+        build(0, 148);
+        // each vCPU holds a per-CPU offset, but not at the same place in CPUARMState: not one field
+        NotePids p = armPids(armVcpu(0, SyntheticTasks.perCpuOffset(0), TPIDR_WORD),
+                armVcpu(1, SyntheticTasks.perCpuOffset(1), TPIDR_WORD + 1));
+        assertEquals(List.of(1, 2), List.of(p.pid(0), p.pid(1)));
+        assertTrue(p.describe().contains("TPIDR_EL1 not found"), p.describe());
+    }
+
+    @Test
+    void of_aarch64TwoVcpusOneCpu_qemusPids() {
+        build(0, 148);
+        NotePids p = armPids(armVcpu(0, SyntheticTasks.perCpuOffset(1), TPIDR_WORD),
+                armVcpu(1, SyntheticTasks.perCpuOffset(1), TPIDR_WORD));
+        assertEquals(List.of(1, 2), List.of(p.pid(0), p.pid(1)));
+        assertEquals("QEMU's cpu+1 (two vCPUs have kernel CPU 1's per-CPU offset (CPUARMState +"
+                + (SYSREGS_AT + 8 * TPIDR_WORD) + "))", p.describe());
+    }
+
+    @Test
+    void of_aarch64NoBtf_qemusPidsAndWhy() {
+        tasks = new SyntheticTasks(tmp, 0, 148);
+        tasks.vmcoreinfo.remove("SYMBOL(__stop_BTF)");
+        guest = tasks.build();
+        NotePids p = armPids(armVcpu(0, SyntheticTasks.perCpuOffset(0), TPIDR_WORD),
+                armVcpu(1, SyntheticTasks.perCpuOffset(1), TPIDR_WORD));
+        assertEquals(List.of(1, 2), List.of(p.pid(0), p.pid(1)));
+        assertTrue(p.describe().startsWith("QEMU's cpu+1 (no BTF"), p.describe());
+    }
+
+    @Test
+    void of_aarch64SystemRegistersNotInTheCore_qemusPids() {
+        build(0, 148);
+        Aarch64Registers r = SyntheticCpu.aarch64Registers(1);
+        NotePids p = armPids(armVcpu(0, SyntheticTasks.perCpuOffset(0), TPIDR_WORD),
+                new Vcpu(1, "cortex-a57-arm-cpu", 0, 0, r));
+        assertEquals(List.of(1, 2), List.of(p.pid(0), p.pid(1)));
+        assertEquals("QEMU's cpu+1 (a vCPU's system registers are not in the core)", p.describe());
     }
 
     /** Returns pr_pid of each NT_PRSTATUS note (x86_64 layout: at 32). */

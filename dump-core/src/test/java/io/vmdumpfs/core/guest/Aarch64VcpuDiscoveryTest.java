@@ -103,6 +103,10 @@ class Aarch64VcpuDiscoveryTest {
             assertEquals("pc", cpu.registers().pcName());
         }
         Aarch64Registers one = (Aarch64Registers) v.list().get(1).registers();
+        assertEquals(Aarch64EnvLayout.QEMU.headBytes(), one.sysregsAt(), "system registers follow the head");
+        assertEquals((SyntheticCpu.ARM_ZREGS - one.sysregsAt()) / 8, one.sysregs().length, "up to the FP/SIMD block");
+        assertEquals(SyntheticCpu.aarch64Tpidr(1), one.sysregs()[(SyntheticCpu.ARM_TPIDR_EL1 - one.sysregsAt()) / 8],
+                "raw words, in place");
         // N, C, V from NF/CF/VF, Z clear (ZF != 0), BTYPE 2, EL1h
         assertEquals(0xb0000805, one.pstate());
         // FPSCR's FZ/DN go to FPCR; inexact, input- and output-denormal flags and QC to FPSR

@@ -291,6 +291,11 @@ public record QemuFixture(Path dir, Map<String, String> meta) {
         return of(Spec.of(Arch.AARCH64));
     }
 
+    /** The 256 MiB arm64 guest with both vCPUs busy ({@code dd} loops pinned to each CPU) when QEMU stopped. */
+    public static QemuFixture aarch64Busy() {
+        return of(Spec.of(Arch.AARCH64).withLoad(Load.BUSY));
+    }
+
     /** The idle 256 MiB s390x guest: qemu-system-s390x {@code s390-ccw-virtio} (no fw_cfg: no vmcoreinfo device). */
     public static QemuFixture s390x() {
         return of(Spec.of(Arch.S390X));

@@ -99,6 +99,17 @@ public final class SyntheticCpu {
     public static final int FLOAT_INPUT_DENORMAL = 0x20;
     public static final int FLOAT_OUTPUT_DENORMAL = 0x40;
 
+    /**
+     * Where QEMU 7.2 has cp15.tpidr_el[1] in CPUARMState, as found by value on the aarch64 fixtures (each vCPU's
+     * per-CPU offset, 0x1e000 apart); the format layer finds it by value, not by this number.
+     */
+    public static final int ARM_TPIDR_EL1 = 1304;
+
+    /** Returns vCPU {@code index}'s TPIDR_EL1: what a kernel's per-CPU offset looks like. */
+    public static long aarch64Tpidr(int index) {
+        return 0xffff_0000_7ed8_0000L + 0x10000L * index;
+    }
+
     /** Returns vCPU {@code index}'s x{@code r} (r = 31: SP). */
     public static long aarch64X(int index, int r) {
         return r == 31 ? 0xffff800008003e00L + 0x4000L * index : 0xa000L * (index + 1) + r;
@@ -139,6 +150,7 @@ public final class SyntheticCpu {
         b.putInt(h.zf(), index == 0 ? 0 : 7);                        // Z is set when ZF is 0
         b.putInt(h.btype(), index == 0 ? 0 : 2);
         b.putLong(h.daif(), index == 0 ? 0x3c0 : 0);
+        b.putLong(ARM_TPIDR_EL1, aarch64Tpidr(index));
         for (int n = 0; n < 32; n++) {
             b.putLong(v.zregs() + 256 * n, aarch64V(index, n, 0));
             b.putLong(v.zregs() + 256 * n + 8, aarch64V(index, n, 1));
